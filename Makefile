@@ -1,0 +1,43 @@
+# fleetctl: the two commands in README.md are the first two targets.
+#   make demo   the product on a simulated fleet (venv, dependencies and all)
+#   make test   lint, type-check and the whole test suite against real components
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest system-deps clean help
+
+demo: $(STAMP)
+	@echo "The simulated fleet arrives with the simulator issue; until then, here is the CLI:"
+	@$(BIN)/fleetctl --help
+
+test: $(STAMP) system-deps lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Debian packages the tests run for real: Prometheus and PostgreSQL.
+system-deps:
+	@scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@scripts/check-python.sh $(PYTHON)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+help:
+	@echo "make demo | make test | make lint | make typecheck | make pytest | make clean"

@@ -1,0 +1,102 @@
+"""The root command: global options, sub-command groups, and the error-to-exit-code boundary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+
+from fleetctl import __version__
+from fleetctl.cli import db
+from fleetctl.cli.console import err, print_error, print_internal_error
+from fleetctl.config import load_config
+from fleetctl.exitcodes import ExitCode, exit_code_for
+from fleetctl.settings import resolve_settings
+from store.errors import FleetctlError
+
+app = typer.Typer(
+    name="fleetctl",
+    help="See and upgrade a fleet of Kata Containers nodes on Kubernetes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # never print locals: they can hold tokens and passwords
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(db.app, name="db")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"fleetctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db_url: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="FLEETCTL_DB",
+            show_envvar=True,
+            show_default=False,
+            help="Database URL: sqlite:///PATH or postgresql://USER:PASS@HOST/DB. Default: SQLite in the XDG data dir.",
+        ),
+    ] = None,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option("--kubeconfig", help="Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)."),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="The kubeconfig context to use (default: its current-context).")
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Default output format: table|wide|json|yaml|csv|name.")
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", envvar="FLEETCTL_CONFIG", help="Config file (default: ~/.config/fleetctl/config.toml)."
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """See and upgrade a fleet of Kata Containers nodes on Kubernetes."""
+    ctx.obj = resolve_settings(load_config(config), db=db_url, kubeconfig=kubeconfig, context=context, output=output)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code. Every error becomes a code here, and only here.
+
+    Typer's standalone mode already turns usage errors into 2 and Ctrl-C into 130; the
+    error tree and unexpected errors are mapped below.
+    """
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="fleetctl", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else ExitCode.OK
+    except FleetctlError as exc:
+        print_error(exc)
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        err("Interrupted.")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (| head). Point stdout at /dev/null so the exit flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
+    except Exception as exc:  # noqa: BLE001 - the last boundary before the user
+        print_internal_error(exc, debug=bool(os.environ.get("FLEETCTL_DEBUG")))
+        return ExitCode.INTERNAL
+    return ExitCode.OK
+
+
+def main() -> NoReturn:
+    """The ``fleetctl`` console script."""
+    sys.exit(run())

@@ -1,0 +1,31 @@
+"""Writing diagnostics: stderr only, secrets redacted, no tracebacks for expected errors."""
+
+from __future__ import annotations
+
+import sys
+
+from store.errors import FleetctlError
+from store.redaction import redact
+
+
+def err(message: str) -> None:
+    """One diagnostic line (or block) on stderr."""
+    sys.stderr.write(redact(message).rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def print_error(error: FleetctlError) -> None:
+    """An expected error as ``error: WHERE: WHAT`` plus its hint."""
+    err(f"error: {error}")
+
+
+def print_internal_error(error: BaseException, *, debug: bool) -> None:
+    """An unexpected error: a short line, and the traceback only when asked for."""
+    if debug:
+        import traceback
+
+        err("".join(traceback.format_exception(error)))
+    err(
+        f"internal error: {type(error).__name__}: {error}\n"
+        "  hint: this is a bug in fleetctl; rerun with FLEETCTL_DEBUG=1 for the traceback and report it"
+    )

@@ -1,0 +1,79 @@
+"""``fleetctl db``: where the store is, what it holds, and its schema migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from fleetctl.cli.options import DryRunOption, OutputOption, output_format
+from fleetctl.output import document, key_values, table, to_json, to_yaml
+from fleetctl.settings import Settings
+from store.engine import Store, parse_database_url
+from store.migrate import current_revision, head_revision, open_store, pending_revisions, upgrade
+from store.stats import table_counts
+
+app = typer.Typer(help="Inspect and migrate the fleetctl database.", no_args_is_help=True)
+
+
+@app.command("info")
+def info(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Show the database URL (without its password), schema revision and row counts."""
+    fmt = output_format(ctx, output, ("table", "json", "yaml"))
+    settings: Settings = ctx.obj
+    store = open_store(settings.db)
+    try:
+        with store.read() as session:
+            counts = table_counts(session)
+        data = _info_document(store, counts)
+    finally:
+        store.close()
+    if fmt == "json":
+        typer.echo(to_json(data))
+    elif fmt == "yaml":
+        typer.echo(to_yaml(data), nl=False)
+    else:
+        typer.echo(key_values({"URL": data["url"], "Backend": data["backend"], "Schema": data["revision"]}))
+        typer.echo()
+        typer.echo(table(["table", "rows"], sorted(counts.items())))
+
+
+def _info_document(store: Store, counts: dict[str, int]) -> dict[str, Any]:
+    path = store.url.sqlite_path
+    return document(
+        "DatabaseInfo",
+        url=store.url.redacted(),
+        backend=store.backend,
+        path=str(path) if path else None,
+        revision=current_revision(store),
+        head=head_revision(),
+        tables=counts,
+    )
+
+
+@app.command("upgrade")
+def upgrade_cmd(ctx: typer.Context, dry_run: DryRunOption = False) -> None:
+    """Migrate the database schema to this fleetctl's version (every command also does this on start)."""
+    settings: Settings = ctx.obj
+    if dry_run:
+        store = Store(parse_database_url(settings.db))
+        try:
+            with store.translate_errors():
+                pending = pending_revisions(current_revision(store))
+        finally:
+            store.close()
+        if pending:
+            typer.echo(f"database {store.url} would be migrated through: {', '.join(pending)} (dry run)")
+        else:
+            typer.echo(f"database {store.url} is at the latest schema {head_revision()}; nothing to do (dry run)")
+        return
+    store = Store(parse_database_url(settings.db))
+    try:
+        with store.translate_errors():
+            before, after = upgrade(store)
+    finally:
+        store.close()
+    if before == after:
+        typer.echo(f"database {store.url} is at the latest schema {after}; nothing to do")
+    else:
+        typer.echo(f"database {store.url} migrated from {before or 'empty'} to {after}")

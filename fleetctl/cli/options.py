@@ -1,0 +1,35 @@
+"""Options shared by several commands, declared once so they read the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fleetctl.config import OUTPUT_FORMATS
+
+OutputOption = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help=f"Output format: {'|'.join(OUTPUT_FORMATS)}. Overrides the global -o.",
+        show_default=False,
+    ),
+]
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would change, and change nothing.")]
+
+
+def output_format(ctx: typer.Context, local: str | None, allowed: tuple[str, ...]) -> str:
+    """The command's output format: its own ``-o``, else the global one; checked against ``allowed``."""
+    from fleetctl.settings import Settings
+    from store.errors import BadInputError
+
+    settings: Settings = ctx.obj
+    chosen = local or settings.output
+    if chosen not in allowed:
+        raise BadInputError(
+            f"output format {chosen!r} is not available here", where="-o", hint=f"use one of {', '.join(allowed)}"
+        )
+    return chosen

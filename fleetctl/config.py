@@ -1,0 +1,81 @@
+"""The config file: defaults for the global options, in TOML.
+
+Looked up at ``--config``, then ``$FLEETCTL_CONFIG``, then
+``$XDG_CONFIG_HOME/fleetctl/config.toml`` (``~/.config/fleetctl/config.toml``). A missing
+default file is fine; a file that was named explicitly must exist. Every field is in
+docs/configuration.md; an unknown field is an error, so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from store.errors import ConfigError
+
+OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "csv", "name")
+
+
+@dataclass(frozen=True)
+class FileConfig:
+    """What the config file sets. ``None`` means not set."""
+
+    path: Path | None = None
+    db: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    output: str | None = None
+
+
+_FIELDS: dict[str, type] = {"db": str, "kubeconfig": str, "context": str, "output": str}
+
+
+def default_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/fleetctl/config.toml``, or ``~/.config/fleetctl/config.toml``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "fleetctl" / "config.toml"
+
+
+def load_config(explicit: str | None = None) -> FileConfig:
+    """Read the config file; ``explicit`` is ``--config`` (or ``$FLEETCTL_CONFIG``)."""
+    named = explicit or os.environ.get("FLEETCTL_CONFIG") or None
+    path = Path(named).expanduser() if named else default_config_path()
+    if not path.exists():
+        if named:
+            raise ConfigError(
+                "file not found", where=str(path), hint="fix --config / FLEETCTL_CONFIG, or create the file"
+            )
+        return FileConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", where=str(path), hint="see docs/configuration.md") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot be read: {exc}", where=str(path)) from None
+    return _validate(path, data)
+
+
+def _validate(path: Path, data: dict[str, Any]) -> FileConfig:
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _FIELDS:
+            close = difflib.get_close_matches(key, _FIELDS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(sorted(_FIELDS))}"
+            raise ConfigError(f"unknown field {key!r}", where=str(path), hint=hint + " (docs/configuration.md)")
+        if not isinstance(value, _FIELDS[key]):
+            raise ConfigError(
+                f"field {key!r} must be a {_FIELDS[key].__name__}, not {type(value).__name__}",
+                where=str(path),
+                hint=f'write it as {key} = "..."',
+            )
+        values[key] = value
+    output = values.get("output")
+    if output is not None and output not in OUTPUT_FORMATS:
+        raise ConfigError(
+            f"field 'output' is {output!r}", where=str(path), hint=f"use one of {', '.join(OUTPUT_FORMATS)}"
+        )
+    return FileConfig(path=path, **values)

@@ -1,0 +1,45 @@
+"""Output formats shared by the CLI and the TUI: kubectl-style tables, JSON and YAML.
+
+Data goes to stdout; diagnostics go to stderr (``fleetctl.cli.console``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+API_VERSION = "fleetctl.io/v1"
+NONE = "<none>"
+
+
+def document(kind: str, **fields: Any) -> dict[str, Any]:
+    """A single object with the stable envelope: ``apiVersion``, ``kind``, then fields."""
+    return {"apiVersion": API_VERSION, "kind": kind, **fields}
+
+
+def to_json(obj: Any) -> str:
+    """Indented JSON, keys in the order given, non-ASCII kept readable."""
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+
+
+def to_yaml(obj: Any) -> str:
+    """Block-style YAML with keys in the order given, values as JSON would render them."""
+    plain = json.loads(json.dumps(obj, default=str))  # one rendering of dates, enums and str subclasses
+    return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A kubectl-style table: upper-case headers, three spaces apart, ``<none>`` for missing."""
+    cells = [[h.upper() for h in headers]] + [[NONE if v is None or v == "" else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def key_values(pairs: Mapping[str, Any]) -> str:
+    """``Key:  value`` lines, aligned, as ``kubectl describe`` prints them."""
+    width = max((len(k) for k in pairs), default=0) + 1
+    return "\n".join(f"{(k + ':').ljust(width)}  {NONE if v is None else v}" for k, v in pairs.items())

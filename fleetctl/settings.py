@@ -1,0 +1,46 @@
+"""Resolved settings for one command: flag, then environment, then config file, then default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleetctl.config import FileConfig
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The global options after resolution. ``db`` None means the default SQLite file."""
+
+    db: str | None
+    kubeconfig: Path
+    context: str | None
+    output: str
+    config_path: Path | None
+
+
+def resolve_settings(
+    file: FileConfig,
+    *,
+    db: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    output: str | None,
+) -> Settings:
+    """Combine flags (``db`` already includes ``$FLEETCTL_DB``) with the file and defaults."""
+    kube = kubeconfig or _first_kubeconfig_env() or file.kubeconfig or str(Path.home() / ".kube" / "config")
+    return Settings(
+        db=db or file.db,
+        kubeconfig=Path(kube).expanduser(),
+        context=context or file.context,
+        output=output or file.output or "table",
+        config_path=file.path,
+    )
+
+
+def _first_kubeconfig_env() -> str | None:
+    # Like kubectl, KUBECONFIG may list several files; the first one is used for writes.
+    value = os.environ.get("KUBECONFIG", "")
+    first = value.split(os.pathsep)[0] if value else ""
+    return first or None

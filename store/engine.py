@@ -1,0 +1,231 @@
+"""Opening the store: SQLite by default, PostgreSQL by URL, migrated on open.
+
+SQLite runs in WAL mode with a busy timeout. Writes take the lock up front with
+``BEGIN IMMEDIATE`` (a deferred write that upgrades later can fail with "database is locked"
+no matter the timeout), and reads are short ``BEGIN`` transactions, so a reader never holds
+the WAL open. The TUI, the collector and the daemon can share one file safely.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlmodel import Session
+
+from store.errors import DatabaseURLError, StoreError, StoreUnreachableError
+from store.redaction import register_secret
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+PG_CONNECT_TIMEOUT_S = 5
+_URL_HINT = "use sqlite:///PATH/TO/fleetctl.db or postgresql://USER:PASSWORD@HOST:5432/DBNAME"
+
+
+def default_sqlite_path() -> Path:
+    """``$XDG_DATA_HOME/fleetctl/fleetctl.db``, or ``~/.local/share/fleetctl/fleetctl.db``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "fleetctl" / "fleetctl.db"
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """A validated database URL. ``str()`` never shows the password."""
+
+    url: URL
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.url.get_backend_name()
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file for SQLite, None for PostgreSQL or an in-memory database."""
+        if self.backend != "sqlite" or self.url.database in (None, "", ":memory:"):
+            return None
+        return Path(self.url.database or "")
+
+    def redacted(self) -> str:
+        """The URL as a person writes it, with its password replaced by ``***``."""
+        return self.url.set(drivername=self.backend).render_as_string(hide_password=True)
+
+    def __str__(self) -> str:
+        return self.redacted()
+
+    def __repr__(self) -> str:
+        return f"DatabaseURL({self.redacted()!r})"
+
+
+def parse_database_url(raw: str | None) -> DatabaseURL:
+    """Validate a ``--db`` value; None means the default SQLite file."""
+    if raw is None or not raw.strip():
+        return DatabaseURL(make_url(f"sqlite:///{default_sqlite_path()}"))
+    text = raw.strip()
+    scheme = text.split(":", 1)[0].lower() if "://" in text else ""
+    where = f"database URL {_scheme_only(text)}"
+    if not scheme:
+        raise DatabaseURLError("not a URL (no scheme://)", where="--db / FLEETCTL_DB", hint=_URL_HINT)
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise DatabaseURLError("cannot be parsed", where=where, hint=_URL_HINT) from None
+    register_secret(url.password if isinstance(url.password, str) else None)
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgres", "postgresql"):
+        if driver not in ("", "psycopg"):
+            raise DatabaseURLError(
+                f"driver {driver!r} is not installed with fleetctl",
+                where=where,
+                hint="drop the +driver part: postgresql://...",
+            )
+        if not url.host and not url.query.get("host"):
+            raise DatabaseURLError("has no host", where=where, hint=_URL_HINT)
+        if not url.database:
+            raise DatabaseURLError("has no database name", where=where, hint=_URL_HINT)
+        return DatabaseURL(url.set(drivername="postgresql+psycopg"))
+    if backend == "sqlite":
+        if driver not in ("", "pysqlite"):
+            raise DatabaseURLError(f"driver {driver!r} is not supported", where=where, hint="use sqlite:///PATH")
+        return DatabaseURL(url.set(drivername="sqlite"))
+    raise DatabaseURLError(f"unsupported database {backend!r}", where=where, hint=_URL_HINT)
+
+
+def _scheme_only(text: str) -> str:
+    """The URL with any credentials cut out, for messages."""
+    return re.sub(r"//[^@/]*@", "//***@", text)[:200]
+
+
+class Store:
+    """A handle on the database: short read sessions and locked write sessions."""
+
+    def __init__(self, url: DatabaseURL, *, echo: bool = False) -> None:
+        self.url = url
+        self.engine = _make_engine(url, echo=echo)
+        self.write_engine = self.engine.execution_options(fleetctl_write=True)
+        """The same pool, but every transaction takes the write lock up front (SQLite)."""
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.url.backend
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A short read transaction. Keep the block small: it pins a snapshot while open."""
+        with self.translate_errors(), Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction that commits on success and rolls back on any error."""
+        with self.translate_errors(), Session(self.write_engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def ping(self) -> None:
+        """Connect once, raising ``StoreUnreachableError`` if the database does not answer."""
+        with self.translate_errors(), self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            if _is_connect_failure(exc):
+                raise StoreUnreachableError(
+                    _first_line(exc.orig),
+                    where=f"database {self.url.redacted()}",
+                    hint="check the server is running and the URL, user and password are right (--db or FLEETCTL_DB)",
+                ) from None
+            raise StoreError(_first_line(exc.orig), where=f"database {self.url.redacted()}") from exc
+        except DBAPIError as exc:
+            raise StoreError(_first_line(exc.orig), where=f"database {self.url.redacted()}") from exc
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc or "unknown database error").strip().splitlines()
+    return text[0] if text else "unknown database error"
+
+
+def _is_connect_failure(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    if re.search(r'(database|role) "[^"]*" does not exist', text):
+        return True
+    return exc.connection_invalidated or any(
+        s in text
+        for s in (
+            "connection refused",
+            "connection failed",
+            "could not connect",
+            "password authentication failed",
+            "timeout expired",
+            "no such host",
+            "could not translate host name",
+            "unable to open database file",
+        )
+    )
+
+
+def _make_engine(url: DatabaseURL, *, echo: bool) -> Engine:
+    if url.backend == "sqlite":
+        return _make_sqlite_engine(url, echo=echo)
+    return sa.create_engine(
+        url.url,
+        echo=echo,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "fleetctl"},
+    )
+
+
+def _make_sqlite_engine(url: DatabaseURL, *, echo: bool) -> Engine:
+    path = url.sqlite_path
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnreachableError(
+                f"cannot create the directory for the database: {exc.strerror}",
+                where=str(path.parent),
+                hint="choose a writable place with --db sqlite:///PATH",
+            ) from None
+    engine = sa.create_engine(url.url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook below issue BEGIN, instead of pysqlite's own logic.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if path is not None:
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        write = conn.get_execution_options().get("fleetctl_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

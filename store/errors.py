@@ -1,0 +1,87 @@
+"""The one error tree of fleetctl.
+
+Every error fleetctl raises on purpose derives from :class:`FleetctlError`. Each carries a
+message a person can act on: what was wrong, where, and what to do next. The original
+library error is chained as ``__cause__``. The CLI maps classes to exit codes in one place
+(``fleetctl.exitcodes``); nothing else decides an exit code.
+
+    FleetctlError
+    ├── BadInputError              bad input from a person or a file         (exit 2)
+    │   ├── VersionParseError      a Kata version string
+    │   ├── KernelParseError       a guest kernel path or name
+    │   ├── ArchError              an unknown CPU architecture
+    │   ├── ConfigError            the config file
+    │   └── DatabaseURLError       a --db / FLEETCTL_DB URL
+    ├── UnreachableError           a dependency did not answer              (exit 3)
+    │   └── StoreUnreachableError  the database
+    ├── OperationTimeoutError      work did not finish in time              (exit 4)
+    └── StoreError                 the database answered, but wrongly       (exit 1)
+        └── SchemaError            the schema is newer than this fleetctl
+
+This module lives in ``store`` because ``store`` is the lowest layer: every other package
+may import it, and it imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+
+class FleetctlError(Exception):
+    """Root of every error fleetctl raises on purpose.
+
+    ``where`` names the place (a file and field, a flag, a URL without secrets) and
+    ``hint`` says what to do next. Both are optional but should be given when known.
+    """
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        return f"{text}\n  hint: {self.hint}" if self.hint else text
+
+
+class BadInputError(FleetctlError):
+    """Input from a person or a file is wrong; fixing the input fixes the error."""
+
+
+class VersionParseError(BadInputError):
+    """A string is not a Kata version."""
+
+
+class KernelParseError(BadInputError):
+    """A string is not a guest kernel path or file name."""
+
+
+class ArchError(BadInputError):
+    """A CPU architecture fleetctl does not know."""
+
+
+class ConfigError(BadInputError):
+    """The config file is unreadable or has a bad field."""
+
+
+class DatabaseURLError(BadInputError):
+    """A database URL fleetctl cannot use."""
+
+
+class UnreachableError(FleetctlError):
+    """A dependency (database, cluster, Prometheus) did not answer."""
+
+
+class StoreUnreachableError(UnreachableError):
+    """The database could not be reached or refused the login."""
+
+
+class OperationTimeoutError(FleetctlError):
+    """Work did not finish within its time limit."""
+
+
+class StoreError(FleetctlError):
+    """The database answered, but not as expected."""
+
+
+class SchemaError(StoreError):
+    """The database schema does not match this version of fleetctl."""

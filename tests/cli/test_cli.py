@@ -1,0 +1,116 @@
+"""The fleetctl command as a user runs it: a subprocess, with exit codes and stderr checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FLEETCTL = [sys.executable, "-m", "fleetctl"]
+
+
+def fleetctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*FLEETCTL, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], code: int) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_help_lists_the_commands() -> None:
+    result = fleetctl("--help")
+    assert result.returncode == 0
+    assert "db" in result.stdout and "--kubeconfig" in result.stdout and "--context" in result.stdout
+
+
+def test_version() -> None:
+    result = fleetctl("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("fleetctl ")
+
+
+def test_db_info_creates_and_describes_the_default_store() -> None:
+    result = fleetctl("db", "info")
+    assert result.returncode == 0, result.stderr
+    assert "Backend:  sqlite" in result.stdout
+    assert "node_change" in result.stdout
+    db_file = Path(os.environ["XDG_DATA_HOME"]) / "fleetctl" / "fleetctl.db"
+    assert db_file.exists()
+
+
+def test_db_info_json_is_an_enveloped_document(sqlite_url: str) -> None:
+    result = fleetctl("--db", sqlite_url, "db", "info", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["apiVersion"], data["kind"], data["backend"]) == ("fleetctl.io/v1", "DatabaseInfo", "sqlite")
+    assert data["revision"] == data["head"]
+    assert data["tables"]["node"] == 0
+
+
+@pytest.mark.postgres
+def test_db_info_on_postgres_hides_the_password(pg_url: str) -> None:
+    # The test server trusts loopback, so any password logs in; it must still never show.
+    with_password = pg_url.replace("postgresql://postgres@", "postgresql://postgres:pa55word@")
+    result = fleetctl("db", "info", "-o", "yaml", env={"FLEETCTL_DB": with_password})
+    assert result.returncode == 0, result.stderr
+    assert "backend: postgresql" in result.stdout
+    assert "pa55word" not in result.stdout + result.stderr
+    assert "postgres:***@" in result.stdout
+
+
+def test_unreachable_postgres_exits_3_without_the_password() -> None:
+    result = fleetctl("--db", "postgresql://u:secret@127.0.0.1:1/x", "db", "info")
+    assert_clean_error(result, 3)
+    assert "secret" not in result.stderr
+    assert "127.0.0.1" in result.stderr and "hint:" in result.stderr
+
+
+def test_bad_database_url_exits_2() -> None:
+    result = fleetctl("db", "info", env={"FLEETCTL_DB": "mysql://u:secret@h/x"})
+    assert_clean_error(result, 2)
+    assert "unsupported database 'mysql'" in result.stderr
+    assert "secret" not in result.stderr
+
+
+def test_bad_config_file_exits_2_and_names_the_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('outptu = "json"\n')
+    result = fleetctl("--config", str(cfg), "db", "info")
+    assert_clean_error(result, 2)
+    assert "unknown field 'outptu'" in result.stderr and "did you mean 'output'" in result.stderr
+
+
+def test_config_file_sets_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "from-config.db"
+    (Path(os.environ["XDG_CONFIG_HOME"]) / "fleetctl").mkdir(parents=True)
+    (Path(os.environ["XDG_CONFIG_HOME"]) / "fleetctl" / "config.toml").write_text(f'db = "sqlite:///{db}"\n')
+    result = fleetctl("db", "info", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["path"] == str(db)
+
+
+def test_unknown_output_format_exits_2() -> None:
+    result = fleetctl("db", "info", "-o", "xml")
+    assert_clean_error(result, 2)
+    assert "use one of table, json, yaml" in result.stderr
+
+
+def test_unknown_command_exits_2() -> None:
+    assert_clean_error(fleetctl("frobnicate"), 2)
+
+
+def test_db_upgrade_and_its_dry_run(sqlite_url: str) -> None:
+    dry = fleetctl("--db", sqlite_url, "db", "upgrade", "--dry-run")
+    assert dry.returncode == 0 and "would be migrated through: 0001" in dry.stdout
+    real = fleetctl("--db", sqlite_url, "db", "upgrade")
+    assert real.returncode == 0 and "migrated from empty to 0001" in real.stdout
+    again = fleetctl("--db", sqlite_url, "db", "upgrade")
+    assert "nothing to do" in again.stdout
