@@ -1,0 +1,385 @@
+"""The simulator's HTTP server (aiohttp), its admin endpoints, and a handle to run it.
+
+Routes:
+- the Kubernetes API over HTTPS (``/version``, ``/api``, ``/apis``, resources), bearer token
+  required except for ``/version`` and ``/healthz``, as a real API server allows anonymously;
+- ``/kata-monitor/NODE/metrics`` on a second, plain-HTTP port: each node's kata-monitor,
+  unauthenticated like the real one;
+- ``/_sim/...``: faults, history compaction, dropped watches, counters, the truth per node and
+  the request log (token required). docs/simulator.md documents them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import json
+import secrets
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from simulator import builders, disruption, installer, kubelet
+from simulator import resources as r
+from simulator.api import Api, json_response, status_response
+from simulator.faults import Faults, ScenarioError, load_scenario, parse_faults
+from simulator.fleet import make_fleet
+from simulator.metrics import KataMonitor
+from simulator.objectstore import ApiError
+from simulator.tls import make_certificates
+from simulator.world import World
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_ANONYMOUS = {"/version", "/healthz", "/livez", "/readyz"}
+MAX_BODY = 16 * 1024 * 1024
+
+
+@dataclass
+class ServerOptions:
+    """How to run a simulator."""
+
+    profile: str = "small"
+    nodes: int | None = None
+    seed: int = 42
+    time_scale: float = 1.0
+    host: str = "127.0.0.1"
+    port: int = 0
+    cluster_name: str = "sim"
+    out_dir: Path | None = None  # where the kubeconfig and target file go (a temp dir by default)
+    kubeconfig_out: Path | None = None
+    scenario: Path | None = None
+    faults: Faults | None = None
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    bookmark_seconds: float = 2.0
+    churn: bool = True  # keep builds arriving and finishing
+
+
+@dataclass
+class RequestRecord:
+    """One API request, as an RBAC rule sees it."""
+
+    verb: str
+    group: str
+    resource: str
+    subresource: str | None
+    namespace: str | None
+
+
+class Admin:
+    """``/_sim`` handlers."""
+
+    def __init__(self, world: World, requests: deque[RequestRecord]) -> None:
+        self.world, self.requests = world, requests
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return json_response(self.world.faults.to_dict())
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read() or b"{}")
+            base = None if request.method == "PUT" else parse_faults(self.world.faults.to_dict())
+            faults = parse_faults(body, base=base)
+        except (ValueError, ScenarioError) as exc:
+            raise ApiError(422, "Invalid", str(exc)) from None
+        self.world.faults = faults
+        apply_faults(self.world)
+        return json_response(faults.to_dict())
+
+    async def compact(self, request: web.Request) -> web.Response:
+        return json_response({"compactedResourceVersion": self.world.store.compact()})
+
+    async def drop_watches(self, request: web.Request) -> web.Response:
+        return json_response({"dropped": self.world.store.drop_watches()})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        s = self.world.stats
+        return json_response(
+            {
+                "kataDeployPodDeletions": dict(s.kata_deploy_pod_deletions),
+                "installs": dict(s.installs),
+                "installFailures": dict(s.install_failures),
+                "evictions": s.evictions,
+                "evictionsRefused": s.evictions_refused,
+                "apiRequests": s.api_requests,
+                "apiErrorsInjected": s.api_errors_injected,
+                "watchEventsSent": s.watch_events_sent,
+                "resourceVersion": self.world.store.rv,
+                "objects": {rt.plural: self.world.store.count(rt) for rt in r.ALL if rt is not r.EVENTS_V1},
+            }
+        )
+
+    async def nodes(self, request: web.Request) -> web.Response:
+        return json_response(self.world.truth())
+
+    async def request_log(self, request: web.Request) -> web.Response:
+        records = [record.__dict__ for record in self.requests]
+        if request.query.get("clear") in ("1", "true"):
+            self.requests.clear()
+        return json_response(records)
+
+
+def apply_faults(world: World) -> None:
+    """Make the world match its faults: NotReady nodes, kata-monitor targets, blocking PDBs."""
+    wanted = set(world.faults.notReadyNodes)
+    for name in world.nodes:
+        node = world.node_obj(name)
+        if node is None:
+            continue
+        ready = world.node_ready(name)
+        faulted = node["metadata"].get("annotations", {}).get("sim.fleetctl.io/not-ready") == "true"
+        if name in wanted and not faulted:
+            world.store.mutate(r.NODES, "", name, _make_not_ready(world))
+        elif name not in wanted and faulted and not ready:
+            world.store.mutate(r.NODES, "", name, _make_ready(world))
+    world.write_targets()
+    disruption.apply_blocking(world)
+
+
+def _make_not_ready(world: World) -> Callable[[dict[str, Any]], None]:
+    def change(n: dict[str, Any]) -> None:
+        at = world.stamp()
+        n["metadata"]["annotations"]["sim.fleetctl.io/not-ready"] = "true"
+        n["status"]["conditions"] = [
+            {**c, "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status.", "lastTransitionTime": at}
+            for c in n["status"]["conditions"]
+        ]
+        taints = [t for t in n["spec"].get("taints", []) if t["key"] != "node.kubernetes.io/unreachable"]
+        n["spec"]["taints"] = [*taints, {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": at}]
+
+    return change
+
+
+def _make_ready(world: World) -> Callable[[dict[str, Any]], None]:
+    def change(n: dict[str, Any]) -> None:
+        n["metadata"]["annotations"].pop("sim.fleetctl.io/not-ready", None)
+        n["status"]["conditions"] = builders.node_conditions(True, world.stamp())
+        n["spec"]["taints"] = [t for t in n["spec"].get("taints", []) if t["key"] != "node.kubernetes.io/unreachable"]
+        if not n["spec"]["taints"]:
+            del n["spec"]["taints"]
+
+    return change
+
+
+def build_app(world: World, options: ServerOptions) -> web.Application:
+    """The aiohttp application for ``world``."""
+    api = Api(world, bookmark_seconds=options.bookmark_seconds)
+    requests: deque[RequestRecord] = deque(maxlen=200_000)
+    admin = Admin(world, requests)
+    token = options.token.encode()
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return status_response(exc)
+        except web.HTTPRequestEntityTooLarge:
+            return status_response(ApiError(413, "RequestEntityTooLarge", f"the request body is larger than {MAX_BODY} bytes"))
+        except web.HTTPMethodNotAllowed:
+            return status_response(ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+        except web.HTTPNotFound:
+            return status_response(ApiError(404, "NotFound", "the server could not find the requested resource"))
+        except web.HTTPException as exc:
+            return status_response(ApiError(exc.status, exc.reason.replace(" ", ""), exc.text or exc.reason))
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a malformed request must never take the server down
+            return status_response(ApiError(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc}"))
+
+    @web.middleware
+    async def auth_and_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path in _ANONYMOUS:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        given = header[7:].strip().encode() if header.startswith("Bearer ") else b""
+        if not hmac.compare_digest(given, token):
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        if path.startswith("/api/") or path.startswith("/apis/"):
+            world.stats.api_requests += 1
+            _record(requests, request)
+            faults = world.faults.api
+            if faults.latencyMs:
+                await asyncio.sleep(faults.latencyMs / 1000)
+            is_resource = path.count("/") >= 3 and not path.rstrip("/").endswith(("/v1", "/v1alpha1"))
+            if is_resource and faults.errorRate and world.rng.random() < faults.errorRate:
+                world.stats.api_errors_injected += 1
+                raise ApiError(500, "InternalError", "Internal error occurred: simulated API server error (fault injection)")
+        return await handler(request)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[errors, auth_and_faults], client_max_size=MAX_BODY)
+    app.router.add_get("/version", api.version)
+    for path in ("/healthz", "/livez", "/readyz"):
+        app.router.add_get(path, healthz)
+    app.router.add_get("/api", api.api_versions)
+    app.router.add_get("/api/{version:v1}", api.resource_list)
+    app.router.add_get("/apis", api.api_groups)
+    app.router.add_get("/apis/{group}", api.api_group)
+    app.router.add_get("/apis/{group}/{version}", api.resource_list)
+    app.router.add_route("*", "/api/v1/{tail:.+}", api.resource)
+    app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", api.resource)
+    app.router.add_get("/_sim/faults", admin.get_faults)
+    app.router.add_put("/_sim/faults", admin.set_faults)
+    app.router.add_patch("/_sim/faults", admin.set_faults)
+    app.router.add_post("/_sim/compact", admin.compact)
+    app.router.add_post("/_sim/drop-watches", admin.drop_watches)
+    app.router.add_get("/_sim/stats", admin.stats)
+    app.router.add_get("/_sim/nodes", admin.nodes)
+    app.router.add_get("/_sim/requests", admin.request_log)
+    return app
+
+
+def build_metrics_app(world: World) -> web.Application:
+    """kata-monitor for every node, on plain HTTP as the real one serves (port 8090 on a node)."""
+    monitor = KataMonitor(world)
+
+    async def metrics(request: web.Request) -> web.Response:
+        node = request.match_info["node"]
+        if node not in world.nodes or node in world.faults.kataMonitorMissing or not world.nodes[node].spec.kata_monitor:
+            raise web.HTTPNotFound()
+        if node in world.faults.kataMonitorDown:
+            return web.Response(status=500, text="kata-monitor: failed to list sandboxes: connection refused\n")
+        return web.Response(text=monitor.render(node), content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"})
+
+    app = web.Application()
+    app.router.add_get("/kata-monitor/{node}/metrics", metrics)
+    return app
+
+
+def _record(requests: deque[RequestRecord], request: web.Request) -> None:
+    from simulator import routing
+
+    try:
+        target = routing.parse(request.path)
+    except ApiError:
+        return
+    method = request.method
+    if method == "GET":
+        verb = ("watch" if request.query.get("watch") in ("true", "1") else "list") if target.name is None else "get"
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())
+    requests.append(RequestRecord(verb, target.rt.group, target.rt.plural, target.subresource, target.namespace))
+
+
+def write_kubeconfig(path: Path, *, server: str, token: str, name: str, ca_pem: bytes) -> None:
+    """A kubeconfig with one cluster (its CA included), one user (a bearer token) and one context, all named ``name``."""
+    ca_data = base64.b64encode(ca_pem).decode()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": ca_data}}],
+        "users": [{"name": f"{name}-admin", "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"}}],
+        "current-context": name,
+        "preferences": {},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+class Simulator:
+    """A running simulator on a background thread, for tests, the demo and rehearsals."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        faults = options.faults or (load_scenario(options.scenario) if options.scenario else Faults())
+        fleet = make_fleet(options.profile, seed=options.seed, nodes=options.nodes)
+        self.world = World(fleet, time_scale=options.time_scale, faults=faults)
+        out = options.out_dir or Path(tempfile.mkdtemp(prefix=f"fleetctl-sim-{options.cluster_name}-"))
+        self.out_dir = out
+        self.kubeconfig = options.kubeconfig_out or out / "kubeconfig"
+        self.targets = out / "kata-monitor-targets.json"
+        self.url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None
+        self.metrics_url = ""
+        self.ca_path: Path | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def token(self) -> str:
+        """The bearer token the kubeconfig carries."""
+        return self.options.token
+
+    async def start_async(self) -> None:
+        """Populate the world and start serving on the running loop."""
+        started = time.monotonic()
+        self.world.populate()
+        certs = make_certificates(self.out_dir)
+        self.ca_path = certs.ca_path
+        self._runner = web.AppRunner(build_app(self.world, self.options), access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.options.host, self.options.port, ssl_context=certs.server_context()).start()
+        self._metrics_runner = web.AppRunner(build_metrics_app(self.world), access_log=None)
+        await self._metrics_runner.setup()
+        await web.TCPSite(self._metrics_runner, self.options.host, 0).start()
+        port = self._runner.addresses[0][1]
+        self.world.server_port = self._metrics_runner.addresses[0][1]
+        self.url = f"https://{self.options.host}:{port}"
+        self.metrics_url = f"http://{self.options.host}:{self.world.server_port}"
+        self.world.targets_path = self.targets
+        apply_faults(self.world)
+        write_kubeconfig(self.kubeconfig, server=self.url, token=self.token, name=self.options.cluster_name, ca_pem=certs.ca_pem)
+        self.world.spawn(disruption.reconcile_forever(self.world))
+        if self.options.churn:
+            self.world.spawn(kubelet.churn_builds(self.world))
+        installer.reconcile_daemonset_status(self.world)
+        self.startup_seconds = time.monotonic() - started
+
+    async def stop_async(self) -> None:
+        """Stop serving and cancel the world's behaviour."""
+        await self.world.stop()
+        for runner in (self._runner, self._metrics_runner):
+            if runner is not None:
+                await runner.cleanup()
+
+    def start(self) -> Simulator:
+        """Run on a background thread; returns once the API answers."""
+        self._thread = threading.Thread(target=self._run, name=f"simulator-{self.options.cluster_name}", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self.start_async())
+        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self.stop_async())
+        loop.close()
+
+    def stop(self) -> None:
+        """Stop the server and its thread."""
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
