@@ -19,6 +19,7 @@ import secrets
 import tempfile
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -169,8 +170,8 @@ def _make_ready(world: World) -> Callable[[dict[str, Any]], None]:
     return change
 
 
-def build_app(world: World, options: ServerOptions) -> web.Application:
-    """The aiohttp application for ``world``."""
+def build_app(world: World, options: ServerOptions, transports: weakref.WeakSet[asyncio.BaseTransport]) -> web.Application:
+    """The aiohttp application for ``world``. Connections it serves are remembered in ``transports``."""
     api = Api(world, bookmark_seconds=options.bookmark_seconds)
     requests: deque[RequestRecord] = deque(maxlen=200_000)
     admin = Admin(world, requests)
@@ -178,6 +179,8 @@ def build_app(world: World, options: ServerOptions) -> web.Application:
 
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.transport is not None:
+            transports.add(request.transport)
         try:
             return await handler(request)
         except ApiError as exc:
@@ -258,6 +261,16 @@ def build_metrics_app(world: World) -> web.Application:
     return app
 
 
+async def _drain_loop() -> None:
+    """Cancel what is left and let closing transports finish, so none outlives the loop."""
+    current = asyncio.current_task()
+    leftovers = [t for t in asyncio.all_tasks() if t is not current]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+    await asyncio.sleep(0.05)
+
+
 def _record(requests: deque[RequestRecord], request: web.Request) -> None:
     from simulator import routing
 
@@ -306,6 +319,7 @@ class Simulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_url = ""
         self.ca_path: Path | None = None
@@ -323,7 +337,7 @@ class Simulator:
         self.world.populate()
         certs = make_certificates(self.out_dir)
         self.ca_path = certs.ca_path
-        self._runner = web.AppRunner(build_app(self.world, self.options), access_log=None, handler_cancellation=True)
+        self._runner = web.AppRunner(build_app(self.world, self.options, self._transports), access_log=None, handler_cancellation=True)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.options.host, self.options.port, ssl_context=certs.server_context()).start()
         self._metrics_runner = web.AppRunner(build_metrics_app(self.world), access_log=None)
@@ -348,6 +362,10 @@ class Simulator:
         for runner in (self._runner, self._metrics_runner):
             if runner is not None:
                 await runner.cleanup()
+        # A TLS close waits for the peer's close_notify, which an idle keep-alive client never
+        # sends; abort what is left so no connection outlives the loop.
+        for transport in list(self._transports):
+            transport.abort()
 
     def start(self) -> Simulator:
         """Run on a background thread; returns once the API answers."""
@@ -368,9 +386,12 @@ class Simulator:
             self._ready.set()
             return
         self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(self.stop_async())
-        loop.close()
+        try:
+            loop.run_forever()
+            loop.run_until_complete(self.stop_async())
+        finally:
+            loop.run_until_complete(_drain_loop())
+            loop.close()
 
     def stop(self) -> None:
         """Stop the server and its thread."""

