@@ -71,7 +71,13 @@ class Api:
     async def api_versions(self, request: web.Request) -> web.Response:
         """GET /api."""
         host = request.host
-        return json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}]})
+        return json_response(
+            {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}],
+            }
+        )
 
     async def api_groups(self, request: web.Request) -> web.Response:
         """GET /apis."""
@@ -108,16 +114,27 @@ class Api:
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if target.subresource == "eviction":
             if method != "POST":
-                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+                raise ApiError(
+                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+                )
             disruption.evict(self.world, target.namespace or "", target.name, await _body(request))
-            return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+            return json_response(
+                {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
+            )
         if target.subresource in ("log", "proxy"):
             return web.Response(text="", content_type="text/plain")
         if method == "GET":
             entry = self.store.require(target.rt, target.namespace or "", target.name)
             if _wants_table(request):
                 obj = self._view(target.rt, entry)
-                return json_response(tables.table(target.rt.kind, [obj], include=request.query.get("includeObject", "Metadata"), resource_version=obj["metadata"]["resourceVersion"]))
+                return json_response(
+                    tables.table(
+                        target.rt.kind,
+                        [obj],
+                        include=request.query.get("includeObject", "Metadata"),
+                        resource_version=obj["metadata"]["resourceVersion"],
+                    )
+                )
             return self._object_response(target.rt, entry)
         if method == "PUT":
             return self._replace(target, await _body(request), dry_run=_dry_run(request))
@@ -168,13 +185,25 @@ class Api:
         next_token = self.store.continue_token(list_rv, last_key) if more and last_key else None
         if _wants_table(request):
             objs = [self._view(rt, e) for e in items]
-            return json_response(tables.table(rt.kind, objs, include=request.query.get("includeObject", "Metadata"), resource_version=str(list_rv), continue_token=next_token))
+            return json_response(
+                tables.table(
+                    rt.kind,
+                    objs,
+                    include=request.query.get("includeObject", "Metadata"),
+                    resource_version=str(list_rv),
+                    continue_token=next_token,
+                )
+            )
         meta: Obj = {"resourceVersion": str(list_rv)}
         if next_token:
             meta["continue"] = next_token
-        head = json.dumps({"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": meta}, separators=(",", ":")).encode()
+        head = json.dumps(
+            {"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": meta}, separators=(",", ":")
+        ).encode()
         if rt is r.EVENTS_V1:
-            body_items = b",".join(json.dumps(builders.events_v1_view(e.obj), separators=(",", ":")).encode() for e in items)
+            body_items = b",".join(
+                json.dumps(builders.events_v1_view(e.obj), separators=(",", ":")).encode() for e in items
+            )
         else:
             body_items = b",".join(e.json() for e in items)
         return web.Response(body=head[:-1] + b',"items":[' + body_items + b"]}", content_type=JSON)
@@ -187,10 +216,19 @@ class Api:
         meta = body.setdefault("metadata", {})
         if rt.namespaced:
             if meta.get("namespace") and meta["namespace"] != target.namespace:
-                raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                )
             meta["namespace"] = target.namespace
             if self.store.get(r.NAMESPACES, "", target.namespace or "") is None:
-                raise ApiError(404, "NotFound", f'namespaces "{target.namespace}" not found', {"name": target.namespace, "kind": "namespaces"})
+                raise ApiError(
+                    404,
+                    "NotFound",
+                    f'namespaces "{target.namespace}" not found',
+                    {"name": target.namespace, "kind": "namespaces"},
+                )
         if rt is r.PODS:
             _validate_pod(body)
         if dry_run:
@@ -207,9 +245,11 @@ class Api:
         if target.rt.kind not in _STATUS_KINDS:
             return new
         if target.subresource == "status":
-            merged = json.loads(json.dumps(old))
+            merged: Obj = json.loads(json.dumps(old))
             merged["status"] = new.get("status", {})
-            merged["metadata"]["resourceVersion"] = new.get("metadata", {}).get("resourceVersion", old["metadata"]["resourceVersion"])
+            merged["metadata"]["resourceVersion"] = new.get("metadata", {}).get(
+                "resourceVersion", old["metadata"]["resourceVersion"]
+            )
             return merged
         new["status"] = old.get("status", {})
         return new
@@ -219,7 +259,11 @@ class Api:
         _check_kind(rt, body)
         meta = body.setdefault("metadata", {})
         if meta.get("name") and meta["name"] != target.name:
-            raise ApiError(400, "BadRequest", f'the name of the object ({meta["name"]}) does not match the name on the URL ({target.name})')
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({target.name})",
+            )
         meta["name"] = target.name
         if rt.namespaced:
             meta["namespace"] = target.namespace
@@ -236,7 +280,11 @@ class Api:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
         patcher = _PATCHERS.get(content_type)
         if patcher is None:
-            raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: {", ".join(_PATCHERS)}')
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types include: {', '.join(_PATCHERS)}",
+            )
         try:
             patch = json.loads(await request.read() or b"null")
         except ValueError as exc:
@@ -245,11 +293,20 @@ class Api:
         try:
             patched = patcher(old.copy(), patch)
         except PatchError as exc:
-            raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {exc}") from None
+            raise ApiError(
+                422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"
+            ) from None
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise ApiError(422, "Invalid", "the patch would leave no object")
-        expected = patch.get("metadata", {}).get("resourceVersion") if isinstance(patch, dict) and isinstance(patch.get("metadata"), dict) else None
-        patched["metadata"]["name"], patched["metadata"]["uid"] = old.obj["metadata"]["name"], old.obj["metadata"]["uid"]
+        expected = (
+            patch.get("metadata", {}).get("resourceVersion")
+            if isinstance(patch, dict) and isinstance(patch.get("metadata"), dict)
+            else None
+        )
+        patched["metadata"]["name"], patched["metadata"]["uid"] = (
+            old.obj["metadata"]["name"],
+            old.obj["metadata"]["uid"],
+        )
         patched["metadata"]["resourceVersion"] = old.obj["metadata"]["resourceVersion"]
         obj = self._merge_for_write(target, old.obj, patched)
         if rt is r.PODS:
@@ -287,7 +344,11 @@ class Api:
         rv_param = request.query.get("resourceVersion", "")
         initial_events = request.query.get("sendInitialEvents") in ("true", "1")
         if initial_events and request.query.get("resourceVersionMatch") != "NotOlderThan":
-            raise ApiError(422, "Invalid", "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")
+            raise ApiError(
+                422,
+                "Invalid",
+                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            )
 
         def visible(obj: Obj) -> bool:
             ns_ok = target.namespace is None or obj["metadata"].get("namespace") == target.namespace
@@ -298,6 +359,7 @@ class Api:
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"})
         response.enable_chunked_encoding()
         try:
+            backlog: list[tuple[bytes, Entry]] = []
             if initial_events or rv_param in ("", "0"):
                 start_rv = self.store.rv
                 backlog = [(b"ADDED", e) for _, e in self.store.scan(rt, target.namespace) if visible(e.obj)]
@@ -307,7 +369,10 @@ class Api:
                 except ValueError:
                     raise ApiError(400, "BadRequest", f'invalid resource version "{rv_param}"') from None
                 try:
-                    backlog = [(kind, e) for kind, e in (self._translate(ev, visible) for ev in self.store.history_since(rt, start_rv)) if kind]
+                    for ev in self.store.history_since(rt, start_rv):
+                        kind, e = self._translate(ev, visible)
+                        if kind:
+                            backlog.append((kind, e))
                 except ApiError as gone:
                     await response.prepare(request)
                     await response.write(b'{"type":"ERROR","object":' + json.dumps(gone.status()).encode() + b"}\n")
@@ -362,11 +427,22 @@ class Api:
         return (b"DELETED" if was_visible else None), event.entry
 
     async def _send(self, response: web.StreamResponse, rt: r.ResourceType, kind: bytes, entry: Entry) -> None:
-        raw = json.dumps(builders.events_v1_view(entry.obj), separators=(",", ":")).encode() if rt is r.EVENTS_V1 else entry.json()
+        raw = (
+            json.dumps(builders.events_v1_view(entry.obj), separators=(",", ":")).encode()
+            if rt is r.EVENTS_V1
+            else entry.json()
+        )
         await response.write(b'{"type":"' + kind + b'","object":' + raw + b"}\n")
         self.world.stats.watch_events_sent += 1
 
-    async def _bookmark(self, response: web.StreamResponse, rt: r.ResourceType, *, initial_events_end: bool = False, rv: int | None = None) -> None:
+    async def _bookmark(
+        self,
+        response: web.StreamResponse,
+        rt: r.ResourceType,
+        *,
+        initial_events_end: bool = False,
+        rv: int | None = None,
+    ) -> None:
         meta: Obj = {"resourceVersion": str(self.store.rv if rv is None else rv), "creationTimestamp": None}
         if initial_events_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
@@ -411,7 +487,11 @@ async def _body(request: web.Request, *, required: bool = True) -> Obj:
         return {}
     content_type = request.headers.get("Content-Type", JSON).split(";")[0].strip()
     if content_type not in (JSON, "", "*/*"):
-        raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: {JSON}')
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - accepted media types include: {JSON}",
+        )
     try:
         body = json.loads(raw)
     except ValueError as exc:
@@ -426,14 +506,22 @@ def _check_kind(rt: r.ResourceType, body: Obj) -> None:
     if kind is not None and kind != rt.kind:
         raise ApiError(400, "BadRequest", f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
     if api_version is not None and api_version != rt.api_version and not (rt is r.EVENTS and api_version == "v1"):
-        raise ApiError(400, "BadRequest", f"the API version in the data ({api_version}) does not match the expected API version ({rt.api_version})")
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"the API version in the data ({api_version}) does not match the expected API version ({rt.api_version})",
+        )
 
 
 def _validate_pod(pod: Obj) -> None:
     spec = pod.get("spec")
     containers = spec.get("containers") if isinstance(spec, dict) else None
     if not isinstance(containers, list) or not containers:
-        raise ApiError(422, "Invalid", 'Pod "' + str(pod.get("metadata", {}).get("name", "")) + '" is invalid: spec.containers: Required value')
+        raise ApiError(
+            422,
+            "Invalid",
+            'Pod "' + str(pod.get("metadata", {}).get("name", "")) + '" is invalid: spec.containers: Required value',
+        )
     for i, c in enumerate(containers):
         if not isinstance(c, dict) or not c.get("name") or not c.get("image"):
             raise ApiError(422, "Invalid", f"Pod is invalid: spec.containers[{i}]: Required value: name and image")

@@ -34,7 +34,9 @@ def node_conditions(ready: bool, at: str, *, reason: str | None = None, message:
     return conditions
 
 
-def node(spec: Any, *, uid: str, at: str, labels: dict[str, str], annotations: dict[str, str], handlers: list[str]) -> Obj:
+def node(
+    spec: Any, *, uid: str, at: str, labels: dict[str, str], annotations: dict[str, str], handlers: list[str]
+) -> Obj:
     """A Node as the kubelet registers it, with Kata's labels, handlers and the reporter's annotations."""
     cpus = str(spec.cpus)
     allocatable_cpu = f"{spec.cpus * 1000 - 500}m"
@@ -46,7 +48,12 @@ def node(spec: Any, *, uid: str, at: str, labels: dict[str, str], annotations: d
         "spec": {"podCIDR": spec.pod_cidr, "podCIDRs": [spec.pod_cidr], "providerID": f"sim://{spec.zone}/{spec.name}"},
         "status": {
             "capacity": {"cpu": cpus, "memory": memory, "pods": "110", "ephemeral-storage": "262144000Ki"},
-            "allocatable": {"cpu": allocatable_cpu, "memory": memory, "pods": "110", "ephemeral-storage": "241591910Ki"},
+            "allocatable": {
+                "cpu": allocatable_cpu,
+                "memory": memory,
+                "pods": "110",
+                "ephemeral-storage": "241591910Ki",
+            },
             "conditions": node_conditions(True, at),
             "addresses": [{"type": "InternalIP", "address": spec.ip}, {"type": "Hostname", "address": spec.name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
@@ -69,7 +76,14 @@ def node(spec: Any, *, uid: str, at: str, labels: dict[str, str], annotations: d
 
 def owner(kind: str, api_version: str, name: str, uid: str) -> Obj:
     """A controller ownerReference."""
-    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def pod(
@@ -108,8 +122,18 @@ def pod(
         "enableServiceLinks": True,
         "priority": 0,
         "tolerations": [
-            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            {
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+            {
+                "key": "node.kubernetes.io/unreachable",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
         ],
     }
     if node_name:
@@ -126,13 +150,35 @@ def pod(
     meta: Obj = {"name": name, "namespace": namespace, "labels": labels}
     if owner_ref:
         meta["ownerReferences"] = [owner_ref]
-    return {"kind": "Pod", "apiVersion": "v1", "metadata": meta, "spec": spec, "status": {"phase": "Pending", "qosClass": "Burstable"}}
+    return {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": meta,
+        "spec": spec,
+        "status": {"phase": "Pending", "qosClass": "Burstable"},
+    }
 
 
-def daemonset(name: str, namespace: str, *, labels: dict[str, str], image: str, container: str, strategy: str, node_selector: dict[str, str] | None = None) -> Obj:
+def daemonset(
+    name: str,
+    namespace: str,
+    *,
+    labels: dict[str, str],
+    image: str,
+    container: str,
+    strategy: str,
+    node_selector: dict[str, str] | None = None,
+) -> Obj:
     """A DaemonSet with one container."""
     template_spec: Obj = {
-        "containers": [{"name": container, "image": image, "imagePullPolicy": "IfNotPresent", "securityContext": {"privileged": True}}],
+        "containers": [
+            {
+                "name": container,
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "securityContext": {"privileged": True},
+            }
+        ],
         "serviceAccountName": f"{name}-sa",
         "hostPID": True,
         "tolerations": [{"operator": "Exists"}],
@@ -156,14 +202,26 @@ def daemonset(name: str, namespace: str, *, labels: dict[str, str], image: str, 
     }
 
 
-def pdb(name: str, namespace: str, selector: dict[str, str], *, max_unavailable: int | None = None, min_available: int | None = None) -> Obj:
+def pdb(
+    name: str,
+    namespace: str,
+    selector: dict[str, str],
+    *,
+    max_unavailable: int | None = None,
+    min_available: int | None = None,
+) -> Obj:
     """A policy/v1 PodDisruptionBudget."""
     spec: Obj = {"selector": {"matchLabels": dict(selector)}}
     if max_unavailable is not None:
         spec["maxUnavailable"] = max_unavailable
     if min_available is not None:
         spec["minAvailable"] = min_available
-    return {"kind": "PodDisruptionBudget", "apiVersion": "policy/v1", "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return {
+        "kind": "PodDisruptionBudget",
+        "apiVersion": "policy/v1",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def runtime_class(name: str) -> Obj:
@@ -190,7 +248,18 @@ def namespace(name: str) -> Obj:
     }
 
 
-def event(*, name: str, namespace: str, involved: Obj, reason: str, message: str, type_: str, component: str, host: str | None, at: str) -> Obj:
+def event(
+    *,
+    name: str,
+    namespace: str,
+    involved: Obj,
+    reason: str,
+    message: str,
+    type_: str,
+    component: str,
+    host: str | None,
+    at: str,
+) -> Obj:
     """A core/v1 Event about ``involved`` (kind, name, namespace, uid)."""
     source: Obj = {"component": component}
     if host:

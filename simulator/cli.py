@@ -15,7 +15,10 @@ from simulator.server import ServerOptions, Simulator
 
 def parser() -> argparse.ArgumentParser:
     """The command line (shared with ``fleetctl sim serve``)."""
-    p = argparse.ArgumentParser(prog="python -m simulator", description="Serve a simulated Kata fleet: the Kubernetes API and kata-monitor metrics.")
+    p = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description="Serve a simulated Kata fleet: the Kubernetes API and kata-monitor metrics.",
+    )
     p.add_argument("--profile", choices=PROFILES, default="seed", help="fleet shape (default: seed, about 400 nodes)")
     p.add_argument("--nodes", type=int, help="override the profile's node count")
     p.add_argument("--seed", type=int, default=42, help="random seed: the same seed gives the same fleet (default 42)")
@@ -65,7 +68,9 @@ async def serve(options: ServerOptions) -> None:
     sim = Simulator(options)
     await sim.start_async()
     fleet = sim.world.fleet
-    print(f"simulator: {len(fleet.nodes)} nodes, {fleet.vcpus} vCPUs, profile {fleet.profile}, seed {fleet.seed}, time scale {options.time_scale}")
+    print(
+        f"simulator: {len(fleet.nodes)} nodes, {fleet.vcpus} vCPUs, profile {fleet.profile}, seed {fleet.seed}, time scale {options.time_scale}"
+    )
     print(f"api:        {sim.url}")
     print(f"kubeconfig: {sim.kubeconfig}")
     print(f"targets:    {sim.targets}  (Prometheus file_sd)")

@@ -7,6 +7,7 @@ An eviction that would take a PDB's healthy pods below what it requires is refus
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from simulator import resources as r
@@ -67,9 +68,17 @@ def evict(world: World, namespace: str, name: str, body: Obj) -> None:
         delete_pod(world, namespace, name, grace)
         world.stats.evictions += 1
         return
-    pdbs = [e.obj for _, e in world.store.scan(r.PDBS, namespace) if labels_match(match_labels_selector(e.obj["spec"].get("selector")), pod["metadata"].get("labels"))]
+    pdbs = [
+        e.obj
+        for _, e in world.store.scan(r.PDBS, namespace)
+        if labels_match(match_labels_selector(e.obj["spec"].get("selector")), pod["metadata"].get("labels"))
+    ]
     if len(pdbs) > 1:
-        raise ApiError(500, "InternalError", "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.")
+        raise ApiError(
+            500,
+            "InternalError",
+            "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+        )
     if pdbs and is_ready(pod):
         status = budget(world, pdbs[0])
         if status["disruptionsAllowed"] < 1:
@@ -99,7 +108,9 @@ def _write_status(world: World, pdb: Obj) -> None:
     status = budget(world, pdb)
     old = dict(pdb.get("status") or {})
     if {k: v for k, v in old.items() if k != "conditions"} != {k: v for k, v in status.items() if k != "conditions"}:
-        world.store.mutate(r.PDBS, pdb["metadata"]["namespace"], pdb["metadata"]["name"], lambda p: p.__setitem__("status", status))
+        world.store.mutate(
+            r.PDBS, pdb["metadata"]["namespace"], pdb["metadata"]["name"], lambda p: p.__setitem__("status", status)
+        )
 
 
 def apply_blocking(world: World) -> None:
@@ -109,7 +120,14 @@ def apply_blocking(world: World) -> None:
         name = entry.obj["metadata"]["name"]
         want = 0 if name in blocking else 1
         if entry.obj["spec"].get("maxUnavailable") != want and "minAvailable" not in entry.obj["spec"]:
-            world.store.mutate(r.PDBS, entry.obj["metadata"]["namespace"], name, lambda p, w=want: p["spec"].__setitem__("maxUnavailable", w))  # type: ignore[misc]
+            world.store.mutate(r.PDBS, entry.obj["metadata"]["namespace"], name, _set_max_unavailable(want))
+
+
+def _set_max_unavailable(value: int) -> Callable[[Obj], None]:
+    def change(pdb: Obj) -> None:
+        pdb["spec"]["maxUnavailable"] = value
+
+    return change
 
 
 async def reconcile_forever(world: World) -> None:

@@ -36,30 +36,32 @@ class HealthRegression:
 
     release: str
     arch: str | None = None
-    rpcLatencyFactor: float = 10.0  # noqa: N815 - the scenario's own field name
-    scrapeFailures: bool = True  # noqa: N815
+    rpcLatencyFactor: float = 10.0
+    scrapeFailures: bool = True
 
 
 @dataclass
 class ApiFaults:
     """Kubernetes API misbehaviour."""
 
-    errorRate: float = 0.0  # noqa: N815
-    latencyMs: float = 0.0  # noqa: N815
-    dropWatchesAfterSeconds: float = 0.0  # noqa: N815 - 0 means watches are never dropped
+    errorRate: float = 0.0
+    latencyMs: float = 0.0
+    dropWatchesAfterSeconds: float = 0.0
 
 
 @dataclass
 class Faults:
     """Every fault the simulator can inject. The defaults inject none."""
 
-    installFailures: list[InstallFailure] = field(default_factory=list)  # noqa: N815
-    installDelaySeconds: dict[str, float] = field(default_factory=lambda: {"amd64": 30.0, "s390x": 60.0, "ppc64le": 45.0, "arm64": 30.0})  # noqa: N815
-    healthRegressions: list[HealthRegression] = field(default_factory=list)  # noqa: N815
-    notReadyNodes: list[str] = field(default_factory=list)  # noqa: N815
-    kataMonitorMissing: list[str] = field(default_factory=list)  # noqa: N815 - no target at all
-    kataMonitorDown: list[str] = field(default_factory=list)  # noqa: N815 - target answers 500 (up == 0)
-    blockingPdbApps: list[str] = field(default_factory=list)  # noqa: N815 - PDBs that never allow eviction
+    installFailures: list[InstallFailure] = field(default_factory=list)
+    installDelaySeconds: dict[str, float] = field(
+        default_factory=lambda: {"amd64": 30.0, "s390x": 60.0, "ppc64le": 45.0, "arm64": 30.0}
+    )
+    healthRegressions: list[HealthRegression] = field(default_factory=list)
+    notReadyNodes: list[str] = field(default_factory=list)
+    kataMonitorMissing: list[str] = field(default_factory=list)
+    kataMonitorDown: list[str] = field(default_factory=list)
+    blockingPdbApps: list[str] = field(default_factory=list)
     api: ApiFaults = field(default_factory=ApiFaults)
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,7 +120,11 @@ def parse_faults(data: Any, *, where: str = "faults", base: Faults | None = None
 
 def _install_failure(v: Any, at: str) -> InstallFailure:
     m = _mapping(v, at, {"rate", "arch", "release"})
-    return InstallFailure(rate=_fraction(m.get("rate"), f"{at}.rate"), arch=_arch(m.get("arch"), f"{at}.arch"), release=_opt_str(m.get("release"), f"{at}.release"))
+    return InstallFailure(
+        rate=_fraction(m.get("rate"), f"{at}.rate"),
+        arch=_arch(m.get("arch"), f"{at}.arch"),
+        release=_opt_str(m.get("release"), f"{at}.release"),
+    )
 
 
 def _regression(v: Any, at: str) -> HealthRegression:
@@ -131,7 +137,9 @@ def _regression(v: Any, at: str) -> HealthRegression:
     failures = m.get("scrapeFailures", True)
     if not isinstance(failures, bool):
         raise ScenarioError(f"{at}.scrapeFailures: expected true or false, got {failures!r}")
-    return HealthRegression(_str(m["release"], f"{at}.release"), _arch(m.get("arch"), f"{at}.arch"), float(factor), failures)
+    return HealthRegression(
+        _str(m["release"], f"{at}.release"), _arch(m.get("arch"), f"{at}.arch"), float(factor), failures
+    )
 
 
 def _api(v: Any, at: str, base: ApiFaults) -> ApiFaults:
@@ -139,7 +147,9 @@ def _api(v: Any, at: str, base: ApiFaults) -> ApiFaults:
     return ApiFaults(
         errorRate=_fraction(m.get("errorRate", base.errorRate), f"{at}.errorRate"),
         latencyMs=_non_negative(m.get("latencyMs", base.latencyMs), f"{at}.latencyMs"),
-        dropWatchesAfterSeconds=_non_negative(m.get("dropWatchesAfterSeconds", base.dropWatchesAfterSeconds), f"{at}.dropWatchesAfterSeconds"),
+        dropWatchesAfterSeconds=_non_negative(
+            m.get("dropWatchesAfterSeconds", base.dropWatchesAfterSeconds), f"{at}.dropWatchesAfterSeconds"
+        ),
     )
 
 

@@ -23,9 +23,30 @@ RELEASE_MIX = (("3.28.0", 5), ("3.29.0", 5), ("3.30.0", 10), ("3.31.0", 15), ("3
 CUSTOM_KERNELS = ("6.18.30-acme4", "6.18.30-acme5")
 INSTANCE_TYPES = {"amd64": "bx3d-{}x{}", "s390x": "bz2-{}x{}", "ppc64le": "sys-{}x{}"}
 HOSTS = {
-    "amd64": ("Ubuntu 24.04.3 LTS", "Ubuntu", "24.04", "6.8.0-85-generic", "GenuineIntel", "Intel(R) Xeon(R) Platinum 8474C"),
-    "s390x": ("Red Hat Enterprise Linux CoreOS 9.6", "Red Hat Enterprise Linux CoreOS", "9.6", "5.14.0-570.58.1.el9_6.s390x", "IBM/S390", "9175"),
-    "ppc64le": ("Red Hat Enterprise Linux CoreOS 9.6", "Red Hat Enterprise Linux CoreOS", "9.6", "5.14.0-570.58.1.el9_6.ppc64le", "", "POWER10 (architected), altivec supported"),
+    "amd64": (
+        "Ubuntu 24.04.3 LTS",
+        "Ubuntu",
+        "24.04",
+        "6.8.0-85-generic",
+        "GenuineIntel",
+        "Intel(R) Xeon(R) Platinum 8474C",
+    ),
+    "s390x": (
+        "Red Hat Enterprise Linux CoreOS 9.6",
+        "Red Hat Enterprise Linux CoreOS",
+        "9.6",
+        "5.14.0-570.58.1.el9_6.s390x",
+        "IBM/S390",
+        "9175",
+    ),
+    "ppc64le": (
+        "Red Hat Enterprise Linux CoreOS 9.6",
+        "Red Hat Enterprise Linux CoreOS",
+        "9.6",
+        "5.14.0-570.58.1.el9_6.ppc64le",
+        "",
+        "POWER10 (architected), altivec supported",
+    ),
 }
 APPS = 12  # Kata-run services in the "apps" namespace, each with a PodDisruptionBudget
 

@@ -10,6 +10,7 @@ the new release in its label, its ``runtimeHandlers`` and the node reporter's an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from simulator import builders, kata
@@ -32,8 +33,22 @@ _GENERATION_OF = {version: i + 1 for i, (version, _) in enumerate(RELEASE_MIX)}
 
 DAEMONSETS: tuple[tuple[str, str, str, str, str, dict[str, str] | None], ...] = (
     (DEPLOY_NAME, DEPLOY_NS, "kube-kata", "OnDelete", "deploy", None),
-    ("kata-monitor", MONITOR_NAMESPACE, "kata-monitor", "RollingUpdate", "quay.io/kata-containers/kata-monitor:4.0.0", None),
-    ("cloud-api-adaptor-daemonset", CAA_NAMESPACE, "cloud-api-adaptor-con", "RollingUpdate", f"{kata.CAA_IMAGE}:v0.21.0", {kata.LABEL_PEER_PODS: "true"}),
+    (
+        "kata-monitor",
+        MONITOR_NAMESPACE,
+        "kata-monitor",
+        "RollingUpdate",
+        "quay.io/kata-containers/kata-monitor:4.0.0",
+        None,
+    ),
+    (
+        "cloud-api-adaptor-daemonset",
+        CAA_NAMESPACE,
+        "cloud-api-adaptor-con",
+        "RollingUpdate",
+        f"{kata.CAA_IMAGE}:v0.21.0",
+        {kata.LABEL_PEER_PODS: "true"},
+    ),
 )
 
 
@@ -43,7 +58,9 @@ def create_daemonsets(world: World) -> None:
         labels = {"name": name} if name != "cloud-api-adaptor-daemonset" else {"app": "cloud-api-adaptor"}
         if image == "deploy":
             image = kata.deploy_image(world.fleet.template_version)
-        ds = builders.daemonset(name, ns, labels=labels, image=image, container=container, strategy=strategy, node_selector=selector)
+        ds = builders.daemonset(
+            name, ns, labels=labels, image=image, container=container, strategy=strategy, node_selector=selector
+        )
         if name == DEPLOY_NAME:
             ds["metadata"]["generation"] = _GENERATION_OF.get(world.fleet.template_version, 1)
         world.store.create(r.DAEMONSETS, ds)
@@ -83,7 +100,12 @@ def _daemon_pod(world: World, ds: Obj, node: str, *, image: str | None = None) -
     if image and ds["metadata"]["name"] == DEPLOY_NAME:
         generation = _GENERATION_OF.get(kata.image_version(image), generation)
     labels = dict(template["metadata"]["labels"])
-    labels.update({"controller-revision-hash": f"{abs(hash(used_image)) % 10**10:010d}", "pod-template-generation": str(generation)})
+    labels.update(
+        {
+            "controller-revision-hash": f"{abs(hash(used_image)) % 10**10:010d}",
+            "pod-template-generation": str(generation),
+        }
+    )
     pod = builders.pod(
         name=f"{ds['metadata']['name']}-{world.suffix(5)}",
         namespace=ds["metadata"]["namespace"],
@@ -111,7 +133,11 @@ def on_daemon_pod_removed(world: World, pod: Obj) -> None:
     new_pod = _daemon_pod(world, ds_entry.obj, node)
     world.store.create(r.PODS, new_pod)
     if ds_name == DEPLOY_NAME:
-        world.spawn(install(world, node, new_pod["metadata"]["name"], kata.image_version(new_pod["spec"]["containers"][0]["image"])))
+        world.spawn(
+            install(
+                world, node, new_pod["metadata"]["name"], kata.image_version(new_pod["spec"]["containers"][0]["image"])
+            )
+        )
     else:
         world.spawn(_start_plain(world, new_pod["metadata"]["namespace"], new_pod["metadata"]["name"]))
 
@@ -138,7 +164,9 @@ async def install(world: World, node: str, pod_name: str, version: str) -> None:
     if version not in kata.RELEASES:
         _image_pull_failed(world, pod_entry.obj, node)
         return
-    world.store.mutate(r.PODS, DEPLOY_NS, pod_name, lambda p: p.__setitem__("status", running_status(world, p, ready=False)))
+    world.store.mutate(
+        r.PODS, DEPLOY_NS, pod_name, lambda p: p.__setitem__("status", running_status(world, p, ready=False))
+    )
     world.record_event(pod_entry.obj, "Started", "Started container kube-kata", host=node)
     _label(world, node, kata.LABEL_RUNTIME, "false")  # 4.1 semantics: claimed, not yet ready
     spec = truth.spec
@@ -171,7 +199,9 @@ async def install(world: World, node: str, pod_name: str, version: str) -> None:
     world.store.mutate(r.PODS, DEPLOY_NS, pod_name, lambda p: set_ready(p, True))
     await world.sleep(REPORTER_SECONDS)
     if truth.installed == version:
-        annotations = kata.reporter_annotations(release, arch=spec.arch, custom_kernel=spec.custom_kernel, host=spec.host, at=world.stamp())
+        annotations = kata.reporter_annotations(
+            release, arch=spec.arch, custom_kernel=spec.custom_kernel, host=spec.host, at=world.stamp()
+        )
         world.store.mutate(r.NODES, "", node, lambda n: n["metadata"]["annotations"].update(annotations))
 
 
@@ -180,8 +210,16 @@ def _image_pull_failed(world: World, pod: Obj, node: str) -> None:
 
     def backoff(p: Obj) -> None:
         p["status"]["containerStatuses"] = [
-            {"name": "kube-kata", "ready": False, "restartCount": 0, "image": image, "imageID": "", "started": False,
-             "state": {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}, "lastState": {}}
+            {
+                "name": "kube-kata",
+                "ready": False,
+                "restartCount": 0,
+                "image": image,
+                "imageID": "",
+                "started": False,
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}},
+                "lastState": {},
+            }
         ]
 
     world.store.mutate(r.PODS, DEPLOY_NS, pod["metadata"]["name"], backoff)
@@ -195,11 +233,22 @@ def _crash_loop(world: World, pod_name: str, node: str) -> None:
             cs["restartCount"] = cs.get("restartCount", 0) + 1
             cs["ready"] = False
             cs["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": at, "finishedAt": at}}
-            cs["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container=kube-kata"}}
+            cs["state"] = {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": "back-off 10s restarting failed container=kube-kata",
+                }
+            }
         set_ready(p, False)
 
     entry = world.store.mutate(r.PODS, DEPLOY_NS, pod_name, crash)
-    world.record_event(entry.obj, "BackOff", f"Back-off restarting failed container kube-kata in pod {pod_name}_{DEPLOY_NS}", warning=True, host=node)
+    world.record_event(
+        entry.obj,
+        "BackOff",
+        f"Back-off restarting failed container kube-kata in pod {pod_name}_{DEPLOY_NS}",
+        warning=True,
+        host=node,
+    )
 
 
 def _label(world: World, node: str, key: str, value: str) -> None:
@@ -255,8 +304,16 @@ async def _rolling_update(world: World, namespace: str, name: str) -> None:
         delete_pod(world, namespace, pod["metadata"]["name"], 0)
         while True:
             await world.sleep(1.0)
-            fresh = [e.obj for e in world.pods_on(node) if e.obj["metadata"].get("ownerReferences", [{}])[0].get("name") == name]
-            if not fresh or is_ready(fresh[0]) or any("waiting" in cs.get("state", {}) for cs in fresh[0]["status"].get("containerStatuses", [])):
+            fresh = [
+                e.obj
+                for e in world.pods_on(node)
+                if e.obj["metadata"].get("ownerReferences", [{}])[0].get("name") == name
+            ]
+            if (
+                not fresh
+                or is_ready(fresh[0])
+                or any("waiting" in cs.get("state", {}) for cs in fresh[0]["status"].get("containerStatuses", []))
+            ):
                 break
 
 
@@ -264,6 +321,13 @@ async def _reconcile_status_forever(world: World) -> None:
     while True:
         await world.tick(2.0, floor=0.5)
         reconcile_daemonset_status(world)
+
+
+def _set_status(status: dict[str, Any]) -> Callable[[Obj], None]:
+    def change(obj: Obj) -> None:
+        obj["status"] = status
+
+    return change
 
 
 def reconcile_daemonset_status(world: World) -> None:
@@ -277,12 +341,25 @@ def reconcile_daemonset_status(world: World) -> None:
         ds = entry.obj
         generation = str(ds["metadata"].get("generation", 1))
         image = ds["spec"]["template"]["spec"]["containers"][0]["image"]
-        pods = [e.obj for _, e in world.store.scan(r.PODS, ns) if e.obj["metadata"].get("ownerReferences", [{}])[0].get("name") == name]
-        desired = sum(1 for t in world.nodes.values() if ds["spec"]["template"]["spec"].get("nodeSelector") is None or t.spec.peer_pods)
+        pods = [
+            e.obj
+            for _, e in world.store.scan(r.PODS, ns)
+            if e.obj["metadata"].get("ownerReferences", [{}])[0].get("name") == name
+        ]
+        desired = sum(
+            1
+            for t in world.nodes.values()
+            if ds["spec"]["template"]["spec"].get("nodeSelector") is None or t.spec.peer_pods
+        )
         if name == "kata-monitor":
             desired = sum(1 for t in world.nodes.values() if t.spec.kata_monitor)
         ready = sum(1 for p in pods if is_ready(p))
-        updated = sum(1 for p in pods if p["spec"]["containers"][0]["image"] == image or p["metadata"]["labels"].get("pod-template-generation") == generation)
+        updated = sum(
+            1
+            for p in pods
+            if p["spec"]["containers"][0]["image"] == image
+            or p["metadata"]["labels"].get("pod-template-generation") == generation
+        )
         status: dict[str, Any] = {
             "currentNumberScheduled": len(pods),
             "numberMisscheduled": 0,
@@ -295,4 +372,4 @@ def reconcile_daemonset_status(world: World) -> None:
         if desired - ready:
             status["numberUnavailable"] = desired - ready
         if ds.get("status") != status:
-            world.store.mutate(r.DAEMONSETS, ns, name, lambda d, s=status: d.__setitem__("status", s))  # type: ignore[misc]
+            world.store.mutate(r.DAEMONSETS, ns, name, _set_status(status))

@@ -66,7 +66,12 @@ RELEASES: dict[str, Release] = {
 NEWEST = max(RELEASES.values(), key=lambda r: r.major_minor).version
 
 MACHINE_TYPES = {"amd64": "q35", "s390x": "s390-ccw-virtio", "ppc64le": "pseries", "arm64": "virt"}
-QEMU_BINARIES = {"amd64": "qemu-system-x86_64", "s390x": "qemu-system-s390x", "ppc64le": "qemu-system-ppc64", "arm64": "qemu-system-aarch64"}
+QEMU_BINARIES = {
+    "amd64": "qemu-system-x86_64",
+    "s390x": "qemu-system-s390x",
+    "ppc64le": "qemu-system-ppc64",
+    "arm64": "qemu-system-aarch64",
+}
 
 # RuntimeClass name -> (pod overhead memory, cpu); the real overheads from kata-deploy's chart.
 RUNTIME_CLASSES: dict[str, tuple[str, str]] = {
@@ -138,7 +143,13 @@ def kata_env(release: Release, *, arch: str, custom_kernel: str | None, host: di
             "Experimental": [],
             "Version": {
                 "OCI": "1.2.1",
-                "Version": {"Semver": release.version, "Commit": release.commit, "Major": major, "Minor": minor, "Patch": patch},
+                "Version": {
+                    "Semver": release.version,
+                    "Commit": release.commit,
+                    "Major": major,
+                    "Minor": minor,
+                    "Patch": patch,
+                },
             },
             "Config": {"Path": "/opt/kata/share/defaults/kata-containers/configuration-qemu.toml"},
             "Debug": False,
@@ -154,13 +165,19 @@ def kata_env(release: Release, *, arch: str, custom_kernel: str | None, host: di
             "SupportVSocks": True,
             "Distro": {"Name": host["distro"], "Version": host["distro_version"]},
             "CPU": {"Vendor": host["cpu_vendor"], "Model": host["cpu_model"], "CPUs": host["cpus"]},
-            "Memory": {"Total": host["memory_kib"], "Free": host["memory_kib"] // 3, "Available": host["memory_kib"] // 2},
+            "Memory": {
+                "Total": host["memory_kib"],
+                "Free": host["memory_kib"] // 3,
+                "Available": host["memory_kib"] // 2,
+            },
         },
         "Agent": {"Debug": False, "Trace": False},
     }
 
 
-def reporter_annotations(release: Release, *, arch: str, custom_kernel: str | None, host: dict[str, Any], at: str) -> dict[str, str]:
+def reporter_annotations(
+    release: Release, *, arch: str, custom_kernel: str | None, host: dict[str, Any], at: str
+) -> dict[str, str]:
     """What the node reporter publishes about a node running ``release``."""
     env = kata_env(release, arch=arch, custom_kernel=custom_kernel, host=host)
     return {

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulator import builders
 from simulator import resources as r
-from simulator.objectstore import ApiError, Obj
+from simulator.objectstore import Obj
 
 if TYPE_CHECKING:
     from simulator.world import World
@@ -112,9 +112,18 @@ def create_build_pod(world: World, node: str, *, running: bool) -> None:
         pod["status"] = running_status(world, pod)
     entry = world.store.create(r.PODS, pod)
     if remote:
-        world.store.create(r.PEERPODS, builders.peer_pod(entry.obj, f"podvm-{pod['metadata']['name']}-{world.suffix(8)}", "ibmcloud"))
+        world.store.create(
+            r.PEERPODS, builders.peer_pod(entry.obj, f"podvm-{pod['metadata']['name']}-{world.suffix(8)}", "ibmcloud")
+        )
     if running:
-        world.spawn(_finish_later(world, BUILD_NAMESPACE, pod["metadata"]["name"], float(pod["metadata"]["annotations"][RUN_SECONDS_ANNOTATION])))
+        world.spawn(
+            _finish_later(
+                world,
+                BUILD_NAMESPACE,
+                pod["metadata"]["name"],
+                float(pod["metadata"]["annotations"][RUN_SECONDS_ANNOTATION]),
+            )
+        )
     else:
         world.spawn(start_pod(world, BUILD_NAMESPACE, pod["metadata"]["name"]))
 
@@ -133,7 +142,9 @@ def create_app_pod(world: World, app: int, node: str | None, *, running: bool) -
         labels={"app": name, "pod-template-hash": template_hash},
         image=APP_IMAGE.format(name),
         container=name,
-        owner_ref=builders.owner("ReplicaSet", "apps/v1", f"{name}-{template_hash}", f"00000000-0000-4000-8000-{app:012d}"),
+        owner_ref=builders.owner(
+            "ReplicaSet", "apps/v1", f"{name}-{template_hash}", f"00000000-0000-4000-8000-{app:012d}"
+        ),
         runtime_class="kata-qemu",
     )
     if running:
@@ -174,10 +185,18 @@ async def start_pod(world: World, namespace: str, name: str) -> None:
     if not node:
         node = schedule(world, entry.obj)
         if node is None:
-            world.record_event(entry.obj, "FailedScheduling", "0/0 nodes are available: no node matches the pod's runtime class and selectors.", warning=True, component="default-scheduler")
+            world.record_event(
+                entry.obj,
+                "FailedScheduling",
+                "0/0 nodes are available: no node matches the pod's runtime class and selectors.",
+                warning=True,
+                component="default-scheduler",
+            )
             return
         world.store.mutate(r.PODS, namespace, name, lambda p: p["spec"].__setitem__("nodeName", node))
-        world.record_event(entry.obj, "Scheduled", f"Successfully assigned {namespace}/{name} to {node}", component="default-scheduler")
+        world.record_event(
+            entry.obj, "Scheduled", f"Successfully assigned {namespace}/{name} to {node}", component="default-scheduler"
+        )
     await world.sleep(STARTUP_SECONDS)
     entry = world.store.get(r.PODS, namespace, name)
     if entry is None or entry.obj["metadata"].get("deletionTimestamp"):
@@ -187,7 +206,9 @@ async def start_pod(world: World, namespace: str, name: str) -> None:
         await _fail_sandbox(world, entry.obj, node, handler)
         return
     world.store.mutate(r.PODS, namespace, name, lambda p: p.__setitem__("status", running_status(world, p)))
-    world.record_event(entry.obj, "Started", f"Started container {entry.obj['spec']['containers'][0]['name']}", host=node)
+    world.record_event(
+        entry.obj, "Started", f"Started container {entry.obj['spec']['containers'][0]['name']}", host=node
+    )
     run = entry.obj["metadata"].get("annotations", {}).get(RUN_SECONDS_ANNOTATION)
     if run is not None:
         await _finish_later(world, namespace, name, float(run))
@@ -205,10 +226,20 @@ async def _fail_sandbox(world: World, pod: Obj, node: str, handler: str) -> None
         return
 
     def fail(p: Obj) -> None:
-        p["status"].update(phase="Failed", reason="DeadlineExceeded", message="Pod was active on the node longer than the specified deadline")
+        p["status"].update(
+            phase="Failed",
+            reason="DeadlineExceeded",
+            message="Pod was active on the node longer than the specified deadline",
+        )
 
     world.store.mutate(r.PODS, meta["namespace"], meta["name"], fail)
-    world.record_event(pod, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline", warning=True, host=node)
+    world.record_event(
+        pod,
+        "DeadlineExceeded",
+        "Pod was active on the node longer than the specified deadline",
+        warning=True,
+        host=node,
+    )
 
 
 async def _finish_later(world: World, namespace: str, name: str, seconds: float) -> None:
@@ -249,7 +280,9 @@ def delete_pod(world: World, namespace: str, name: str, grace: int | None) -> Ob
         set_ready(p, False)
 
     marked = world.store.mutate(r.PODS, namespace, name, terminate)
-    world.record_event(pod, "Killing", f"Stopping container {pod['spec']['containers'][0]['name']}", host=pod["spec"].get("nodeName"))
+    world.record_event(
+        pod, "Killing", f"Stopping container {pod['spec']['containers'][0]['name']}", host=pod["spec"].get("nodeName")
+    )
     world.spawn(_remove_after(world, namespace, name, pod["metadata"]["uid"], min(float(grace), 2.0)))
     return marked.obj
 
@@ -277,10 +310,7 @@ def on_pod_removed(world: World, pod: Obj) -> None:
         world.spawn(_replace_app_pod(world, app))
     peer = world.store.get(r.PEERPODS, meta["namespace"], meta["name"])
     if peer is not None:
-        try:
-            world.store.delete(r.PEERPODS, meta["namespace"], meta["name"])
-        except ApiError:
-            pass
+        world.store.delete(r.PEERPODS, meta["namespace"], meta["name"])
 
 
 async def _replace_app_pod(world: World, app: int) -> None:
@@ -313,4 +343,8 @@ async def churn_builds(world: World, interval: float = 60.0) -> None:
 
 def pod_summary(pod: Obj) -> dict[str, Any]:
     """A short description of a pod for ``/_sim`` answers."""
-    return {"namespace": pod["metadata"]["namespace"], "name": pod["metadata"]["name"], "phase": pod.get("status", {}).get("phase")}
+    return {
+        "namespace": pod["metadata"]["namespace"],
+        "name": pod["metadata"]["name"],
+        "phase": pod.get("status", {}).get("phase"),
+    }

@@ -98,7 +98,9 @@ class KataMonitor:
         family_lines: dict[str, list[str]] = {name: [] for name in _HELP}
         family_lines["kata_monitor_running_shim_count"].append(f"kata_monitor_running_shim_count {len(pods)}")
         family_lines["kata_monitor_scrape_count"].append(f"kata_monitor_scrape_count {counters.scrapes}")
-        family_lines["kata_monitor_scrape_failed_count"].append(f"kata_monitor_scrape_failed_count {round(counters.failed)}")
+        family_lines["kata_monitor_scrape_failed_count"].append(
+            f"kata_monitor_scrape_failed_count {round(counters.failed)}"
+        )
         for pod in pods:
             self._sandbox_lines(pod, now, factor, family_lines)
         for name, (kind, help_text) in _HELP.items():
@@ -131,7 +133,9 @@ class KataMonitor:
         out["kata_shim_fds"].append(f"kata_shim_fds{{{labels}}} {30 + seed % 20}")
         out["kata_shim_threads"].append(f"kata_shim_threads{{{labels}}} {18 + seed % 6}")
         out["kata_shim_pod_overhead_cpu"].append(f"kata_shim_pod_overhead_cpu{{{labels}}} {1 + seed % 5}")
-        out["kata_shim_pod_overhead_memory_in_bytes"].append(f"kata_shim_pod_overhead_memory_in_bytes{{{labels}}} {(180 + seed % 60) * 1024**2}")
+        out["kata_shim_pod_overhead_memory_in_bytes"].append(
+            f"kata_shim_pod_overhead_memory_in_bytes{{{labels}}} {(180 + seed % 60) * 1024**2}"
+        )
         out["kata_hypervisor_fds"].append(f"kata_hypervisor_fds{{{labels}}} {90 + seed % 30}")
         out["kata_hypervisor_threads"].append(f"kata_hypervisor_threads{{{labels}}} {vcpus + 8 + seed % 4}")
         for item, value in (("vmrss", 310 * 1024**2 + seed % 4096 * 1024), ("vmsize", 2600 * 1024**2)):
@@ -148,4 +152,8 @@ class KataMonitor:
 
 def _is_sandbox(pod: Obj) -> bool:
     rc = pod["spec"].get("runtimeClassName") or ""
-    return rc.startswith("kata-") and pod.get("status", {}).get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp")
+    return (
+        rc.startswith("kata-")
+        and pod.get("status", {}).get("phase") == "Running"
+        and not pod["metadata"].get("deletionTimestamp")
+    )

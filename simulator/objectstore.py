@@ -51,7 +51,9 @@ class ApiError(Exception):
 def not_found(rt: ResourceType, name: str) -> ApiError:
     """404 in the API server's words."""
     group = f".{rt.group}" if rt.group else ""
-    return ApiError(404, "NotFound", f'{rt.plural}{group} "{name}" not found', {"name": name, "group": rt.group, "kind": rt.plural})
+    return ApiError(
+        404, "NotFound", f'{rt.plural}{group} "{name}" not found', {"name": name, "group": rt.group, "kind": rt.plural}
+    )
 
 
 def rfc3339(when: datetime) -> str:
@@ -123,7 +125,9 @@ class ObjectStore:
             raise not_found(rt, name)
         return entry
 
-    def scan(self, rt: ResourceType, namespace: str | None = None, start_after: ObjKey | None = None) -> Iterator[tuple[ObjKey, Entry]]:
+    def scan(
+        self, rt: ResourceType, namespace: str | None = None, start_after: ObjKey | None = None
+    ) -> Iterator[tuple[ObjKey, Entry]]:
         """Entries in key order (namespace, name), optionally within a namespace and after a key."""
         key = STORAGE_KEY.get(rt.key, rt.key)
         bucket = self._objects.get(key, {})
@@ -157,14 +161,18 @@ class ObjectStore:
         if not name and meta.get("generateName"):
             name = meta["name"] = meta["generateName"] + self._uid()[:5]
         if not name:
-            raise ApiError(422, "Invalid", f"{rt.kind} is invalid: metadata.name: Required value: name or generateName is required")
+            raise ApiError(
+                422, "Invalid", f"{rt.kind} is invalid: metadata.name: Required value: name or generateName is required"
+            )
         ns = meta.get("namespace", "") if rt.namespaced else ""
         if rt.namespaced and not ns:
             raise ApiError(422, "Invalid", f"{rt.kind} is invalid: metadata.namespace: Required value")
         bucket = self._bucket(rt)
         if (ns, name) in bucket:
             group = f".{rt.group}" if rt.group else ""
-            raise ApiError(409, "AlreadyExists", f'{rt.plural}{group} "{name}" already exists', {"name": name, "kind": rt.plural})
+            raise ApiError(
+                409, "AlreadyExists", f'{rt.plural}{group} "{name}" already exists', {"name": name, "kind": rt.plural}
+            )
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         meta.setdefault("uid", self._uid())
         meta.setdefault("creationTimestamp", rfc3339(self._now()))

@@ -157,7 +157,18 @@ PDBS = ResourceType(
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True)
 PEERPODS = ResourceType("confidentialcontainers.org", "v1alpha1", "peerpods", "peerpod", "PeerPod", True)
 
-ALL: tuple[ResourceType, ...] = (NODES, PODS, NAMESPACES, EVENTS, EVENTS_V1, DAEMONSETS, RUNTIMECLASSES, PDBS, LEASES, PEERPODS)
+ALL: tuple[ResourceType, ...] = (
+    NODES,
+    PODS,
+    NAMESPACES,
+    EVENTS,
+    EVENTS_V1,
+    DAEMONSETS,
+    RUNTIMECLASSES,
+    PDBS,
+    LEASES,
+    PEERPODS,
+)
 
 # events.k8s.io/v1 Events are the same objects as core/v1 Events, seen through another schema.
 STORAGE_KEY: dict[tuple[str, str], tuple[str, str]] = {EVENTS_V1.key: EVENTS.key}

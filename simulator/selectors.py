@@ -44,7 +44,9 @@ class Requirement:
 
 
 def _split_top_level(text: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1
@@ -97,7 +99,9 @@ def match_labels_selector(selector: Mapping[str, Any] | None) -> list[Requiremen
 FieldGetter = Callable[[Mapping[str, Any]], str]
 
 
-def parse_field_selector(text: str | None, supported: Mapping[str, FieldGetter], kind: str) -> list[tuple[FieldGetter, bool, str]]:
+def parse_field_selector(
+    text: str | None, supported: Mapping[str, FieldGetter], kind: str
+) -> list[tuple[FieldGetter, bool, str]]:
     """Parse ``?fieldSelector=`` into (getter, equal?, value) triples for the fields ``kind`` supports."""
     if not text:
         return []
@@ -108,7 +112,9 @@ def parse_field_selector(text: str | None, supported: Mapping[str, FieldGetter],
             raise SelectorError(f"invalid selector: '{text}'; can't understand '{clause}'")
         field, op, value = m[1], m[2], m[3]
         if field not in supported:
-            raise SelectorError(f'"{field}" is not a known field selector: only "{", ".join(sorted(supported))}" for {kind}')
+            raise SelectorError(
+                f'"{field}" is not a known field selector: only "{", ".join(sorted(supported))}" for {kind}'
+            )
         out.append((supported[field], op != "!=", value))
     return out
 

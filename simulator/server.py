@@ -150,11 +150,20 @@ def _make_not_ready(world: World) -> Callable[[dict[str, Any]], None]:
         at = world.stamp()
         n["metadata"]["annotations"]["sim.fleetctl.io/not-ready"] = "true"
         n["status"]["conditions"] = [
-            {**c, "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status.", "lastTransitionTime": at}
+            {
+                **c,
+                "status": "Unknown",
+                "reason": "NodeStatusUnknown",
+                "message": "Kubelet stopped posting node status.",
+                "lastTransitionTime": at,
+            }
             for c in n["status"]["conditions"]
         ]
         taints = [t for t in n["spec"].get("taints", []) if t["key"] != "node.kubernetes.io/unreachable"]
-        n["spec"]["taints"] = [*taints, {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": at}]
+        n["spec"]["taints"] = [
+            *taints,
+            {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": at},
+        ]
 
     return change
 
@@ -170,7 +179,9 @@ def _make_ready(world: World) -> Callable[[dict[str, Any]], None]:
     return change
 
 
-def build_app(world: World, options: ServerOptions, transports: weakref.WeakSet[asyncio.BaseTransport]) -> web.Application:
+def build_app(
+    world: World, options: ServerOptions, transports: weakref.WeakSet[asyncio.BaseTransport]
+) -> web.Application:
     """The aiohttp application for ``world``. Connections it serves are remembered in ``transports``."""
     api = Api(world, bookmark_seconds=options.bookmark_seconds)
     requests: deque[RequestRecord] = deque(maxlen=200_000)
@@ -186,9 +197,13 @@ def build_app(world: World, options: ServerOptions, transports: weakref.WeakSet[
         except ApiError as exc:
             return status_response(exc)
         except web.HTTPRequestEntityTooLarge:
-            return status_response(ApiError(413, "RequestEntityTooLarge", f"the request body is larger than {MAX_BODY} bytes"))
+            return status_response(
+                ApiError(413, "RequestEntityTooLarge", f"the request body is larger than {MAX_BODY} bytes")
+            )
         except web.HTTPMethodNotAllowed:
-            return status_response(ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+            return status_response(
+                ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            )
         except web.HTTPNotFound:
             return status_response(ApiError(404, "NotFound", "the server could not find the requested resource"))
         except web.HTTPException as exc:
@@ -196,7 +211,9 @@ def build_app(world: World, options: ServerOptions, transports: weakref.WeakSet[
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception as exc:  # noqa: BLE001 - a malformed request must never take the server down
-            return status_response(ApiError(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc}"))
+            return status_response(
+                ApiError(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc}")
+            )
 
     @web.middleware
     async def auth_and_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -216,7 +233,9 @@ def build_app(world: World, options: ServerOptions, transports: weakref.WeakSet[
             is_resource = path.count("/") >= 3 and not path.rstrip("/").endswith(("/v1", "/v1alpha1"))
             if is_resource and faults.errorRate and world.rng.random() < faults.errorRate:
                 world.stats.api_errors_injected += 1
-                raise ApiError(500, "InternalError", "Internal error occurred: simulated API server error (fault injection)")
+                raise ApiError(
+                    500, "InternalError", "Internal error occurred: simulated API server error (fault injection)"
+                )
         return await handler(request)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -250,11 +269,20 @@ def build_metrics_app(world: World) -> web.Application:
 
     async def metrics(request: web.Request) -> web.Response:
         node = request.match_info["node"]
-        if node not in world.nodes or node in world.faults.kataMonitorMissing or not world.nodes[node].spec.kata_monitor:
+        if (
+            node not in world.nodes
+            or node in world.faults.kataMonitorMissing
+            or not world.nodes[node].spec.kata_monitor
+        ):
             raise web.HTTPNotFound()
         if node in world.faults.kataMonitorDown:
             return web.Response(status=500, text="kata-monitor: failed to list sandboxes: connection refused\n")
-        return web.Response(text=monitor.render(node), content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"})
+        return web.Response(
+            text=monitor.render(node),
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
 
     app = web.Application()
     app.router.add_get("/kata-monitor/{node}/metrics", metrics)
@@ -337,9 +365,13 @@ class Simulator:
         self.world.populate()
         certs = make_certificates(self.out_dir)
         self.ca_path = certs.ca_path
-        self._runner = web.AppRunner(build_app(self.world, self.options, self._transports), access_log=None, handler_cancellation=True)
+        self._runner = web.AppRunner(
+            build_app(self.world, self.options, self._transports), access_log=None, handler_cancellation=True
+        )
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.options.host, self.options.port, ssl_context=certs.server_context()).start()
+        await web.TCPSite(
+            self._runner, self.options.host, self.options.port, ssl_context=certs.server_context()
+        ).start()
         self._metrics_runner = web.AppRunner(build_metrics_app(self.world), access_log=None)
         await self._metrics_runner.setup()
         await web.TCPSite(self._metrics_runner, self.options.host, 0).start()
@@ -349,7 +381,9 @@ class Simulator:
         self.metrics_url = f"http://{self.options.host}:{self.world.server_port}"
         self.world.targets_path = self.targets
         apply_faults(self.world)
-        write_kubeconfig(self.kubeconfig, server=self.url, token=self.token, name=self.options.cluster_name, ca_pem=certs.ca_pem)
+        write_kubeconfig(
+            self.kubeconfig, server=self.url, token=self.token, name=self.options.cluster_name, ca_pem=certs.ca_pem
+        )
         self.world.spawn(disruption.reconcile_forever(self.world))
         if self.options.churn:
             self.world.spawn(kubelet.churn_builds(self.world))
@@ -365,7 +399,8 @@ class Simulator:
         # A TLS close waits for the peer's close_notify, which an idle keep-alive client never
         # sends; abort what is left so no connection outlives the loop.
         for transport in list(self._transports):
-            transport.abort()
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.abort()
 
     def start(self) -> Simulator:
         """Run on a background thread; returns once the API answers."""

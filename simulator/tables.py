@@ -53,12 +53,24 @@ def _node_row(o: Obj, now: datetime) -> list[Any]:
     status = {"True": "Ready", "False": "NotReady"}.get(ready, "Unknown")
     if o["spec"].get("unschedulable"):
         status += ",SchedulingDisabled"
-    roles = sorted(k.split("/", 1)[1] for k in o["metadata"].get("labels", {}) if k.startswith("node-role.kubernetes.io/"))
+    roles = sorted(
+        k.split("/", 1)[1] for k in o["metadata"].get("labels", {}) if k.startswith("node-role.kubernetes.io/")
+    )
     info = o["status"].get("nodeInfo", {})
     internal = next((a["address"] for a in o["status"].get("addresses", []) if a["type"] == "InternalIP"), "<none>")
     external = next((a["address"] for a in o["status"].get("addresses", []) if a["type"] == "ExternalIP"), "<none>")
-    return [o["metadata"]["name"], status, ",".join(roles) or "<none>", _age(o, now), info.get("kubeletVersion", ""),
-            internal, external, info.get("osImage", ""), info.get("kernelVersion", ""), info.get("containerRuntimeVersion", "")]  # fmt: skip
+    return [
+        o["metadata"]["name"],
+        status,
+        ",".join(roles) or "<none>",
+        _age(o, now),
+        info.get("kubeletVersion", ""),
+        internal,
+        external,
+        info.get("osImage", ""),
+        info.get("kernelVersion", ""),
+        info.get("containerRuntimeVersion", ""),
+    ]
 
 
 def pod_status(o: Obj) -> str:
@@ -85,17 +97,35 @@ def _pod_row(o: Obj, now: datetime) -> list[Any]:
     total = len(o["spec"].get("containers", []))
     ready = sum(1 for cs in statuses if cs.get("ready"))
     restarts = sum(int(cs.get("restartCount", 0)) for cs in statuses)
-    return [o["metadata"]["name"], f"{ready}/{total}", pod_status(o), restarts, _age(o, now),
-            o.get("status", {}).get("podIP", "<none>"), o["spec"].get("nodeName", "<none>"), "<none>", "<none>"]  # fmt: skip
+    return [
+        o["metadata"]["name"],
+        f"{ready}/{total}",
+        pod_status(o),
+        restarts,
+        _age(o, now),
+        o.get("status", {}).get("podIP", "<none>"),
+        o["spec"].get("nodeName", "<none>"),
+        "<none>",
+        "<none>",
+    ]
 
 
 def _event_row(o: Obj, now: datetime) -> list[Any]:
     involved = o.get("involvedObject") or o.get("regarding") or {}
     obj_ref = f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}"
     source = o.get("source", {})
-    return [_age(o, now, "lastTimestamp"), o.get("type", ""), o.get("reason", ""), obj_ref, o.get("message") or o.get("note", ""),
-            involved.get("fieldPath", ""), ", ".join(v for v in (source.get("component"), source.get("host")) if v),
-            _age(o, now, "firstTimestamp"), o.get("count", 1), o["metadata"]["name"]]  # fmt: skip
+    return [
+        _age(o, now, "lastTimestamp"),
+        o.get("type", ""),
+        o.get("reason", ""),
+        obj_ref,
+        o.get("message") or o.get("note", ""),
+        involved.get("fieldPath", ""),
+        ", ".join(v for v in (source.get("component"), source.get("host")) if v),
+        _age(o, now, "firstTimestamp"),
+        o.get("count", 1),
+        o["metadata"]["name"],
+    ]
 
 
 def _ds_row(o: Obj, now: datetime) -> list[Any]:
@@ -103,52 +133,125 @@ def _ds_row(o: Obj, now: datetime) -> list[Any]:
     selector = spec["template"]["spec"].get("nodeSelector") or {}
     containers = spec["template"]["spec"]["containers"]
     match = ",".join(f"{k}={v}" for k, v in spec["selector"].get("matchLabels", {}).items())
-    return [o["metadata"]["name"], s.get("desiredNumberScheduled", 0), s.get("currentNumberScheduled", 0), s.get("numberReady", 0),
-            s.get("updatedNumberScheduled", 0), s.get("numberAvailable", 0), ",".join(f"{k}={v}" for k, v in selector.items()) or "<none>",
-            _age(o, now), ",".join(c["name"] for c in containers), ",".join(c["image"] for c in containers), match]  # fmt: skip
+    return [
+        o["metadata"]["name"],
+        s.get("desiredNumberScheduled", 0),
+        s.get("currentNumberScheduled", 0),
+        s.get("numberReady", 0),
+        s.get("updatedNumberScheduled", 0),
+        s.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in selector.items()) or "<none>",
+        _age(o, now),
+        ",".join(c["name"] for c in containers),
+        ",".join(c["image"] for c in containers),
+        match,
+    ]
 
 
 def _pdb_row(o: Obj, now: datetime) -> list[Any]:
     spec = o["spec"]
-    return [o["metadata"]["name"], str(spec.get("minAvailable", "N/A")), str(spec.get("maxUnavailable", "N/A")),
-            o.get("status", {}).get("disruptionsAllowed", 0), _age(o, now)]  # fmt: skip
+    return [
+        o["metadata"]["name"],
+        str(spec.get("minAvailable", "N/A")),
+        str(spec.get("maxUnavailable", "N/A")),
+        o.get("status", {}).get("disruptionsAllowed", 0),
+        _age(o, now),
+    ]
 
 
 PRINTERS: dict[str, Printer] = {
     "Node": (
-        (("Name", "string", 0), ("Status", "string", 0), ("Roles", "string", 0), ("Age", "string", 0), ("Version", "string", 0),
-         ("Internal-IP", "string", 1), ("External-IP", "string", 1), ("OS-Image", "string", 1), ("Kernel-Version", "string", 1),
-         ("Container-Runtime", "string", 1)),  # fmt: skip
+        (
+            ("Name", "string", 0),
+            ("Status", "string", 0),
+            ("Roles", "string", 0),
+            ("Age", "string", 0),
+            ("Version", "string", 0),
+            ("Internal-IP", "string", 1),
+            ("External-IP", "string", 1),
+            ("OS-Image", "string", 1),
+            ("Kernel-Version", "string", 1),
+            ("Container-Runtime", "string", 1),
+        ),
         _node_row,
     ),
     "Pod": (
-        (("Name", "string", 0), ("Ready", "string", 0), ("Status", "string", 0), ("Restarts", "string", 0), ("Age", "string", 0),
-         ("IP", "string", 1), ("Node", "string", 1), ("Nominated Node", "string", 1), ("Readiness Gates", "string", 1)),  # fmt: skip
+        (
+            ("Name", "string", 0),
+            ("Ready", "string", 0),
+            ("Status", "string", 0),
+            ("Restarts", "string", 0),
+            ("Age", "string", 0),
+            ("IP", "string", 1),
+            ("Node", "string", 1),
+            ("Nominated Node", "string", 1),
+            ("Readiness Gates", "string", 1),
+        ),
         _pod_row,
     ),
     "Event": (
-        (("Last Seen", "string", 0), ("Type", "string", 0), ("Reason", "string", 0), ("Object", "string", 0), ("Message", "string", 0),
-         ("Subobject", "string", 1), ("Source", "string", 1), ("First Seen", "string", 1), ("Count", "string", 1), ("Name", "string", 1)),  # fmt: skip
+        (
+            ("Last Seen", "string", 0),
+            ("Type", "string", 0),
+            ("Reason", "string", 0),
+            ("Object", "string", 0),
+            ("Message", "string", 0),
+            ("Subobject", "string", 1),
+            ("Source", "string", 1),
+            ("First Seen", "string", 1),
+            ("Count", "string", 1),
+            ("Name", "string", 1),
+        ),
         _event_row,
     ),
     "DaemonSet": (
-        (("Name", "string", 0), ("Desired", "integer", 0), ("Current", "integer", 0), ("Ready", "integer", 0), ("Up-to-date", "integer", 0),
-         ("Available", "integer", 0), ("Node Selector", "string", 0), ("Age", "string", 0), ("Containers", "string", 1),
-         ("Images", "string", 1), ("Selector", "string", 1)),  # fmt: skip
+        (
+            ("Name", "string", 0),
+            ("Desired", "integer", 0),
+            ("Current", "integer", 0),
+            ("Ready", "integer", 0),
+            ("Up-to-date", "integer", 0),
+            ("Available", "integer", 0),
+            ("Node Selector", "string", 0),
+            ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
+            ("Selector", "string", 1),
+        ),
         _ds_row,
     ),
-    "RuntimeClass": ((("Name", "string", 0), ("Handler", "string", 0), ("Age", "string", 0)), lambda o, now: [o["metadata"]["name"], o["handler"], _age(o, now)]),
+    "RuntimeClass": (
+        (("Name", "string", 0), ("Handler", "string", 0), ("Age", "string", 0)),
+        lambda o, now: [o["metadata"]["name"], o["handler"], _age(o, now)],
+    ),
     "PodDisruptionBudget": (
-        (("Name", "string", 0), ("Min Available", "string", 0), ("Max Unavailable", "string", 0), ("Allowed Disruptions", "integer", 0), ("Age", "string", 0)),
+        (
+            ("Name", "string", 0),
+            ("Min Available", "string", 0),
+            ("Max Unavailable", "string", 0),
+            ("Allowed Disruptions", "integer", 0),
+            ("Age", "string", 0),
+        ),
         _pdb_row,
     ),
-    "Lease": ((("Name", "string", 0), ("Holder", "string", 0), ("Age", "string", 0)), lambda o, now: [o["metadata"]["name"], o.get("spec", {}).get("holderIdentity", ""), _age(o, now)]),
-    "Namespace": ((("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)), lambda o, now: [o["metadata"]["name"], o.get("status", {}).get("phase", ""), _age(o, now)]),
+    "Lease": (
+        (("Name", "string", 0), ("Holder", "string", 0), ("Age", "string", 0)),
+        lambda o, now: [o["metadata"]["name"], o.get("spec", {}).get("holderIdentity", ""), _age(o, now)],
+    ),
+    "Namespace": (
+        (("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)),
+        lambda o, now: [o["metadata"]["name"], o.get("status", {}).get("phase", ""), _age(o, now)],
+    ),
 }
-_DEFAULT: Printer = ((("Name", "string", 0), ("Age", "string", 0)), lambda o, now: [o["metadata"]["name"], _age(o, now)])
+_DEFAULT: Printer = (
+    (("Name", "string", 0), ("Age", "string", 0)),
+    lambda o, now: [o["metadata"]["name"], _age(o, now)],
+)
 
 
-def table(kind: str, objects: Sequence[Obj], *, include: str, resource_version: str, continue_token: str | None = None) -> Obj:
+def table(
+    kind: str, objects: Sequence[Obj], *, include: str, resource_version: str, continue_token: str | None = None
+) -> Obj:
     """A ``meta.k8s.io/v1`` Table of ``objects``. ``include`` is None, Metadata or Object."""
     columns, row = PRINTERS.get(kind, _DEFAULT)
     now = datetime.now(UTC)
@@ -162,9 +265,19 @@ def table(kind: str, objects: Sequence[Obj], *, include: str, resource_version: 
         if include == "Object":
             entry["object"] = obj
         elif include != "None":
-            entry["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+            entry["object"] = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            }
         rows.append(entry)
     meta: Obj = {"resourceVersion": resource_version}
     if continue_token:
         meta["continue"] = continue_token
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "columnDefinitions": definitions, "rows": rows}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": meta,
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }

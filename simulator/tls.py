@@ -81,6 +81,8 @@ def make_certificates(out_dir: Path, *, hosts: tuple[str, ...] = ("127.0.0.1", "
     paths = (out_dir / "ca.crt", out_dir / "server.crt", out_dir / "server.key")
     paths[0].write_bytes(ca_pem)
     paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     paths[2].chmod(0o600)
     return Certificates(ca_pem=ca_pem, ca_path=paths[0], cert_path=paths[1], key_path=paths[2])

@@ -26,7 +26,16 @@ from simulator.faults import Faults
 from simulator.fleet import APPS, FleetSpec, NodeSpec
 from simulator.objectstore import Entry, ObjectStore, WatchEvent, rfc3339
 
-NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "kata-system", "confidential-containers-system", "ci-builds", "apps")
+NAMESPACES = (
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "kata-system",
+    "confidential-containers-system",
+    "ci-builds",
+    "apps",
+)
 BUILD_NAMESPACE, APP_NAMESPACE = "ci-builds", "apps"
 CAA_NAMESPACE, MONITOR_NAMESPACE = "confidential-containers-system", "kata-system"
 RUN_SECONDS_ANNOTATION = "sim.fleetctl.io/run-seconds"  # a pod that finishes after this many (simulated) seconds
@@ -165,17 +174,36 @@ class World:
     def truth(self) -> dict[str, Any]:
         """What is really installed where (``/_sim/nodes``)."""
         return {
-            name: {"arch": t.spec.arch, "zone": t.spec.zone, "installed": t.installed, "customKernel": t.spec.custom_kernel}
+            name: {
+                "arch": t.spec.arch,
+                "zone": t.spec.zone,
+                "installed": t.installed,
+                "customKernel": t.spec.custom_kernel,
+            }
             for name, t in self.nodes.items()
         }
 
     # -- events ---------------------------------------------------------------------------
 
-    def record_event(self, involved: dict[str, Any], reason: str, message: str, *, warning: bool = False, component: str = "kubelet", host: str | None = None) -> None:
+    def record_event(
+        self,
+        involved: dict[str, Any],
+        reason: str,
+        message: str,
+        *,
+        warning: bool = False,
+        component: str = "kubelet",
+        host: str | None = None,
+    ) -> None:
         """Write a core/v1 Event about ``involved`` (a full object)."""
         meta = involved["metadata"]
         namespace = meta.get("namespace") or "default"
-        ref = {"kind": involved["kind"], "name": meta["name"], "uid": meta.get("uid", ""), "apiVersion": involved["apiVersion"]}
+        ref = {
+            "kind": involved["kind"],
+            "name": meta["name"],
+            "uid": meta.get("uid", ""),
+            "apiVersion": involved["apiVersion"],
+        }
         if meta.get("namespace"):
             ref["namespace"] = meta["namespace"]
         name = f"{meta['name']}.{self._ids.getrandbits(64):016x}"
@@ -237,10 +265,21 @@ class World:
             labels[kata.LABEL_PEER_PODS] = "true"
         if spec.secure_execution:
             labels[kata.LABEL_SE] = "true"
-        annotations = {"node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true"}
-        annotations.update(kata.reporter_annotations(release, arch=spec.arch, custom_kernel=spec.custom_kernel, host=spec.host, at=self.stamp()))
-        handlers = kata.handlers_for(version, spec.arch, peer_pods=spec.peer_pods, secure_execution=spec.secure_execution)
-        return builders.node(spec, uid=self.new_uid(), at=self.stamp(), labels=labels, annotations=annotations, handlers=handlers)
+        annotations = {
+            "node.alpha.kubernetes.io/ttl": "0",
+            "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+        }
+        annotations.update(
+            kata.reporter_annotations(
+                release, arch=spec.arch, custom_kernel=spec.custom_kernel, host=spec.host, at=self.stamp()
+            )
+        )
+        handlers = kata.handlers_for(
+            version, spec.arch, peer_pods=spec.peer_pods, secure_execution=spec.secure_execution
+        )
+        return builders.node(
+            spec, uid=self.new_uid(), at=self.stamp(), labels=labels, annotations=annotations, handlers=handlers
+        )
 
     def _index_pod(self, event: WatchEvent) -> None:
         if event.key != r.PODS.key:

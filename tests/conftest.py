@@ -14,6 +14,7 @@ from simulator.server import ServerOptions, Simulator
 from store.engine import Store
 from store.migrate import open_store
 from tests.support.postgres import postgres_server
+from tests.support.prometheus import prometheus_server
 
 _db_numbers = itertools.count()
 
@@ -78,7 +79,9 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 @pytest.fixture(scope="session")
 def sim_small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     """A read-mostly small fleet shared by the session. Tests that change it must undo or use ``fresh_sim``."""
-    options = ServerOptions(profile="small", seed=7, time_scale=20, out_dir=tmp_path_factory.mktemp("sim-small"), bookmark_seconds=0.3)
+    options = ServerOptions(
+        profile="small", seed=7, time_scale=20, out_dir=tmp_path_factory.mktemp("sim-small"), bookmark_seconds=0.3
+    )
     with Simulator(options) as sim:
         yield sim
 
@@ -86,6 +89,15 @@ def sim_small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 @pytest.fixture
 def fresh_sim(tmp_path: Path) -> Iterator[Simulator]:
     """A small fleet of this test's own, fast time (x50), for tests that change the world."""
-    options = ServerOptions(profile="small", seed=11, time_scale=50, out_dir=tmp_path / "sim", bookmark_seconds=0.3, churn=False)
+    options = ServerOptions(
+        profile="small", seed=11, time_scale=50, out_dir=tmp_path / "sim", bookmark_seconds=0.3, churn=False
+    )
     with Simulator(options) as sim:
         yield sim
+
+
+@pytest.fixture(scope="session")
+def prometheus_small(sim_small: Simulator) -> Iterator[str]:
+    """A real Prometheus scraping ``sim_small``'s kata-monitor targets every second."""
+    with prometheus_server(sim_small.targets) as url:
+        yield url

@@ -40,7 +40,9 @@ def test_watch_sees_changes_and_bookmarks(fresh_sim: Simulator) -> None:
     rv = core.list_node(limit=1).metadata.resource_version
     core.patch_node("kata-ppc64le-0000", {"metadata": {"labels": {"watched": "yes"}}})
     seen: list[str] = []
-    for event in watch.Watch().stream(core.list_node, resource_version=rv, allow_watch_bookmarks=True, timeout_seconds=2):
+    for event in watch.Watch().stream(
+        core.list_node, resource_version=rv, allow_watch_bookmarks=True, timeout_seconds=2
+    ):
         seen.append(event["type"])
         if event["type"] == "MODIFIED":
             assert event["object"].metadata.labels["watched"] == "yes"
@@ -62,13 +64,17 @@ def test_a_compacted_history_answers_410_and_a_relist_recovers(fresh_sim: Simula
     assert info.value.status == 410
     fresh = core.list_node()
     assert len(fresh.items) == len(fresh_sim.world.nodes)
-    events = list(watch.Watch().stream(core.list_node, resource_version=fresh.metadata.resource_version, timeout_seconds=1))
+    events = list(
+        watch.Watch().stream(core.list_node, resource_version=fresh.metadata.resource_version, timeout_seconds=1)
+    )
     assert all(e["type"] != "ERROR" for e in events)
 
 
 def test_patch_node_strategic_merge_and_json_patch(fresh_sim: Simulator) -> None:
     core = client.CoreV1Api(api_client(fresh_sim))
-    node = core.patch_node("kata-amd64-0004", {"spec": {"unschedulable": True}, "metadata": {"annotations": {"a": "1"}}})
+    node = core.patch_node(
+        "kata-amd64-0004", {"spec": {"unschedulable": True}, "metadata": {"annotations": {"a": "1"}}}
+    )
     assert node.spec.unschedulable is True
     assert node.metadata.annotations["a"] == "1"
     assert node.metadata.labels["kubernetes.io/arch"] == "amd64"  # merged, not replaced
@@ -96,7 +102,9 @@ def test_lease_replace_with_a_stale_resource_version_conflicts(fresh_sim: Simula
     now = dt.datetime.now(dt.UTC)
     lease = client.V1Lease(
         metadata=client.V1ObjectMeta(name="fleetctl-run-1", namespace="kube-system"),
-        spec=client.V1LeaseSpec(holder_identity="executor-a", lease_duration_seconds=15, acquire_time=now, renew_time=now),
+        spec=client.V1LeaseSpec(
+            holder_identity="executor-a", lease_duration_seconds=15, acquire_time=now, renew_time=now
+        ),
     )
     created = coord.create_namespaced_lease("kube-system", lease)
     stale_rv = created.metadata.resource_version

@@ -37,7 +37,9 @@ def test_pods_on_a_node_across_namespaces(sim_small: Simulator) -> None:
     namespaces = {p["metadata"]["namespace"] for p in pods}
     assert {"kube-system", "kata-system"} <= namespaces
     deploy = [p for p in pods if p["metadata"]["name"].startswith("kata-deploy-")]
-    assert len(deploy) == 1 and deploy[0]["spec"]["containers"][0]["image"].startswith("quay.io/kata-containers/kata-deploy:")
+    assert len(deploy) == 1 and deploy[0]["spec"]["containers"][0]["image"].startswith(
+        "quay.io/kata-containers/kata-deploy:"
+    )
 
 
 def test_unsupported_field_selector_is_a_400(sim_small: Simulator) -> None:
@@ -64,7 +66,9 @@ def test_cordon_and_uncordon(fresh_sim: Simulator) -> None:
 
 def test_drain_succeeds_when_pdbs_allow_it(fresh_sim: Simulator) -> None:
     node = "kata-amd64-0002"
-    result = kubectl(fresh_sim, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=60s", timeout=90)
+    result = kubectl(
+        fresh_sim, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=60s", timeout=90
+    )
     assert result.returncode == 0, result.stderr
     assert f"node/{node} drained" in result.stdout
 
@@ -81,7 +85,9 @@ def test_drain_times_out_against_a_blocking_pdb(fresh_sim: Simulator) -> None:
     node = next(n for n, t in fresh_sim.world.nodes.items() if t.spec.apps)
     app = f"app-{fresh_sim.world.nodes[node].spec.apps[0]:02d}"
     admin(fresh_sim, "/_sim/faults", "PATCH", {"blockingPdbApps": [app]})
-    result = kubectl(fresh_sim, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=3s", timeout=60)
+    result = kubectl(
+        fresh_sim, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=3s", timeout=60
+    )
     assert result.returncode != 0
     assert "disruption budget" in result.stderr
     assert "global timeout reached: 3s" in result.stderr
@@ -117,5 +123,7 @@ def test_get_runtimeclasses_with_real_overheads(sim_small: Simulator) -> None:
 def test_get_events_across_namespaces(fresh_sim: Simulator) -> None:
     name = ok(kubectl(fresh_sim, "get", "pods", "-n", "apps", "-o", "name")).split()[0]
     ok(kubectl(fresh_sim, "delete", "-n", "apps", name, "--wait=false"))
-    out = wait_for(lambda: (o := ok(kubectl(fresh_sim, "get", "events", "-A"))) and "Killing" in o and o, what="a Killing event")
+    out = wait_for(
+        lambda: (o := ok(kubectl(fresh_sim, "get", "events", "-A"))) and "Killing" in o and o, what="a Killing event"
+    )
     assert out.splitlines()[0].split()[:4] == ["NAMESPACE", "LAST", "SEEN", "TYPE"]

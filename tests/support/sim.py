@@ -42,7 +42,14 @@ def admin(sim: Simulator, path: str, method: str = "GET", body: Any = None) -> A
         return json.loads(resp.read())
 
 
-def raw(sim: Simulator, path: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None, token: str | None = None) -> tuple[int, Any]:
+def raw(
+    sim: Simulator,
+    path: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    token: str | None = None,
+) -> tuple[int, Any]:
     """A raw API request; returns (status, decoded JSON body)."""
     ctx = ssl.create_default_context(cafile=str(sim.ca_path))
     req = urllib.request.Request(f"{sim.url}{path}", data=body, method=method)
