@@ -83,8 +83,13 @@ async def serve(options: ServerOptions) -> None:
     await sim.stop_async()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point."""
-    args = parser().parse_args(argv)
+def run(p: argparse.ArgumentParser, argv: list[str] | None) -> None:
+    """Parse ``argv`` with ``p`` and serve until stopped."""
+    args = p.parse_args(argv)
     asyncio.run(serve(options_from(args)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m simulator``."""
+    run(parser(), argv)
     return 0

@@ -107,7 +107,7 @@ def _daemon_pod(world: World, ds: Obj, node: str, *, image: str | None = None) -
         }
     )
     pod = builders.pod(
-        name=f"{ds['metadata']['name']}-{world.suffix(5)}",
+        name=world.unique_name(r.PODS, ds["metadata"]["namespace"], f"{ds['metadata']['name']}-"),
         namespace=ds["metadata"]["namespace"],
         node_name=node,
         labels=labels,

@@ -7,6 +7,9 @@ until its ``activeDeadlineSeconds`` runs out, as on a real node.
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import time
 from typing import TYPE_CHECKING, Any
 
 from simulator import builders
@@ -53,8 +56,8 @@ def running_status(world: World, pod: Obj, *, ready: bool = True) -> Obj:
                 "ready": ready,
                 "restartCount": 0,
                 "image": c["image"],
-                "imageID": f"{c['image'].split(':')[0]}@sha256:{world.new_uid().replace('-', '')}{'0' * 32}",
-                "containerID": f"containerd://{world.new_uid().replace('-', '')}{world.new_uid().replace('-', '')}",
+                "imageID": f"{c['image'].split(':')[0]}@sha256:{world.hex_id()}",
+                "containerID": f"containerd://{world.hex_id()}",
                 "started": True,
             }
             for c in containers
@@ -83,18 +86,18 @@ def is_ready(pod: Obj) -> bool:
 def create_build_pod(world: World, node: str, *, running: bool) -> None:
     """A Tekton TaskRun pod (a customer build in a Kata VM) on ``node``."""
     spec = world.nodes[node].spec
-    run_id = world.suffix(5)
+    run_id = world.unique_name(r.PODS, BUILD_NAMESPACE, "build-", "-buildah-pod").removesuffix("-buildah-pod")
     remote = spec.peer_pods and world.rng.random() < 0.5
     labels = {
         "app.kubernetes.io/managed-by": "tekton-pipelines",
-        "tekton.dev/pipelineRun": f"build-{run_id}",
-        "tekton.dev/taskRun": f"build-{run_id}-buildah",
+        "tekton.dev/pipelineRun": run_id,
+        "tekton.dev/taskRun": f"{run_id}-buildah",
         "tekton.dev/task": "buildah",
         "tekton.dev/pipelineTask": "build",
     }
-    ref = builders.owner("TaskRun", "tekton.dev/v1", f"build-{run_id}-buildah", world.new_uid())
+    ref = builders.owner("TaskRun", "tekton.dev/v1", f"{run_id}-buildah", world.new_uid())
     pod = builders.pod(
-        name=f"build-{run_id}-buildah-pod",
+        name=f"{run_id}-buildah-pod",
         namespace=BUILD_NAMESPACE,
         node_name=node,
         labels=labels,
@@ -116,14 +119,7 @@ def create_build_pod(world: World, node: str, *, running: bool) -> None:
             r.PEERPODS, builders.peer_pod(entry.obj, f"podvm-{pod['metadata']['name']}-{world.suffix(8)}", "ibmcloud")
         )
     if running:
-        world.spawn(
-            _finish_later(
-                world,
-                BUILD_NAMESPACE,
-                pod["metadata"]["name"],
-                float(pod["metadata"]["annotations"][RUN_SECONDS_ANNOTATION]),
-            )
-        )
+        finish_after(world, entry.obj, float(pod["metadata"]["annotations"][RUN_SECONDS_ANNOTATION]))
     else:
         world.spawn(start_pod(world, BUILD_NAMESPACE, pod["metadata"]["name"]))
 
@@ -136,7 +132,7 @@ def create_app_pod(world: World, app: int, node: str | None, *, running: bool) -
     name = f"app-{app:02d}"
     template_hash = f"{app:02d}7f9c{app % 10}d"
     pod = builders.pod(
-        name=f"{name}-{template_hash}-{world.suffix(5)}",
+        name=world.unique_name(r.PODS, APP_NAMESPACE, f"{name}-{template_hash}-"),
         namespace=APP_NAMESPACE,
         node_name=node,
         labels={"app": name, "pod-template-hash": template_hash},
@@ -211,7 +207,7 @@ async def start_pod(world: World, namespace: str, name: str) -> None:
     )
     run = entry.obj["metadata"].get("annotations", {}).get(RUN_SECONDS_ANNOTATION)
     if run is not None:
-        await _finish_later(world, namespace, name, float(run))
+        finish_after(world, entry.obj, float(run))
 
 
 async def _fail_sandbox(world: World, pod: Obj, node: str, handler: str) -> None:
@@ -242,8 +238,26 @@ async def _fail_sandbox(world: World, pod: Obj, node: str, handler: str) -> None
     )
 
 
-async def _finish_later(world: World, namespace: str, name: str, seconds: float) -> None:
-    await world.sleep(seconds)
+def finish_after(world: World, pod: Obj, sim_seconds: float) -> None:
+    """Have ``pod`` run to completion ``sim_seconds`` from now (one timer heap, not a task per pod)."""
+    meta = pod["metadata"]
+    due = time.monotonic() + sim_seconds / world.time_scale
+    heapq.heappush(world.finishing, (due, meta["namespace"], meta["name"], meta["uid"]))
+
+
+async def finish_due_pods(world: World) -> None:
+    """Complete the pods whose run time is over, forever."""
+    while True:
+        now = time.monotonic()
+        while world.finishing and world.finishing[0][0] <= now:
+            _, namespace, name, uid = heapq.heappop(world.finishing)
+            entry = world.store.get(r.PODS, namespace, name)
+            if entry is not None and entry.obj["metadata"]["uid"] == uid:
+                _complete(world, namespace, name)
+        await asyncio.sleep(0.1)
+
+
+def _complete(world: World, namespace: str, name: str) -> None:
     entry = world.store.get(r.PODS, namespace, name)
     if entry is None or entry.obj["metadata"].get("deletionTimestamp"):
         return

@@ -121,11 +121,32 @@ class Admin:
     async def nodes(self, request: web.Request) -> web.Response:
         return json_response(self.world.truth())
 
+    async def touch(self, request: web.Request) -> web.Response:
+        """Change ``count`` node annotations as fast as possible (a burst of watch events for benchmarks)."""
+        try:
+            count = int((json.loads(await request.read() or b"{}")).get("count", 1000))
+        except (ValueError, AttributeError):
+            raise ApiError(400, "BadRequest", 'expected {"count": N}') from None
+        names = list(self.world.nodes)
+        for i in range(max(0, count)):
+            name = names[i % len(names)]
+            self.world.store.mutate(r.NODES, "", name, _touch(i))
+            if i % 200 == 199:
+                await asyncio.sleep(0)  # let watch streams flush
+        return json_response({"touched": count, "resourceVersion": self.world.store.rv})
+
     async def request_log(self, request: web.Request) -> web.Response:
         records = [record.__dict__ for record in self.requests]
         if request.query.get("clear") in ("1", "true"):
             self.requests.clear()
         return json_response(records)
+
+
+def _touch(i: int) -> Callable[[dict[str, Any]], None]:
+    def change(node: dict[str, Any]) -> None:
+        node["metadata"].setdefault("annotations", {})["sim.fleetctl.io/touched"] = str(i)
+
+    return change
 
 
 def apply_faults(world: World) -> None:
@@ -260,6 +281,7 @@ def build_app(
     app.router.add_get("/_sim/stats", admin.stats)
     app.router.add_get("/_sim/nodes", admin.nodes)
     app.router.add_get("/_sim/requests", admin.request_log)
+    app.router.add_post("/_sim/touch", admin.touch)
     return app
 
 
@@ -385,6 +407,7 @@ class Simulator:
             self.kubeconfig, server=self.url, token=self.token, name=self.options.cluster_name, ca_pem=certs.ca_pem
         )
         self.world.spawn(disruption.reconcile_forever(self.world))
+        self.world.spawn(kubelet.finish_due_pods(self.world))
         if self.options.churn:
             self.world.spawn(kubelet.churn_builds(self.world))
         installer.reconcile_daemonset_status(self.world)
@@ -418,6 +441,9 @@ class Simulator:
             loop.run_until_complete(self.start_async())
         except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
             self._error = exc
+            loop.run_until_complete(self.world.stop())
+            loop.run_until_complete(_drain_loop())
+            loop.close()
             self._ready.set()
             return
         self._ready.set()

@@ -12,7 +12,6 @@ import asyncio
 import json
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -85,6 +84,8 @@ class World:
         self.server_port: int = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pod_ip = 0
+        self._stamp_second, self._stamp = 0, ""
+        self.finishing: list[tuple[float, str, str, str]] = []  # heap of (due, namespace, name, uid)
         self.store.listeners.append(self._index_pod)
 
     # -- time and ids --------------------------------------------------------------------
@@ -94,8 +95,11 @@ class World:
         return datetime.now(UTC)
 
     def stamp(self) -> str:
-        """Now, as Kubernetes writes timestamps."""
-        return rfc3339(self.now())
+        """Now, as Kubernetes writes timestamps (second precision, so cached per second)."""
+        second = int(time.time())
+        if second != self._stamp_second:
+            self._stamp_second, self._stamp = second, rfc3339(self.now())
+        return self._stamp
 
     async def sleep(self, sim_seconds: float) -> None:
         """Wait ``sim_seconds`` of simulated time."""
@@ -106,12 +110,24 @@ class World:
         await asyncio.sleep(max(floor, sim_seconds / self.time_scale))
 
     def new_uid(self) -> str:
-        """A deterministic (per seed) UUID."""
-        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+        """A deterministic (per seed) version-4 UUID."""
+        h = f"{self._ids.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
+
+    def hex_id(self, length: int = 64) -> str:
+        """A random hex string (container IDs, image digests)."""
+        return f"{self._ids.getrandbits(length * 4):0{length}x}"
 
     def suffix(self, n: int = 5) -> str:
         """A generateName-style random suffix."""
-        return "".join(self._ids.choice(_NAME_ALPHABET) for _ in range(n))
+        return "".join(self._ids.choices(_NAME_ALPHABET, k=n))
+
+    def unique_name(self, rt: r.ResourceType, namespace: str, prefix: str, suffix: str = "") -> str:
+        """``prefix`` + a random suffix (+ ``suffix``) not yet taken, as generateName retries on conflict."""
+        while True:
+            name = f"{prefix}{self.suffix(5)}{suffix}"
+            if self.store.get(rt, namespace, name) is None:
+                return name
 
     def next_pod_ip(self, node: str) -> str:
         """The next pod IP in the node's pod CIDR."""

@@ -71,6 +71,7 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.delenv("FLEETCTL_DB", raising=False)
     monkeypatch.delenv("FLEETCTL_CONFIG", raising=False)
     monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("KUBECACHEDIR", str(home / "kube-cache"))  # kubectl's discovery cache
 
 
 # -- the simulator -------------------------------------------------------------------------

