@@ -10,8 +10,10 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint typecheck pytest system-deps clean help
 
 demo: $(STAMP)
-	@echo "The simulated fleet arrives with the simulator issue; until then, here is the CLI:"
-	@$(BIN)/fleetctl --help
+	@echo "fleetctl demo: serving the simulated 'seed' fleet (400 Kata nodes, time x10) until Ctrl-C."
+	@echo "Explore it from another terminal with .venv/bin/kubectl --kubeconfig <the kubeconfig path below>."
+	@echo "(Collection into the SQLite store and the TUI join this demo with the collectors and TUI issues.)"
+	@$(BIN)/fleetctl sim serve --profile seed --time-scale 10
 
 test: $(STAMP) system-deps lint typecheck pytest
 

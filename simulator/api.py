@@ -28,6 +28,7 @@ _PATCHERS = {
 }
 _STATUS_KINDS = {"Node", "Pod", "DaemonSet", "PodDisruptionBudget", "Namespace"}  # have a status subresource
 MAX_LIMIT = 5000
+_STREAM_ABOVE = 2000  # lists longer than this are written in chunks of this many items
 
 
 def status_response(err: ApiError) -> web.Response:
@@ -108,7 +109,7 @@ class Api:
             if method == "GET":
                 if request.query.get("watch") in ("true", "1"):
                     return await self._watch(request, target)
-                return self._list(request, target)
+                return await self._list(request, target)
             if method == "POST":
                 return self._create(target, await _body(request), dry_run=_dry_run(request))
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
@@ -160,7 +161,7 @@ class Api:
             raise ApiError(400, "BadRequest", str(exc)) from None
         return labels, fields
 
-    def _list(self, request: web.Request, target: routing.Target) -> web.Response:
+    async def _list(self, request: web.Request, target: routing.Target) -> web.StreamResponse:
         rt = target.rt
         labels, fields = self._filters(request, rt)
         limit = _int_param(request, "limit", 0)
@@ -200,13 +201,28 @@ class Api:
         head = json.dumps(
             {"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": meta}, separators=(",", ":")
         ).encode()
-        if rt is r.EVENTS_V1:
-            body_items = b",".join(
-                json.dumps(builders.events_v1_view(e.obj), separators=(",", ":")).encode() for e in items
+
+        def raw(e: Entry) -> bytes:
+            return (
+                json.dumps(builders.events_v1_view(e.obj), separators=(",", ":")).encode()
+                if rt is r.EVENTS_V1
+                else e.json()
             )
-        else:
-            body_items = b",".join(e.json() for e in items)
-        return web.Response(body=head[:-1] + b',"items":[' + body_items + b"]}", content_type=JSON)
+
+        if len(items) <= _STREAM_ABOVE:
+            body = head[:-1] + b',"items":[' + b",".join(raw(e) for e in items) + b"]}"
+            return web.Response(body=body, content_type=JSON)
+        # A big unpaged list goes out in chunks, so the server never holds the whole body twice.
+        response = web.StreamResponse(headers={"Content-Type": JSON})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(head[:-1] + b',"items":[')
+        for start in range(0, len(items), _STREAM_ABOVE):
+            chunk = b",".join(raw(e) for e in items[start : start + _STREAM_ABOVE])
+            await response.write((b"," if start else b"") + chunk)
+        await response.write(b"]}")
+        await response.write_eof()
+        return response
 
     def _create(self, target: routing.Target, body: Obj, *, dry_run: bool) -> web.Response:
         rt = target.rt

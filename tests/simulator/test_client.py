@@ -132,3 +132,19 @@ def test_a_wrong_token_gets_401(sim_small: Simulator, tmp_path: Path) -> None:
     assert info.value.status == 401
     status, body = raw(sim_small, "/api/v1/nodes", token="")
     assert status == 401 and body["kind"] == "Status" and body["reason"] == "Unauthorized"
+
+
+def test_dropped_watches_end_early_and_a_rewatch_continues(fresh_sim: Simulator) -> None:
+    import time
+
+    core = client.CoreV1Api(api_client(fresh_sim))
+    admin(fresh_sim, "/_sim/faults", "PATCH", {"api": {"dropWatchesAfterSeconds": 0.5}})
+    rv = core.list_node(limit=1).metadata.resource_version
+    started = time.monotonic()
+    events = list(watch.Watch().stream(core.list_node, resource_version=rv, timeout_seconds=30))
+    assert time.monotonic() - started < 5  # dropped after 0.5 s, not the 30 s asked for
+    assert events == []
+    core.patch_node("kata-amd64-0006", {"metadata": {"labels": {"after": "drop"}}})
+    admin(fresh_sim, "/_sim/faults", "PATCH", {"api": {"dropWatchesAfterSeconds": 0}})
+    resumed = list(watch.Watch().stream(core.list_node, resource_version=rv, timeout_seconds=1))
+    assert [e["object"].metadata.name for e in resumed if e["type"] == "MODIFIED"] == ["kata-amd64-0006"]
