@@ -120,11 +120,16 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A short read transaction. Keep the block small: it pins a snapshot while open."""
+        """A short read transaction. Keep the block small: it pins a snapshot while open.
+
+        Rows read in the block stay usable after it: they are detached before the transaction
+        ends, since ending it with a rollback would otherwise expire them.
+        """
         with self.translate_errors(), Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
             finally:
+                session.expunge_all()
                 session.rollback()
 
     @contextmanager

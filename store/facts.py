@@ -63,6 +63,8 @@ class NodeFacts:
 
 
 FACT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(NodeFacts) if f.name != "name")
+VOLATILE_FACTS = frozenset({"peerpod_count"})
+"""Facts kept current in node_state but never written as change rows: they move with every build."""
 
 
 def render_fact(value: object) -> str | None:
@@ -88,9 +90,9 @@ class FactChange:
 
 
 def diff_facts(old: Mapping[str, str | None], new: Mapping[str, str | None]) -> list[FactChange]:
-    """The facts whose text differs, in a stable order."""
+    """The facts whose text differs, in a stable order; volatile facts are left out."""
     return [
         FactChange(name, old.get(name), new.get(name))
         for name in sorted(old.keys() | new.keys())
-        if old.get(name) != new.get(name)
+        if old.get(name) != new.get(name) and name not in VOLATILE_FACTS
     ]

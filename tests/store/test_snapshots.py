@@ -149,3 +149,10 @@ def test_a_failed_snapshot_writes_nothing(store: Store) -> None:
     assert _changes(store) == before
     with store.read() as s:
         assert s.exec(select(Cluster)).one().last_collected_at == T0
+
+
+def test_rows_read_in_a_read_block_stay_usable_after_it(store: Store) -> None:
+    _snapshot(store, _fleet(3), T0)
+    with store.read() as s:
+        cluster = s.exec(select(Cluster)).one()
+    assert cluster.name == "prod-eu" and cluster.last_collected_at == T0

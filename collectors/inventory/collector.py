@@ -1,0 +1,180 @@
+"""One inventory collection of one cluster: list nodes and pods (paged, raw JSON), write what changed.
+
+Pods are read page by page and reduced at once to what each node needs: its kata-deploy pod's
+release and state, its Cloud API Adaptor version, and how many peer pods it runs. So memory
+stays near one page plus one small record per node, whatever the pod count. Temporary API
+errors are retried with backoff and counted; if a list still fails, nothing is written, and
+the store keeps the last good collection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from collectors.inventory.nodefacts import NodeExtras, build_facts
+from collectors.kube.client import KubeClient
+from collectors.kube.errors import KubeApiError, KubeTemporaryError
+from store.engine import Store
+from store.facts import NodeFacts
+from store.snapshots import SnapshotResult, record_snapshot
+
+T = TypeVar("T")
+DEPLOY_LABEL = ("name", "kata-deploy")
+CAA_LABEL = ("app", "cloud-api-adaptor")
+PEER_RUNTIME_CLASS = "kata-remote"
+
+
+@dataclass
+class RetryPolicy:
+    """Backoff for temporary API errors: ``attempts`` tries, delays doubling from ``base`` up to ``cap``."""
+
+    attempts: int = 6
+    base: float = 0.2
+    cap: float = 5.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class CollectResult:
+    """One cluster's collection."""
+
+    cluster: str
+    snapshot: SnapshotResult | None
+    nodes: int = 0
+    pods: int = 0
+    api_requests: int = 0
+    errors_retried: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class _NodeAccumulator:
+    deploy_version: str | None = None
+    deploy_state: str | None = None
+    caa_version: str | None = None
+    peerpods: int = 0
+
+
+@dataclass
+class _Retrier:
+    policy: RetryPolicy
+    retried: int = 0
+    last_error: list[str] = field(default_factory=list)
+
+    def run(self, call: Callable[[], T]) -> T:
+        delay = self.policy.base
+        for attempt in range(self.policy.attempts):
+            try:
+                return call()
+            except KubeTemporaryError as exc:
+                if attempt == self.policy.attempts - 1:
+                    raise
+                self.retried += 1
+                self.policy.sleep(max(delay, exc.retry_after if exc.status == 429 else 0.0))
+                delay = min(delay * 2, self.policy.cap)
+        raise AssertionError("unreachable")
+
+
+def _pages(client: KubeClient, path: str, retrier: _Retrier, params: Mapping[str, str | int] | None = None) -> Iterator[dict[str, Any]]:
+    query: dict[str, str | int] = {**(params or {}), "limit": 500}
+    while True:
+        page = retrier.run(lambda: client.get(path, query))
+        yield page
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return
+        query = {**query, "continue": token}
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference, or None when it has none."""
+    last = image.rsplit("/", 1)[-1].split("@", 1)[0]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def pod_state(pod: Mapping[str, Any]) -> str:
+    """A pod's state as kubectl shows it: a waiting reason, or its phase."""
+    status = pod.get("status") or {}
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            return str(waiting.get("reason") or "Waiting")
+    return str(status.get("phase") or "Unknown")
+
+
+def reduce_pod(pod: Mapping[str, Any], nodes: dict[str, _NodeAccumulator]) -> None:
+    """Fold one pod into its node's accumulator."""
+    spec = pod.get("spec") or {}
+    node = spec.get("nodeName")
+    if not node:
+        return
+    acc = nodes.setdefault(node, _NodeAccumulator())
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    containers = spec.get("containers") or [{}]
+    if labels.get(DEPLOY_LABEL[0]) == DEPLOY_LABEL[1]:
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        acc.deploy_version = image_tag(str(containers[0].get("image", "")))
+        acc.deploy_state = pod_state(pod)
+    elif labels.get(CAA_LABEL[0]) == CAA_LABEL[1]:
+        acc.caa_version = image_tag(str(containers[0].get("image", "")))
+    elif spec.get("runtimeClassName") == PEER_RUNTIME_CLASS and (pod.get("status") or {}).get("phase") in ("Pending", "Running"):
+        acc.peerpods += 1
+
+
+def pod_summary(client: KubeClient, retrier: _Retrier) -> tuple[dict[str, _NodeAccumulator], int]:
+    """Every pod, read page by page and folded into per-node accumulators; also the pod count."""
+    accumulators: dict[str, _NodeAccumulator] = {}
+    pods = 0
+    for page in _pages(client, "/api/v1/pods", retrier):
+        items = page.get("items") or []
+        pods += len(items)
+        for pod in items:
+            reduce_pod(pod, accumulators)
+    return accumulators, pods
+
+
+def facts_from(raw_nodes: list[dict[str, Any]], accumulators: Mapping[str, _NodeAccumulator], pins: Mapping[str, str]) -> list[NodeFacts]:
+    """Every node's facts from its Node object and its pods' accumulator."""
+    has_caa = any(a.caa_version for a in accumulators.values())
+    facts = []
+    for node in raw_nodes:
+        name = (node.get("metadata") or {}).get("name")
+        acc = accumulators.get(name or "", _NodeAccumulator())
+        extras = NodeExtras(acc.deploy_version, acc.deploy_state, acc.caa_version, acc.peerpods if has_caa or acc.peerpods else None)
+        facts.append(build_facts(node, extras, pins))
+    return facts
+
+
+def gather_facts(client: KubeClient, pins: Mapping[str, str], retrier: _Retrier) -> tuple[list[NodeFacts], int]:
+    """List nodes and pods; return every node's facts and the pod count."""
+    raw_nodes: list[dict[str, Any]] = []
+    for page in _pages(client, "/api/v1/nodes", retrier):
+        raw_nodes += page.get("items") or []
+    accumulators, pods = pod_summary(client, retrier)
+    return facts_from(raw_nodes, accumulators, pins), pods
+
+
+def collect_cluster(client: KubeClient, store: Store, pins: Mapping[str, str], *, retry: RetryPolicy | None = None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> CollectResult:
+    """Collect one cluster into the store. Failures are reported in the result, not raised."""
+    started = time.monotonic()
+    retrier = _Retrier(retry or RetryPolicy())
+    result = CollectResult(cluster=client.name, snapshot=None)
+    try:
+        facts, result.pods = gather_facts(client, pins, retrier)
+        result.nodes = len(facts)
+        with store.write() as session:
+            result.snapshot = record_snapshot(session, client.name, facts, at=now(), server=client.context.server)
+    except KubeTemporaryError as exc:
+        result.error = f"{exc} (gave up after {retrier.policy.attempts} tries)"
+    except KubeApiError as exc:
+        result.error = str(exc)
+    result.errors_retried = retrier.retried
+    result.api_requests = client.requests
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,81 @@
+"""Which Kata release runs on a node, decided from several signals; disagreement is drift.
+
+No single signal can be trusted (kata-facts.md: a tarball once reported the previous release,
+an image was once mistagged, a failed install leaves the label claimed). The reporter's
+``kata-runtime env`` wins, then ``/opt/kata/VERSION``, then the kata-deploy pod's image tag.
+Every disagreement becomes a drift reason a person can read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from store.errors import VersionParseError
+from store.versions import KataVersion
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What a node says about its Kata installation."""
+
+    arch: str | None
+    env_version: str | None
+    version_file: str | None
+    deploy_version: str | None  # image tag of the node's kata-deploy pod
+    deploy_state: str | None  # "Running", "CrashLoopBackOff", ...; None when there is no pod
+    label: str | None  # katacontainers.io/kata-runtime
+    handlers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The release a node runs, if it can be told, and every reason to doubt it."""
+
+    version: str | None
+    sort_key: str | None
+    drift: tuple[str, ...]
+
+
+def expected_handlers(version: KataVersion, arch: str | None) -> list[str]:
+    """Handlers every kata-deploy install of ``version`` sets up on ``arch`` (kata-facts.md)."""
+    handlers = ["kata-qemu"]
+    if arch != "ppc64le" or (version.major, version.minor) >= (4, 1):
+        handlers.append("kata-qemu-runtime-rs")
+    return handlers
+
+
+def _parse(text: str | None) -> KataVersion | None:
+    if not text:
+        return None
+    try:
+        return KataVersion.parse(text)
+    except VersionParseError:
+        return None
+
+
+def resolve(s: Signals) -> Resolution:
+    """Resolve the node's release and list the drift between its signals."""
+    drift: list[str] = []
+    env, file, deploy = _parse(s.env_version), _parse(s.version_file), _parse(s.deploy_version)
+    for raw, parsed, what in ((s.env_version, env, "kata-runtime"), (s.version_file, file, "/opt/kata/VERSION"), (s.deploy_version, deploy, "the kata-deploy image tag")):
+        if raw and parsed is None:
+            drift.append(f"{what} reports {raw[:40]!r}, which is not a Kata version")
+    version = env or file or deploy
+    if env is None and file is None:
+        drift.append("no reporter data")
+    if env and file and env != file:
+        drift.append(f"kata-runtime reports {env} but /opt/kata/VERSION says {file}")
+    if deploy and version and deploy != version:
+        drift.append(f"kata-deploy pod is {deploy} but the node reports {version}")
+    if s.deploy_state is None:
+        drift.append("no kata-deploy pod on the node")
+    elif s.deploy_state != "Running":
+        drift.append(f"kata-deploy pod is {s.deploy_state}")
+    if s.label is None:
+        drift.append("label katacontainers.io/kata-runtime is missing")
+    elif s.label != "true":
+        drift.append(f"label katacontainers.io/kata-runtime is {s.label}")
+    if version is not None:
+        have = set(s.handlers)
+        drift += [f"handler {h} missing" for h in expected_handlers(version, s.arch) if h not in have]
+    return Resolution(str(version) if version else None, version.sort_key() if version else None, tuple(drift))

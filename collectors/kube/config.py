@@ -1,0 +1,71 @@
+"""Kubeconfig contexts: which clusters to talk to, and how; tokens never leave this module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+from store.errors import BadInputError
+from store.redaction import register_secret
+
+
+@dataclass(frozen=True)
+class Context:
+    """One kubeconfig context: its name, its server, and an API client for it."""
+
+    name: str
+    server: str
+    api: client.ApiClient
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise BadInputError("kubeconfig not found", where=str(path), hint="pass --kubeconfig PATH or set KUBECONFIG")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadInputError(f"kubeconfig is not valid YAML: {first}", where=str(path), hint="check the file with `kubectl config view`") from None
+    if not isinstance(data, dict) or not isinstance(data.get("contexts"), list):
+        raise BadInputError("kubeconfig has no contexts list", where=str(path), hint="check the file with `kubectl config view`")
+    for user in data.get("users") or []:
+        if isinstance(user, dict) and isinstance(user.get("user"), dict):
+            register_secret(user["user"].get("token"))
+            register_secret(user["user"].get("password"))
+    return data
+
+
+def context_names(path: Path) -> tuple[list[str], str | None]:
+    """All context names in the kubeconfig, and its current-context."""
+    data = _load(path)
+    names = [c.get("name") for c in data["contexts"] if isinstance(c, dict) and c.get("name")]
+    return [str(n) for n in names], data.get("current-context")
+
+
+def open_contexts(path: Path, names: list[str] | None = None, *, all_contexts: bool = False) -> list[Context]:
+    """API clients for the named contexts (default: the current-context)."""
+    available, current = context_names(path)
+    if all_contexts:
+        wanted = available
+    elif names:
+        wanted = names
+    elif current:
+        wanted = [current]
+    else:
+        raise BadInputError("the kubeconfig has no current-context", where=str(path), hint="pass --context NAME or --all-contexts")
+    out = []
+    for name in wanted:
+        if name not in available:
+            raise BadInputError(f"context {name!r} is not in the kubeconfig", where=str(path), hint=f"use one of: {', '.join(available) or 'none'}")
+        try:
+            api = config.new_client_from_config(config_file=str(path), context=name, persist_config=False)
+        except (ConfigException, ValueError, TypeError, OSError) as exc:
+            raise BadInputError(f"context {name!r} cannot be used: {str(exc).splitlines()[0][:200]}", where=str(path), hint="check it with `kubectl --context NAME get nodes`") from None
+        register_secret(api.configuration.api_key.get("authorization", "").removeprefix("Bearer "))
+        out.append(Context(name=name, server=str(api.configuration.host), api=api))
+    return out

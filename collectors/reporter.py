@@ -1,0 +1,147 @@
+"""The node reporter's protocol: which annotations it writes, and reading them back defensively.
+
+``fleetctl report-node`` runs on every node (a DaemonSet with /opt/kata mounted read-only). It
+publishes ``kata-runtime env --json`` and ``/opt/kata/VERSION`` as node annotations, which are
+the only source of the guest kernel and hypervisor build. Anything can end up in an annotation,
+so reading one never raises: a bad value becomes a parse problem recorded for that node.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+ANNOTATION_ENV = "reporter.fleetctl.io/kata-env"
+ANNOTATION_VERSION_FILE = "reporter.fleetctl.io/version-file"
+ANNOTATION_REPORTED_AT = "reporter.fleetctl.io/reported-at"
+MAX_ANNOTATION_BYTES = 64 * 1024
+MAX_FIELD_CHARS = 512
+
+
+@dataclass(frozen=True)
+class ReporterData:
+    """What the reporter said about a node; ``problems`` lists what could not be read."""
+
+    version: str | None = None
+    commit: str | None = None
+    version_file: str | None = None
+    kernel_path: str | None = None
+    hypervisor: str | None = None
+    hypervisor_version: str | None = None
+    machine_type: str | None = None
+    config_path: str | None = None
+    reported_at: str | None = None
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def present(self) -> bool:
+        """True when the reporter wrote anything usable."""
+        return any((self.version, self.version_file, self.kernel_path))
+
+
+def read_reporter(annotations: dict[str, Any]) -> ReporterData:
+    """Read the reporter's annotations from a node's ``metadata.annotations``; never raises."""
+    problems: list[str] = []
+    env_raw = annotations.get(ANNOTATION_ENV)
+    env: dict[str, Any] = {}
+    if env_raw is not None:
+        env = _parse_env(env_raw, problems)
+    version_file = _clean(annotations.get(ANNOTATION_VERSION_FILE), "version-file", problems)
+    reported_at = _clean(annotations.get(ANNOTATION_REPORTED_AT), "reported-at", problems)
+    runtime = _section(env, "Runtime", problems)
+    semver = _section(_section(runtime, "Version", problems, "Runtime."), "Version", problems, "Runtime.Version.")
+    hypervisor = _section(env, "Hypervisor", problems)
+    hv_path = _clean(hypervisor.get("Path"), "Hypervisor.Path", problems)
+    return ReporterData(
+        version=_clean(semver.get("Semver"), "Runtime.Version.Version.Semver", problems),
+        commit=_clean(semver.get("Commit"), "Runtime.Version.Version.Commit", problems),
+        version_file=version_file.strip() if version_file else None,
+        kernel_path=_clean(_section(env, "Kernel", problems).get("Path"), "Kernel.Path", problems),
+        hypervisor=hypervisor_name(hv_path) if hv_path else None,
+        hypervisor_version=hypervisor_version(_clean(hypervisor.get("Version"), "Hypervisor.Version", problems)),
+        machine_type=_clean(hypervisor.get("MachineType"), "Hypervisor.MachineType", problems),
+        config_path=_clean(_section(runtime, "Config", problems, "Runtime.").get("Path"), "Runtime.Config.Path", problems),
+        reported_at=reported_at,
+        problems=tuple(problems),
+    )
+
+
+def _parse_env(raw: Any, problems: list[str]) -> dict[str, Any]:
+    if not isinstance(raw, str):
+        problems.append(f"{ANNOTATION_ENV} is not a string")
+        return {}
+    size = len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_ANNOTATION_BYTES:
+        problems.append(f"{ANNOTATION_ENV} is {size} bytes, over the {MAX_ANNOTATION_BYTES}-byte cap; ignored")
+        return {}
+    if not _utf8(raw):
+        problems.append(f"{ANNOTATION_ENV} is not valid UTF-8; ignored")
+        return {}
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        problems.append(f"{ANNOTATION_ENV} is nested too deeply; ignored")
+        return {}
+    except ValueError as exc:
+        problems.append(f"{ANNOTATION_ENV} is not JSON ({str(exc)[:80]}); ignored")
+        return {}
+    if not isinstance(data, dict):
+        problems.append(f"{ANNOTATION_ENV} is JSON but not an object; ignored")
+        return {}
+    return data
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _section(parent: dict[str, Any], key: str, problems: list[str], prefix: str = "") -> dict[str, Any]:
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"reporter field {prefix}{key} is not an object")
+        return {}
+    return value
+
+
+def _clean(value: Any, name: str, problems: list[str]) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        problems.append(f"reporter field {name} is not a string")
+        return None
+    if not _utf8(value):
+        problems.append(f"reporter field {name} is not valid UTF-8")
+        return None
+    if len(value) > MAX_FIELD_CHARS:
+        problems.append(f"reporter field {name} is {len(value)} characters, cut to {MAX_FIELD_CHARS}")
+        value = value[:MAX_FIELD_CHARS]
+    return "".join(ch for ch in value if ch.isprintable() or ch in "\n\t")
+
+
+_HV_NAMES = (("qemu", "qemu"), ("cloud-hypervisor", "cloud-hypervisor"), ("firecracker", "firecracker"), ("dragonball", "dragonball"))
+
+
+def hypervisor_name(path: str) -> str:
+    """``/opt/kata/bin/qemu-system-x86_64`` -> ``qemu``; other hypervisors by their binary."""
+    base = path.rsplit("/", 1)[-1]
+    for needle, name in _HV_NAMES:
+        if needle in base:
+            return name
+    return base[:64]
+
+
+def hypervisor_version(text: str | None) -> str | None:
+    """``QEMU emulator version 11.0.1 (kata-static)`` -> ``11.0.1``; ``cloud-hypervisor v51.1`` -> ``v51.1``."""
+    if not text:
+        return None
+    first = text.splitlines()[0]
+    m = re.search(r"version\s+(v?\d+(?:\.\d+){1,3})", first, re.IGNORECASE) or re.search(r"\b(v?\d+\.\d+(?:\.\d+)?)\b", first)
+    return m[1] if m else first[:64]

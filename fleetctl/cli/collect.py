@@ -1,0 +1,124 @@
+"""``fleetctl collect``: read clusters into the store, once or continuously."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Annotated, Any
+
+import typer
+
+from fleetctl.cli.console import err
+from fleetctl.cli.options import OutputOption, output_format
+from fleetctl.exitcodes import ExitCode
+from fleetctl.output import document, to_json, to_yaml
+from fleetctl.settings import Settings
+
+
+def _summary_line(r: Any) -> str:
+    if r.error:
+        return f"cluster {r.cluster}: FAILED after {r.seconds:.1f}s ({r.errors_retried} errors retried): {r.error}"
+    s = r.snapshot
+    return (
+        f"cluster {r.cluster}: {r.nodes} nodes, {r.pods} pods; {s.change_rows} changes written "
+        f"({s.added} added, {s.changed} changed, {s.gone} gone); {r.errors_retried} errors retried; {r.seconds:.1f}s"
+    )
+
+
+def _as_dict(r: Any) -> dict[str, Any]:
+    s = r.snapshot
+    return {
+        "cluster": r.cluster,
+        "nodes": r.nodes,
+        "pods": r.pods,
+        "changesWritten": s.change_rows if s else 0,
+        "nodesAdded": s.added if s else 0,
+        "nodesChanged": s.changed if s else 0,
+        "nodesGone": s.gone if s else 0,
+        "apiRequests": r.api_requests,
+        "errorsRetried": r.errors_retried,
+        "seconds": round(r.seconds, 3),
+        "error": r.error,
+    }
+
+
+def collect(
+    ctx: typer.Context,
+    context: Annotated[list[str] | None, typer.Option("--context", help="Kubeconfig context to collect (repeatable). Default: the global --context, else current-context.")] = None,
+    all_contexts: Annotated[bool, typer.Option("--all-contexts", help="Collect every context in the kubeconfig.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep collecting: watch nodes, write every --interval, until Ctrl-C.")] = False,
+    once: Annotated[bool, typer.Option("--once", help="Collect once and exit (the default).")] = False,
+    interval: Annotated[str, typer.Option("--interval", help="With --watch: how often to write (30s, 5m, ...).")] = "30s",
+    output: OutputOption = None,
+) -> None:
+    """Collect nodes, Kata versions, kernels and hypervisors from clusters into the store."""
+    from collectors.inventory.collector import collect_cluster
+    from collectors.kube.client import KubeClient
+    from collectors.kube.config import open_contexts
+    from collectors.releases.catalog import kernel_pins
+    from store.durations import parse_duration
+    from store.errors import BadInputError
+    from store.migrate import open_store
+
+    settings: Settings = ctx.obj
+    fmt = output_format(ctx, output, ("table", "json", "yaml"))
+    if watch and once:
+        raise BadInputError("--watch and --once contradict each other", where="collect", hint="pick one")
+    seconds = parse_duration(interval, where="--interval").total_seconds()
+    if seconds < 1:
+        raise BadInputError("--interval must be at least 1s", where="--interval")
+    names = list(context or ([settings.context] if settings.context else []))
+    contexts = open_contexts(settings.kubeconfig, names or None, all_contexts=all_contexts)
+    store = open_store(settings.db)
+    try:
+        pins = kernel_pins(store)
+        clients = [KubeClient(c) for c in contexts]
+        if watch:
+            _watch(clients, store, pins, seconds)
+            return
+        results = []
+        for client in clients:
+            if sys.stderr.isatty():
+                sys.stderr.write(f"\rcollecting {client.name}...")
+                sys.stderr.flush()
+            results.append(collect_cluster(client, store, pins))
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")
+    finally:
+        store.close()
+    if fmt == "table":
+        for r in results:
+            (err if r.error else typer.echo)(_summary_line(r))
+    else:
+        doc = document("CollectionList", items=[_as_dict(r) for r in results])
+        typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())
+    if any(r.error for r in results):
+        raise typer.Exit(ExitCode.UNREACHABLE)
+
+
+def _watch(clients: list[Any], store: Any, pins: dict[str, str], seconds: float) -> None:
+    from collectors.inventory.watching import watch_cluster
+
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def report(result: Any) -> None:
+        with lock:
+            (err if result.error else typer.echo)(_summary_line(result))
+
+    threads = [
+        threading.Thread(target=watch_cluster, args=(c, store, pins), kwargs={"interval": seconds, "stop": stop, "on_round": report}, daemon=True)
+        for c in clients
+    ]
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.5)
+    except KeyboardInterrupt:
+        stop.set()
+        err("stopping: finishing the current round...")
+        for t in threads:
+            t.join(timeout=30)
+        raise
