@@ -74,7 +74,16 @@ def machine() -> str:
 def report(title: str, results: list[Result], *, as_json: bool) -> None:
     """Print results as a table (or JSON with --json)."""
     if as_json:
-        print(json.dumps({"benchmark": title, "machine": machine(), "results": [asdict(r) | {"ratio": r.ratio} for r in results]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "benchmark": title,
+                    "machine": machine(),
+                    "results": [asdict(r) | {"ratio": r.ratio} for r in results],
+                },
+                indent=2,
+            )
+        )
         return
     print(f"{title}  ({machine()})")
     rows = [("FIGURE", "VALUE", "TARGET", "BASELINE (same run)", "RATIO", "OK")]

@@ -27,9 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import Result, done, progress, report, run_quiet, timed
-
 import yaml
+from _common import Result, done, progress, report, run_quiet, timed
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
@@ -73,7 +72,12 @@ class Sim:
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         c = self.conn()
-        c.request("POST", path, body=json.dumps(body), headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        c.request(
+            "POST",
+            path,
+            body=json.dumps(body),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
         data = json.loads(c.getresponse().read())
         c.close()
         return data
@@ -130,18 +134,60 @@ def main() -> int:
         raw_nodes = timed(lambda: run_quiet([*kube, "get", "--raw", "/api/v1/nodes"]))
         kubectl_nodes = timed(lambda: run_quiet([*kube, "get", "nodes", "-o", "json"]))
         python_nodes = timed(lambda: sim.get("/api/v1/nodes"))
-        results.append(Result(f"full list of {node_count} nodes, served (kubectl get --raw)", raw_nodes, "s", "< 2 s", python_nodes, "HTTPS GET from Python", raw_nodes < 2.0))
-        results.append(Result(f"kubectl get nodes -o json ({node_count} nodes)", kubectl_nodes, "s", "-", raw_nodes, "kubectl get --raw, same bytes"))
+        results.append(
+            Result(
+                f"full list of {node_count} nodes, served (kubectl get --raw)",
+                raw_nodes,
+                "s",
+                "< 2 s",
+                python_nodes,
+                "HTTPS GET from Python",
+                raw_nodes < 2.0,
+            )
+        )
+        results.append(
+            Result(
+                f"kubectl get nodes -o json ({node_count} nodes)",
+                kubectl_nodes,
+                "s",
+                "-",
+                raw_nodes,
+                "kubectl get --raw, same bytes",
+            )
+        )
 
         progress("listing all pods...")
         pod_count = len(json.loads(sim.get("/api/v1/pods"))["items"])
         raw_pods = timed(lambda: run_quiet([*kube, "get", "--raw", "/api/v1/pods"], timeout=1200), runs=1)
         kubectl_pods = timed(lambda: run_quiet([*kube, "get", "pods", "-A", "-o", "json"], timeout=1200), runs=1)
-        results.append(Result(f"kubectl get pods -A -o json, pages of 500 ({pod_count} pods)", kubectl_pods, "s", "-", raw_pods, "kubectl get --raw, one request"))
+        results.append(
+            Result(
+                f"kubectl get pods -A -o json, pages of 500 ({pod_count} pods)",
+                kubectl_pods,
+                "s",
+                "-",
+                raw_pods,
+                "kubectl get --raw, one request",
+            )
+        )
 
         progress("streaming list of all pods...")
-        initial, seconds = count_watch(sim, "/api/v1/pods?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true", until_bookmark=True)
-        results.append(Result(f"watch: streaming list ({initial} events)", initial / seconds, "events/s", ">= 1000/s", None, "", initial / seconds >= 1000))
+        initial, seconds = count_watch(
+            sim,
+            "/api/v1/pods?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true",
+            until_bookmark=True,
+        )
+        results.append(
+            Result(
+                f"watch: streaming list ({initial} events)",
+                initial / seconds,
+                "events/s",
+                ">= 1000/s",
+                None,
+                "",
+                initial / seconds >= 1000,
+            )
+        )
 
         progress("watching a burst of live node changes...")
         burst = 20_000
@@ -149,7 +195,9 @@ def main() -> int:
         counted: dict[str, float] = {}
 
         def watcher() -> None:
-            n, secs = count_watch(sim, f"/api/v1/nodes?watch=true&resourceVersion={rv}", until_bookmark=False, expected=burst)
+            n, secs = count_watch(
+                sim, f"/api/v1/nodes?watch=true&resourceVersion={rv}", until_bookmark=False, expected=burst
+            )
             counted.update(events=n, seconds=secs)
 
         t = threading.Thread(target=watcher)
@@ -158,7 +206,17 @@ def main() -> int:
         sim.post("/_sim/touch", {"count": burst})
         t.join(timeout=600)
         live_rate = counted["events"] / counted["seconds"] if counted.get("seconds") else 0.0
-        results.append(Result(f"watch: live changes ({int(counted.get('events', 0))} events)", live_rate, "events/s", ">= 1000/s", None, "", live_rate >= 1000))
+        results.append(
+            Result(
+                f"watch: live changes ({int(counted.get('events', 0))} events)",
+                live_rate,
+                "events/s",
+                ">= 1000/s",
+                None,
+                "",
+                live_rate >= 1000,
+            )
+        )
         results.append(Result("simulator startup (populate + serve)", sim.startup, "s", "-"))
         results.append(Result("simulator peak RSS", sim.peak_rss_mb(), "MB", "-"))
     finally:

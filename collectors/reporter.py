@@ -62,7 +62,9 @@ def read_reporter(annotations: dict[str, Any]) -> ReporterData:
         hypervisor=hypervisor_name(hv_path) if hv_path else None,
         hypervisor_version=hypervisor_version(_clean(hypervisor.get("Version"), "Hypervisor.Version", problems)),
         machine_type=_clean(hypervisor.get("MachineType"), "Hypervisor.MachineType", problems),
-        config_path=_clean(_section(runtime, "Config", problems, "Runtime.").get("Path"), "Runtime.Config.Path", problems),
+        config_path=_clean(
+            _section(runtime, "Config", problems, "Runtime.").get("Path"), "Runtime.Config.Path", problems
+        ),
         reported_at=reported_at,
         problems=tuple(problems),
     )
@@ -126,7 +128,12 @@ def _clean(value: Any, name: str, problems: list[str]) -> str | None:
     return "".join(ch for ch in value if ch.isprintable() or ch in "\n\t")
 
 
-_HV_NAMES = (("qemu", "qemu"), ("cloud-hypervisor", "cloud-hypervisor"), ("firecracker", "firecracker"), ("dragonball", "dragonball"))
+_HV_NAMES = (
+    ("qemu", "qemu"),
+    ("cloud-hypervisor", "cloud-hypervisor"),
+    ("firecracker", "firecracker"),
+    ("dragonball", "dragonball"),
+)
 
 
 def hypervisor_name(path: str) -> str:
@@ -143,5 +150,7 @@ def hypervisor_version(text: str | None) -> str | None:
     if not text:
         return None
     first = text.splitlines()[0]
-    m = re.search(r"version\s+(v?\d+(?:\.\d+){1,3})", first, re.IGNORECASE) or re.search(r"\b(v?\d+\.\d+(?:\.\d+)?)\b", first)
+    m = re.search(r"version\s+(v?\d+(?:\.\d+){1,3})", first, re.IGNORECASE) or re.search(
+        r"\b(v?\d+\.\d+(?:\.\d+)?)\b", first
+    )
     return m[1] if m else first[:64]

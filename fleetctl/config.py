@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,24 @@ class FileConfig:
     kubeconfig: str | None = None
     context: str | None = None
     output: str | None = None
+    prometheus: dict[str, Any] = field(default_factory=dict)
+    health: dict[str, Any] = field(default_factory=dict)
 
 
-_FIELDS: dict[str, type] = {"db": str, "kubeconfig": str, "context": str, "output": str}
+_FIELDS: dict[str, type] = {
+    "db": str,
+    "kubeconfig": str,
+    "context": str,
+    "output": str,
+    "prometheus": dict,
+    "health": dict,
+}
+_PROMETHEUS_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "url": str,
+    "job": str,
+    "node_label": str,
+    "timeout_s": (int, float),
+}
 
 
 def default_config_path() -> Path:
@@ -67,12 +82,28 @@ def _validate(path: Path, data: dict[str, Any]) -> FileConfig:
             hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(sorted(_FIELDS))}"
             raise ConfigError(f"unknown field {key!r}", where=str(path), hint=hint + " (docs/configuration.md)")
         if not isinstance(value, _FIELDS[key]):
+            kind = "table" if _FIELDS[key] is dict else _FIELDS[key].__name__
             raise ConfigError(
-                f"field {key!r} must be a {_FIELDS[key].__name__}, not {type(value).__name__}",
+                f"field {key!r} must be a {kind}, not {type(value).__name__}",
                 where=str(path),
-                hint=f'write it as {key} = "..."',
+                hint=f"write it as [{key}]" if kind == "table" else f'write it as {key} = "..."',
             )
         values[key] = value
+    for key, value in (values.get("prometheus") or {}).items():
+        if key not in _PROMETHEUS_FIELDS:
+            raise ConfigError(
+                f"unknown field 'prometheus.{key}'",
+                where=str(path),
+                hint=f"known: {', '.join(sorted(_PROMETHEUS_FIELDS))}",
+            )
+        if not isinstance(value, _PROMETHEUS_FIELDS[key]) or isinstance(value, bool):
+            raise ConfigError(
+                f"field 'prometheus.{key}' has the wrong type", where=str(path), hint="see docs/configuration.md"
+            )
+    if values.get("health"):
+        from collectors.health.thresholds import thresholds_from
+
+        thresholds_from(values["health"], where=str(path))
     output = values.get("output")
     if output is not None and output not in OUTPUT_FORMATS:
         raise ConfigError(

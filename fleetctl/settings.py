@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fleetctl.config import FileConfig
 
@@ -18,6 +19,8 @@ class Settings:
     context: str | None
     output: str
     config_path: Path | None
+    prometheus: dict[str, Any] = field(default_factory=dict)
+    health: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_settings(
@@ -36,6 +39,8 @@ def resolve_settings(
         context=context or file.context,
         output=output or file.output or "table",
         config_path=file.path,
+        prometheus=dict(file.prometheus),
+        health=dict(file.health),
     )
 
 

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 BUCKETS_MS = tuple(2.0**i for i in range(12))  # 1 .. 2048 ms, then +Inf
 # (family, action) -> (requests per simulated second, mean latency in ms)
 RPCS: dict[tuple[str, str], tuple[float, float]] = {
-    ("kata_shim_rpc_durations_histogram_milliseconds", "create"): (0.02, 40.0),
-    ("kata_shim_rpc_durations_histogram_milliseconds", "state"): (1.0, 1.5),
+    ("kata_shim_rpc_durations_histogram_milliseconds", "create"): (0.02, 60.0),
+    ("kata_shim_rpc_durations_histogram_milliseconds", "state"): (0.2, 3.0),
     ("kata_shim_agent_rpc_durations_histogram_milliseconds", "grpc.CreateContainerRequest"): (0.02, 30.0),
 }
 _HELP = {

@@ -41,6 +41,7 @@ class Cluster(SQLModel, table=True):
     server: str | None = Field(default=None, max_length=2048)
     created_at: datetime = _ts()
     last_collected_at: datetime | None = _ts(nullable=True)
+    health_checked_at: datetime | None = _ts(nullable=True)
 
 
 class Node(SQLModel, table=True):
@@ -120,7 +121,7 @@ class NodeChange(SQLModel, table=True):
 
 
 class HealthCheck(SQLModel, table=True):
-    """The current result of one check on one node."""
+    """The current result of one check on one node. ``checked_at`` is when it last changed."""
 
     __tablename__ = "health_check"
 

@@ -102,3 +102,10 @@ def prometheus_small(sim_small: Simulator) -> Iterator[str]:
     """A real Prometheus scraping ``sim_small``'s kata-monitor targets every second."""
     with prometheus_server(sim_small.targets) as url:
         yield url
+
+
+@pytest.fixture
+def prometheus_fresh(fresh_sim: Simulator) -> Iterator[str]:
+    """A real Prometheus of this test's own, scraping ``fresh_sim`` every second."""
+    with prometheus_server(fresh_sim.targets) as url:
+        yield url

@@ -9,6 +9,7 @@ the store keeps the last good collection.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -80,10 +81,12 @@ class _Retrier:
         raise AssertionError("unreachable")
 
 
-def _pages(client: KubeClient, path: str, retrier: _Retrier, params: Mapping[str, str | int] | None = None) -> Iterator[dict[str, Any]]:
+def _pages(
+    client: KubeClient, path: str, retrier: _Retrier, params: Mapping[str, str | int] | None = None
+) -> Iterator[dict[str, Any]]:
     query: dict[str, str | int] = {**(params or {}), "limit": 500}
     while True:
-        page = retrier.run(lambda: client.get(path, query))
+        page = retrier.run(functools.partial(client.get, path, query))
         yield page
         token = (page.get("metadata") or {}).get("continue")
         if not token:
@@ -123,7 +126,10 @@ def reduce_pod(pod: Mapping[str, Any], nodes: dict[str, _NodeAccumulator]) -> No
         acc.deploy_state = pod_state(pod)
     elif labels.get(CAA_LABEL[0]) == CAA_LABEL[1]:
         acc.caa_version = image_tag(str(containers[0].get("image", "")))
-    elif spec.get("runtimeClassName") == PEER_RUNTIME_CLASS and (pod.get("status") or {}).get("phase") in ("Pending", "Running"):
+    elif spec.get("runtimeClassName") == PEER_RUNTIME_CLASS and (pod.get("status") or {}).get("phase") in (
+        "Pending",
+        "Running",
+    ):
         acc.peerpods += 1
 
 
@@ -139,14 +145,18 @@ def pod_summary(client: KubeClient, retrier: _Retrier) -> tuple[dict[str, _NodeA
     return accumulators, pods
 
 
-def facts_from(raw_nodes: list[dict[str, Any]], accumulators: Mapping[str, _NodeAccumulator], pins: Mapping[str, str]) -> list[NodeFacts]:
+def facts_from(
+    raw_nodes: list[dict[str, Any]], accumulators: Mapping[str, _NodeAccumulator], pins: Mapping[str, str]
+) -> list[NodeFacts]:
     """Every node's facts from its Node object and its pods' accumulator."""
     has_caa = any(a.caa_version for a in accumulators.values())
     facts = []
     for node in raw_nodes:
         name = (node.get("metadata") or {}).get("name")
         acc = accumulators.get(name or "", _NodeAccumulator())
-        extras = NodeExtras(acc.deploy_version, acc.deploy_state, acc.caa_version, acc.peerpods if has_caa or acc.peerpods else None)
+        extras = NodeExtras(
+            acc.deploy_version, acc.deploy_state, acc.caa_version, acc.peerpods if has_caa or acc.peerpods else None
+        )
         facts.append(build_facts(node, extras, pins))
     return facts
 
@@ -160,7 +170,14 @@ def gather_facts(client: KubeClient, pins: Mapping[str, str], retrier: _Retrier)
     return facts_from(raw_nodes, accumulators, pins), pods
 
 
-def collect_cluster(client: KubeClient, store: Store, pins: Mapping[str, str], *, retry: RetryPolicy | None = None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> CollectResult:
+def collect_cluster(
+    client: KubeClient,
+    store: Store,
+    pins: Mapping[str, str],
+    *,
+    retry: RetryPolicy | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> CollectResult:
     """Collect one cluster into the store. Failures are reported in the result, not raised."""
     started = time.monotonic()
     retrier = _Retrier(retry or RetryPolicy())

@@ -50,7 +50,9 @@ class NodeInformer:
         delay = self.retry.base
         while (remaining := deadline - time.monotonic()) > 0.05:
             try:
-                for event in self.client.watch("/api/v1/nodes", self.resource_version, timeout_seconds=max(1, int(remaining + 0.5))):
+                for event in self.client.watch(
+                    "/api/v1/nodes", self.resource_version, timeout_seconds=max(1, int(remaining + 0.5))
+                ):
                     self._apply(event)
                     if time.monotonic() >= deadline:
                         return

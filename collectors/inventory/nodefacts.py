@@ -74,7 +74,9 @@ def build_facts(node: Mapping[str, Any], extras: NodeExtras, pins: Mapping[str, 
             arch = str(raw_arch)[:40]
     reporter = read_reporter(meta.get("annotations") or {})
     problems += reporter.problems
-    handlers = tuple(sorted(str(h.get("name")) for h in status.get("runtimeHandlers") or [] if isinstance(h, dict) and h.get("name")))
+    handlers = tuple(
+        sorted(str(h.get("name")) for h in status.get("runtimeHandlers") or [] if isinstance(h, dict) and h.get("name"))
+    )
     resolution = resolve(
         Signals(
             arch=arch,
@@ -99,7 +101,9 @@ def build_facts(node: Mapping[str, Any], extras: NodeExtras, pins: Mapping[str, 
         cpu_allocatable=cpu_millis((status.get("allocatable") or {}).get("cpu")),
         ready=ready,
         unschedulable=bool(spec.get("unschedulable")),
-        taints=tuple(sorted(f"{t.get('key')}:{t.get('effect')}" for t in spec.get("taints") or [] if isinstance(t, dict))),
+        taints=tuple(
+            sorted(f"{t.get('key')}:{t.get('effect')}" for t in spec.get("taints") or [] if isinstance(t, dict))
+        ),
         conditions=conditions,
         host_kernel=info.get("kernelVersion"),
         os_image=info.get("osImage"),
@@ -126,7 +130,9 @@ def build_facts(node: Mapping[str, Any], extras: NodeExtras, pins: Mapping[str, 
     )
 
 
-def _kernel(path: str | None, version: str | None, pins: Mapping[str, str], problems: list[str]) -> tuple[str | None, bool | None]:
+def _kernel(
+    path: str | None, version: str | None, pins: Mapping[str, str], problems: list[str]
+) -> tuple[str | None, bool | None]:
     if not path:
         return None, None
     try:

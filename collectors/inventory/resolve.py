@@ -57,7 +57,11 @@ def resolve(s: Signals) -> Resolution:
     """Resolve the node's release and list the drift between its signals."""
     drift: list[str] = []
     env, file, deploy = _parse(s.env_version), _parse(s.version_file), _parse(s.deploy_version)
-    for raw, parsed, what in ((s.env_version, env, "kata-runtime"), (s.version_file, file, "/opt/kata/VERSION"), (s.deploy_version, deploy, "the kata-deploy image tag")):
+    for raw, parsed, what in (
+        (s.env_version, env, "kata-runtime"),
+        (s.version_file, file, "/opt/kata/VERSION"),
+        (s.deploy_version, deploy, "the kata-deploy image tag"),
+    ):
         if raw and parsed is None:
             drift.append(f"{what} reports {raw[:40]!r}, which is not a Kata version")
     version = env or file or deploy

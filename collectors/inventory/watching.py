@@ -7,7 +7,14 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from collectors.inventory.collector import CollectResult, RetryPolicy, _NodeAccumulator, _Retrier, facts_from, pod_summary
+from collectors.inventory.collector import (
+    CollectResult,
+    RetryPolicy,
+    _NodeAccumulator,
+    _Retrier,
+    facts_from,
+    pod_summary,
+)
 from collectors.inventory.informer import NodeInformer
 from collectors.kube.client import KubeClient
 from collectors.kube.errors import KubeApiError
@@ -48,7 +55,9 @@ def watch_cluster(
             facts = facts_from(list(informer.nodes.values()), accumulators, pins)
             result.nodes = len(facts)
             with store.write() as session:
-                result.snapshot = record_snapshot(session, client.name, facts, at=datetime.now(UTC), server=client.context.server)
+                result.snapshot = record_snapshot(
+                    session, client.name, facts, at=datetime.now(UTC), server=client.context.server
+                )
         except KubeApiError as exc:
             result.error = str(exc)
         result.errors_retried = retrier.retried + informer.errors_retried

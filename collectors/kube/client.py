@@ -44,9 +44,17 @@ class KubeClient:
         try:
             response = api.call_api(method, url, header_params=headers, _request_timeout=timeout)
         except ApiException as exc:
-            raise KubeConnectionError(str(exc.reason or exc).splitlines()[0][:300], where=where, hint="check the cluster is reachable and its CA is right") from None
+            raise KubeConnectionError(
+                str(exc.reason or exc).splitlines()[0][:300],
+                where=where,
+                hint="check the cluster is reachable and its CA is right",
+            ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeConnectionError(f"{type(exc).__name__}: {str(exc)[:300]}", where=where, hint="check the cluster is reachable (kubectl cluster-info)") from None
+            raise KubeConnectionError(
+                f"{type(exc).__name__}: {str(exc)[:300]}",
+                where=where,
+                hint="check the cluster is reachable (kubectl cluster-info)",
+            ) from None
         if response.status >= 400:
             body = response.read()
             raise from_status(response.status, body, where=where, retry_after=response.headers.get("Retry-After"))
@@ -57,7 +65,9 @@ class KubeClient:
         response = self._request(path, params or {}, timeout=self.timeout)
         return _decode(response.read(), f"context {self.name}: GET {path}")
 
-    def list_pages(self, path: str, params: Mapping[str, str | int] | None = None, *, limit: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+    def list_pages(
+        self, path: str, params: Mapping[str, str | int] | None = None, *, limit: int = PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
         """Every page of a list; the last page's ``metadata.resourceVersion`` is the list's."""
         query: dict[str, str | int] = {**(params or {}), "limit": limit}
         while True:
@@ -68,7 +78,14 @@ class KubeClient:
                 return
             query["continue"] = token
 
-    def watch(self, path: str, resource_version: str, params: Mapping[str, str | int] | None = None, *, timeout_seconds: int = 300) -> Iterator[dict[str, Any]]:
+    def watch(
+        self,
+        path: str,
+        resource_version: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        timeout_seconds: int = 300,
+    ) -> Iterator[dict[str, Any]]:
         """Watch events after ``resource_version``, bookmarks included; ends when the server closes.
 
         A 410 (as an HTTP status or an ERROR event) raises ``KubeGone``: the caller relists.

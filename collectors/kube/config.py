@@ -30,9 +30,13 @@ def _load(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BadInputError(f"kubeconfig is not valid YAML: {first}", where=str(path), hint="check the file with `kubectl config view`") from None
+        raise BadInputError(
+            f"kubeconfig is not valid YAML: {first}", where=str(path), hint="check the file with `kubectl config view`"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("contexts"), list):
-        raise BadInputError("kubeconfig has no contexts list", where=str(path), hint="check the file with `kubectl config view`")
+        raise BadInputError(
+            "kubeconfig has no contexts list", where=str(path), hint="check the file with `kubectl config view`"
+        )
     for user in data.get("users") or []:
         if isinstance(user, dict) and isinstance(user.get("user"), dict):
             register_secret(user["user"].get("token"))
@@ -57,15 +61,25 @@ def open_contexts(path: Path, names: list[str] | None = None, *, all_contexts: b
     elif current:
         wanted = [current]
     else:
-        raise BadInputError("the kubeconfig has no current-context", where=str(path), hint="pass --context NAME or --all-contexts")
+        raise BadInputError(
+            "the kubeconfig has no current-context", where=str(path), hint="pass --context NAME or --all-contexts"
+        )
     out = []
     for name in wanted:
         if name not in available:
-            raise BadInputError(f"context {name!r} is not in the kubeconfig", where=str(path), hint=f"use one of: {', '.join(available) or 'none'}")
+            raise BadInputError(
+                f"context {name!r} is not in the kubeconfig",
+                where=str(path),
+                hint=f"use one of: {', '.join(available) or 'none'}",
+            )
         try:
             api = config.new_client_from_config(config_file=str(path), context=name, persist_config=False)
         except (ConfigException, ValueError, TypeError, OSError) as exc:
-            raise BadInputError(f"context {name!r} cannot be used: {str(exc).splitlines()[0][:200]}", where=str(path), hint="check it with `kubectl --context NAME get nodes`") from None
+            raise BadInputError(
+                f"context {name!r} cannot be used: {str(exc).splitlines()[0][:200]}",
+                where=str(path),
+                hint="check it with `kubectl --context NAME get nodes`",
+            ) from None
         register_secret(api.configuration.api_key.get("authorization", "").removeprefix("Bearer "))
         out.append(Context(name=name, server=str(api.configuration.host), api=api))
     return out

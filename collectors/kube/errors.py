@@ -1,22 +1,23 @@
 """Kubernetes API errors, keyed by HTTP status, as part of fleetctl's one error tree.
 
-    UnreachableError (store.errors)
-    └── KubeApiError                 a cluster answered badly or not at all       (exit 3)
-        ├── KubeTemporaryError       worth retrying; carries ``retry_after`` seconds
-        │   ├── KubeThrottled        429
-        │   ├── KubeServerError      5xx
-        │   └── KubeConnectionError  refused, reset, timed out, TLS
-        └── KubePermanentError       retrying will not help
-            ├── KubeUnauthorized     401: the kubeconfig's credentials are wrong or expired
-            ├── KubeForbidden        403: RBAC does not allow the call
-            ├── KubeNotFound         404
-            ├── KubeConflict         409: a stale resourceVersion
-            ├── KubeGone             410: history expired; relist
-            └── KubeInvalid          400, 422: the request was wrong
+UnreachableError (store.errors)
+└── KubeApiError                 a cluster answered badly or not at all       (exit 3)
+    ├── KubeTemporaryError       worth retrying; carries ``retry_after`` seconds
+    │   ├── KubeThrottled        429
+    │   ├── KubeServerError      5xx
+    │   └── KubeConnectionError  refused, reset, timed out, TLS
+    └── KubePermanentError       retrying will not help
+        ├── KubeUnauthorized     401: the kubeconfig's credentials are wrong or expired
+        ├── KubeForbidden        403: RBAC does not allow the call
+        ├── KubeNotFound         404
+        ├── KubeConflict         409: a stale resourceVersion
+        ├── KubeGone             410: history expired; relist
+        └── KubeInvalid          400, 422: the request was wrong
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -28,7 +29,9 @@ class KubeApiError(UnreachableError):
 
     status: int = 0
 
-    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None, status: int = 0, reason: str = "") -> None:
+    def __init__(
+        self, message: str, *, where: str | None = None, hint: str | None = None, status: int = 0, reason: str = ""
+    ) -> None:
         super().__init__(message, where=where, hint=hint)
         self.status = status or self.status
         self.reason = reason
@@ -109,8 +112,6 @@ def from_status(status: int, body: bytes | str | None, *, where: str, retry_afte
     cls = _BY_STATUS.get(status) or (KubeServerError if status >= 500 else KubeApiError)
     error = cls(message, where=where, hint=_HINTS.get(status), status=status, reason=reason)
     if isinstance(error, KubeTemporaryError) and retry_after:
-        try:
+        with contextlib.suppress(ValueError):
             error.retry_after = float(retry_after)
-        except ValueError:
-            pass
     return error

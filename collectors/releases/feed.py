@@ -19,7 +19,9 @@ from store.errors import BadInputError, UnreachableError
 from store.releases import ReleaseInfo
 from store.versions import KataVersion
 
-_STATIC = re.compile(r"^kata-(?:go-)?static-(?P<version>[^-]+(?:-[a-z]+\d+)?)-(?P<arch>amd64|arm64|s390x|ppc64le)\.tar\.(?:xz|zst)$")
+_STATIC = re.compile(
+    r"^kata-(?:go-)?static-(?P<version>[^-]+(?:-[a-z]+\d+)?)-(?P<arch>amd64|arm64|s390x|ppc64le)\.tar\.(?:xz|zst)$"
+)
 FETCH_TIMEOUT_S = 20
 MAX_FEED_BYTES = 32 * 1024 * 1024
 
@@ -44,14 +46,23 @@ def load_feed(source: str) -> list[ReleaseInfo]:
     """Read a GitHub releases JSON document from an http(s) URL or a file."""
     if source.startswith(("http://", "https://")):
         try:
-            with urllib.request.urlopen(urllib.request.Request(source, headers={"Accept": "application/vnd.github+json"}), timeout=FETCH_TIMEOUT_S) as resp:
+            with urllib.request.urlopen(
+                urllib.request.Request(source, headers={"Accept": "application/vnd.github+json"}),
+                timeout=FETCH_TIMEOUT_S,
+            ) as resp:
                 raw = resp.read(MAX_FEED_BYTES + 1)
         except OSError as exc:
-            raise UnreachableError(f"cannot fetch the release feed: {exc}", where=source, hint="check the URL, or use --from FILE, or run without --from for the bundled catalog") from None
+            raise UnreachableError(
+                f"cannot fetch the release feed: {exc}",
+                where=source,
+                hint="check the URL, or use --from FILE, or run without --from for the bundled catalog",
+            ) from None
     else:
         path = Path(source)
         if not path.is_file():
-            raise BadInputError("release feed file not found", where=source, hint="pass a GitHub releases JSON file or an https:// URL")
+            raise BadInputError(
+                "release feed file not found", where=source, hint="pass a GitHub releases JSON file or an https:// URL"
+            )
         raw = path.read_bytes()[: MAX_FEED_BYTES + 1]
     if len(raw) > MAX_FEED_BYTES:
         raise BadInputError(f"release feed is larger than {MAX_FEED_BYTES // 2**20} MiB", where=source)
@@ -63,9 +74,17 @@ def parse_feed(raw: bytes | str, *, where: str = "release feed") -> list[Release
     try:
         data: Any = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise BadInputError(f"not valid JSON: {str(exc)[:120]}", where=where, hint="expected the JSON of GET /repos/kata-containers/kata-containers/releases") from None
+        raise BadInputError(
+            f"not valid JSON: {str(exc)[:120]}",
+            where=where,
+            hint="expected the JSON of GET /repos/kata-containers/kata-containers/releases",
+        ) from None
     if not isinstance(data, list):
-        raise BadInputError("expected a JSON list of releases", where=where, hint="expected the JSON of GET /repos/kata-containers/kata-containers/releases")
+        raise BadInputError(
+            "expected a JSON list of releases",
+            where=where,
+            hint="expected the JSON of GET /repos/kata-containers/kata-containers/releases",
+        )
     out: list[ReleaseInfo] = []
     for i, item in enumerate(data):
         at = f"{where}: [{i}]"
@@ -73,7 +92,9 @@ def parse_feed(raw: bytes | str, *, where: str = "release feed") -> list[Release
             raise BadInputError("a release must be a JSON object", where=at)
         tag = item.get("tag_name")
         if not isinstance(tag, str) or not tag:
-            raise BadInputError("tag_name is missing or not a string", where=at, hint="each release needs a tag_name such as 4.1.0")
+            raise BadInputError(
+                "tag_name is missing or not a string", where=at, hint="each release needs a tag_name such as 4.1.0"
+            )
         if item.get("draft") is True:
             continue
         try:

@@ -44,11 +44,30 @@ def _as_dict(r: Any) -> dict[str, Any]:
 
 def collect(
     ctx: typer.Context,
-    context: Annotated[list[str] | None, typer.Option("--context", help="Kubeconfig context to collect (repeatable). Default: the global --context, else current-context.")] = None,
-    all_contexts: Annotated[bool, typer.Option("--all-contexts", help="Collect every context in the kubeconfig.")] = False,
-    watch: Annotated[bool, typer.Option("--watch", help="Keep collecting: watch nodes, write every --interval, until Ctrl-C.")] = False,
+    context: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--context",
+            help="Kubeconfig context to collect (repeatable). Default: the global --context, else current-context.",
+        ),
+    ] = None,
+    all_contexts: Annotated[
+        bool, typer.Option("--all-contexts", help="Collect every context in the kubeconfig.")
+    ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep collecting: watch nodes, write every --interval, until Ctrl-C.")
+    ] = False,
     once: Annotated[bool, typer.Option("--once", help="Collect once and exit (the default).")] = False,
-    interval: Annotated[str, typer.Option("--interval", help="With --watch: how often to write (30s, 5m, ...).")] = "30s",
+    interval: Annotated[
+        str, typer.Option("--interval", help="With --watch: how often to write (30s, 5m, ...).")
+    ] = "30s",
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            help="Prometheus URL for VM health (default: the config's [prometheus] url; none: Kubernetes checks only).",
+        ),
+    ] = None,
     output: OutputOption = None,
 ) -> None:
     """Collect nodes, Kata versions, kernels and hypervisors from clusters into the store."""
@@ -69,45 +88,99 @@ def collect(
         raise BadInputError("--interval must be at least 1s", where="--interval")
     names = list(context or ([settings.context] if settings.context else []))
     contexts = open_contexts(settings.kubeconfig, names or None, all_contexts=all_contexts)
+    health = _health_runner(settings, prometheus)
     store = open_store(settings.db)
     try:
         pins = kernel_pins(store)
         clients = [KubeClient(c) for c in contexts]
         if watch:
-            _watch(clients, store, pins, seconds)
+            _watch(clients, store, pins, seconds, health)
             return
-        results = []
+        results, healths = [], []
         for client in clients:
             if sys.stderr.isatty():
                 sys.stderr.write(f"\rcollecting {client.name}...")
                 sys.stderr.flush()
             results.append(collect_cluster(client, store, pins))
+            healths.append(None if results[-1].error else health(store, client))
         if sys.stderr.isatty():
             sys.stderr.write("\r\033[K")
     finally:
         store.close()
     if fmt == "table":
-        for r in results:
+        for r, h in zip(results, healths, strict=True):
             (err if r.error else typer.echo)(_summary_line(r))
+            if h is not None:
+                typer.echo(_health_line(h))
+                for failure in h.query_failures:
+                    err(f"warning: cluster {h.cluster}: health query failed, those checks are unknown: {failure}")
     else:
-        doc = document("CollectionList", items=[_as_dict(r) for r in results])
+        doc = document(
+            "CollectionList",
+            items=[_as_dict(r) | {"health": _health_dict(h)} for r, h in zip(results, healths, strict=True)],
+        )
         typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())
     if any(r.error for r in results):
         raise typer.Exit(ExitCode.UNREACHABLE)
 
 
-def _watch(clients: list[Any], store: Any, pins: dict[str, str], seconds: float) -> None:
+def _health_runner(settings: Settings, url: str | None) -> Any:
+    """A function running one health round for a cluster, configured from flags and the config file."""
+    from collectors.health.collector import check_cluster
+    from collectors.health.prom import PromConfig, PromSource
+    from collectors.health.thresholds import thresholds_from
+
+    thresholds = thresholds_from(settings.health, where=str(settings.config_path or "config"))
+    prom_cfg = dict(settings.prometheus)
+    url = url or prom_cfg.pop("url", None)
+    prom_cfg.pop("url", None)
+    source = PromSource(PromConfig(url=url, **prom_cfg), thresholds.rate_window) if url else None
+
+    def run(store: Any, client: Any) -> Any:
+        return check_cluster(store, client.name, prom=source, kube=client, thresholds=thresholds)
+
+    return run
+
+
+def _health_line(h: Any) -> str:
+    counts = ", ".join(f"{n} {s}" for s, n in h.by_status.items() if n)
+    return f"cluster {h.cluster}: health {counts or 'no nodes'}; {h.transitions} checks changed; {h.seconds:.1f}s"
+
+
+def _health_dict(h: Any) -> dict[str, Any] | None:
+    if h is None:
+        return None
+    return {
+        "nodesByStatus": h.by_status,
+        "checksChanged": h.transitions,
+        "queryFailures": h.query_failures,
+        "seconds": round(h.seconds, 3),
+    }
+
+
+def _watch(clients: list[Any], store: Any, pins: dict[str, str], seconds: float, health: Any) -> None:
     from collectors.inventory.watching import watch_cluster
 
     stop = threading.Event()
     lock = threading.Lock()
 
-    def report(result: Any) -> None:
-        with lock:
-            (err if result.error else typer.echo)(_summary_line(result))
+    def reporter(client: Any) -> Any:
+        def report(result: Any) -> None:
+            h = None if result.error else health(store, client)
+            with lock:
+                (err if result.error else typer.echo)(_summary_line(result))
+                if h is not None:
+                    typer.echo(_health_line(h))
+
+        return report
 
     threads = [
-        threading.Thread(target=watch_cluster, args=(c, store, pins), kwargs={"interval": seconds, "stop": stop, "on_round": report}, daemon=True)
+        threading.Thread(
+            target=watch_cluster,
+            args=(c, store, pins),
+            kwargs={"interval": seconds, "stop": stop, "on_round": reporter(c)},
+            daemon=True,
+        )
         for c in clients
     ]
     for t in threads:

@@ -17,7 +17,10 @@ app = typer.Typer(help="The Kata release catalog: sync it, list it with node cou
 @app.command("sync")
 def sync(
     ctx: typer.Context,
-    source: Annotated[str | None, typer.Option("--from", help="GitHub releases JSON: an https:// URL or a file. Default: the bundled catalog.")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="GitHub releases JSON: an https:// URL or a file. Default: the bundled catalog."),
+    ] = None,
 ) -> None:
     """Update the catalog from a release feed (or the bundled catalog, offline)."""
     from collectors.releases.feed import bundled_catalog, load_feed
@@ -34,7 +37,9 @@ def sync(
             result = upsert_releases(session, releases, source="feed" if source else "bundled", at=datetime.now(UTC))
     finally:
         store.close()
-    typer.echo(f"releases synced from {source or 'the bundled catalog'}: {result.added} added, {result.updated} updated, {result.unchanged} unchanged")
+    typer.echo(
+        f"releases synced from {source or 'the bundled catalog'}: {result.added} added, {result.updated} updated, {result.unchanged} unchanged"
+    )
 
 
 @app.command("list")
@@ -81,9 +86,15 @@ def list_cmd(
     for item in items:
         row = [item["version"], item["published"], item["guestKernel"], item["hypervisors"].get("qemu"), item["nodes"]]
         if fmt == "wide":
-            row += [item["hypervisors"].get("cloud-hypervisor"), item["hypervisors"].get("firecracker"), ",".join(item["arches"])]
+            row += [
+                item["hypervisors"].get("cloud-hypervisor"),
+                item["hypervisors"].get("firecracker"),
+                ",".join(item["arches"]),
+            ]
         rows.append(row)
     typer.echo(table(headers, rows))
     unknown = counts.get(None, 0)
     if unknown:
-        typer.echo(f"\n{unknown} node(s) run a release fleetctl cannot tell; see `fleetctl nodes` for their drift.", err=True)
+        typer.echo(
+            f"\n{unknown} node(s) run a release fleetctl cannot tell; see `fleetctl nodes` for their drift.", err=True
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,8 +20,8 @@ from collectors.kube.config import open_contexts
 from collectors.releases.catalog import kernel_pins
 from simulator.server import ServerOptions, Simulator
 from store.engine import Store
-from store.models import Cluster, Node, NodeChange, NodeState
 from store.migrate import open_store
+from store.models import Cluster, Node, NodeChange, NodeState
 from tests.support.sim import admin, api_client, wait_for
 
 FAST = RetryPolicy(base=0.01, cap=0.05)
@@ -56,7 +55,7 @@ def states(store: Store, cluster: str | None = None) -> dict[str, NodeState]:
         )  # type: ignore[union-attr, arg-type, call-overload]
         if cluster:
             q = q.where(Cluster.name == cluster)
-        return {name: st for name, st in s.exec(q)}
+        return dict(s.exec(q).all())
 
 
 def change_rows(store: Store) -> int:
@@ -268,4 +267,4 @@ def test_watch_mode_writes_every_interval(
     finally:
         stop.set()
         thread.join(timeout=10)
-    assert all(getattr(r, "error") is None for r in rounds)
+    assert all(r.error is None for r in rounds)

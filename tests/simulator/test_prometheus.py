@@ -48,7 +48,7 @@ def test_shim_rpc_histogram_answers_the_p99_query(sim_small: Simulator, promethe
         return [float(s["value"][1]) for s in instant(prometheus_small, query) if s["value"][1] != "NaN"]
 
     values = wait_for(lambda: len(p99s()) >= 3 and p99s(), timeout=60, what="p99 latencies for several nodes")
-    assert all(50 < v < 1000 for v in values)  # mean 40 ms: p99 about 180 ms when healthy
+    assert all(50 < v < 1000 for v in values)  # mean 60 ms: p99 about 275 ms when healthy
 
 
 def test_exposition_uses_kata_monitors_names_and_labels(sim_small: Simulator) -> None:

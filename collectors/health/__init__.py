@@ -1,0 +1,1 @@
+"""The health collector: per-node checks from Prometheus (kata-monitor) and Kubernetes signals."""

@@ -1,0 +1,118 @@
+"""One round of health checks for one cluster: gather inputs, evaluate rules, record results."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from collectors.health.prom import PromSource
+from collectors.health.rules import Measurement, NodeInputs, evaluate, summarize
+from collectors.health.thresholds import Thresholds
+from collectors.kube.client import KubeClient
+from collectors.kube.errors import KubeApiError
+from store.engine import Store
+from store.health import record_checks
+from store.models import Cluster, Node, NodeState
+
+SANDBOX_EVENT_WINDOW = timedelta(hours=1)
+
+
+@dataclass
+class HealthResult:
+    """What one round found and wrote."""
+
+    cluster: str
+    nodes: int = 0
+    checks_written: int = 0
+    transitions: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    query_failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _node_inputs(store: Store, cluster: str) -> dict[str, NodeInputs]:
+    with store.read() as session:
+        rows = session.execute(
+            sa.select(col(Node.name), col(NodeState.ready), col(NodeState.conditions), col(NodeState.drift))
+            .join(NodeState, col(NodeState.node_id) == col(Node.id))
+            .join(Cluster, col(Cluster.id) == col(Node.cluster_id))
+            .where(col(Cluster.name) == cluster, col(Node.gone_at).is_(None))
+        ).all()
+    return {
+        name: NodeInputs(ready=ready, conditions=conditions or [], drift=drift or [])
+        for name, ready, conditions, drift in rows
+    }
+
+
+def sandbox_failures(kube: KubeClient, now: datetime) -> dict[str, int]:
+    """FailedCreatePodSandBox events per node in the last hour."""
+    since = now - SANDBOX_EVENT_WINDOW
+    counts: dict[str, int] = {}
+    for page in kube.list_pages("/api/v1/events", {"fieldSelector": "reason=FailedCreatePodSandBox"}):
+        for event in page.get("items") or []:
+            host = (event.get("source") or {}).get("host") or event.get("reportingInstance")
+            stamp = (
+                event.get("lastTimestamp")
+                or event.get("eventTime")
+                or (event.get("metadata") or {}).get("creationTimestamp")
+            )
+            try:
+                when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if host and when >= since:
+                counts[host] = counts.get(host, 0) + int(event.get("count") or 1)
+    return counts
+
+
+def check_cluster(
+    store: Store,
+    cluster: str,
+    *,
+    prom: PromSource | None,
+    kube: KubeClient | None,
+    thresholds: Thresholds,
+    now: datetime | None = None,
+) -> HealthResult:
+    """Evaluate and record every node's checks; Prometheus and Kubernetes failures become unknowns."""
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    result = HealthResult(cluster=cluster)
+    nodes = _node_inputs(store, cluster)
+    if kube is not None:
+        try:
+            for name, count in sandbox_failures(kube, now).items():
+                if name in nodes:
+                    nodes[name].sandbox_failures = count
+        except KubeApiError as exc:
+            result.query_failures.append(f"events: {exc.message}")
+    if prom is not None:
+        _measure(prom, nodes, result)
+    checks = {name: evaluate(inputs, thresholds) for name, inputs in nodes.items()}
+    with store.write() as session:
+        written = record_checks(session, cluster, checks, at=now)
+    result.nodes = len(nodes)
+    result.checks_written, result.transitions = written.checks, written.transitions
+    result.by_status = summarize(checks)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _measure(prom: PromSource, nodes: dict[str, NodeInputs], result: HealthResult) -> None:
+    answers: dict[str, dict[str, Measurement] | str] = {name: prom.query(q) for name, q in prom.promql().items()}
+    for name, answer in answers.items():
+        if isinstance(answer, str):
+            result.query_failures.append(f"{name}: {answer}")
+    up = answers["up"]
+    for node, inputs in nodes.items():
+        inputs.targeted = node in up if isinstance(up, dict) else True
+        updates: dict[str, Any] = {}
+        for name, answer in answers.items():
+            updates[name] = Measurement(failed=answer) if isinstance(answer, str) else answer.get(node, Measurement())
+        for key, value in updates.items():
+            setattr(inputs, key, value)

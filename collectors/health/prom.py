@@ -1,0 +1,84 @@
+"""Prometheus through prometheus-api-client, with timeouts and without retrying 503.
+
+Prometheus answers a query that ran out of time with 503. The client library retries 5xx
+three times by default, so one slow query would run four times and make the overload worse;
+here nothing is retried. Each query also carries Prometheus' own ``timeout`` parameter, so
+the server gives up when the client does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from collectors.health.rules import Measurement
+
+
+@dataclass(frozen=True)
+class PromConfig:
+    """Where Prometheus is, and how kata-monitor's targets are labelled there."""
+
+    url: str
+    job: str = "kata-monitor"
+    node_label: str = "node"
+    timeout_s: float = 10.0
+
+
+class PromSource:
+    """Per-node answers to the health queries."""
+
+    def __init__(self, config: PromConfig, window: str) -> None:
+        from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
+
+        self.config = config
+        self.window = window
+        self.queries = 0
+        self._client = PrometheusConnect(
+            url=config.url, disable_ssl=False, retry=Retry(total=0, raise_on_status=False), timeout=config.timeout_s
+        )
+
+    def query(self, promql: str) -> dict[str, Measurement] | str:
+        """``{node: value}`` for a query, or the reason it failed."""
+        from prometheus_api_client.exceptions import PrometheusApiClientException
+        from requests import RequestException
+
+        self.queries += 1
+        try:
+            rows: list[dict[str, Any]] = self._client.custom_query(
+                promql, params={"timeout": f"{self.config.timeout_s:g}s"}
+            )
+        except PrometheusApiClientException as exc:
+            return _short(str(exc))
+        except RequestException as exc:
+            return _short(f"{type(exc).__name__}: {exc}")
+        except ValueError as exc:  # a body that is not the API's JSON
+            return _short(f"unexpected answer: {exc}")
+        out: dict[str, Measurement] = {}
+        for row in rows:
+            node = (row.get("metric") or {}).get(self.config.node_label)
+            try:
+                value = float(row["value"][1])
+            except (KeyError, IndexError, TypeError, ValueError):
+                continue
+            if node and not math.isnan(value):
+                out[str(node)] = Measurement(value=value)
+        return out
+
+    def promql(self) -> dict[str, str]:
+        """The health queries, by input name."""
+        label, window, job = self.config.node_label, self.window, self.config.job
+        return {
+            "up": f'max by ({label}) (up{{job="{job}"}})',
+            "shims": f"max by ({label}) (kata_monitor_running_shim_count)",
+            "scrape_failures_per_min": f"sum by ({label}) (rate(kata_monitor_scrape_failed_count[{window}])) * 60",
+            "rpc_p99_ms": f"histogram_quantile(0.99, sum by ({label}, le) (rate(kata_shim_rpc_durations_histogram_milliseconds_bucket[{window}])))",
+            "hypervisor_threads": f"max by ({label}) (kata_hypervisor_threads)",
+            "hypervisor_fds": f"max by ({label}) (kata_hypervisor_fds)",
+            "guest_mem_available": f'min by ({label}) (kata_guest_meminfo{{item="mem_available"}} / ignoring(item) kata_guest_meminfo{{item="mem_total"}})',
+        }
+
+
+def _short(text: str) -> str:
+    return text.splitlines()[0][:200] if text else "unknown error"

@@ -1,0 +1,188 @@
+"""Health rules: from measurements and node facts to check results with stable codes (pure).
+
+Every rule yields ok, warn, crit or unknown, with a reason. "No data" and "query failed" are
+``unknown`` with their own reason, never ``ok``. Codes are stable; scripts key on them.
+
+| code    | check |
+|---------|-------|
+| KATA001 | kata-monitor scraped (missing target: unknown; up == 0: crit) |
+| KATA002 | kata-monitor scrape failures rising |
+| KATA003 | shim RPC p99 latency |
+| KATA004 | hypervisor threads or open fds running away |
+| KATA005 | guest memory pressure |
+| KATA010 | node Ready |
+| KATA011 | node-problem-detector (and kubelet pressure) conditions |
+| KATA012 | FailedCreatePodSandBox events in the last hour |
+| KATA013 | a runtime handler of the installed release is missing |
+| KATA014 | Kata version drift between signals |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from collectors.health.thresholds import Thresholds
+from store.checks import CheckResult, Status
+
+REMEDIATION = {
+    "KATA001": "Check the kata-monitor DaemonSet pod on this node (kubectl -n kata-system get pods -o wide) and that Prometheus discovers it.",
+    "KATA002": "Look at kata-monitor's log on the node; failing scrapes usually mean shims that do not answer (kata-facts: #12666, #3705).",
+    "KATA003": "Compare with nodes on the previous release; if only this release is slow, pause the rollout and roll back the node.",
+    "KATA004": "A runaway hypervisor leaks threads or fds: drain the node to recycle its sandboxes, and report it upstream with `kata-runtime env`.",
+    "KATA005": "Guests are short of memory: raise the pod's memory or the RuntimeClass overhead, or move builds to bigger nodes.",
+    "KATA010": "The node is not Ready: check kubelet and containerd on it (kata-deploy restarts containerd during installs).",
+    "KATA011": "A node condition is set: read `kubectl describe node` for node-problem-detector's message.",
+    "KATA012": "Sandboxes fail to start: check the handler exists (`kubectl get node -o jsonpath='{.status.runtimeHandlers}'`) and the containerd drop-in.",
+    "KATA013": "The install is incomplete: delete the node's kata-deploy pod to reinstall, and check its log.",
+    "KATA014": "The node's signals disagree: see the drift reasons; a failed or half-done install is the usual cause.",
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One PromQL answer for one node: a value, or why there is none."""
+
+    value: float | None = None
+    failed: str | None = None  # the query failed (unknown, with this reason)
+
+
+@dataclass
+class NodeInputs:
+    """Everything the rules look at for one node."""
+
+    ready: bool | None
+    conditions: Sequence[str]
+    drift: Sequence[str]
+    sandbox_failures: int = 0
+    targeted: bool | None = None  # None: Prometheus not configured
+    up: Measurement = field(default_factory=Measurement)
+    shims: Measurement = field(default_factory=Measurement)
+    scrape_failures_per_min: Measurement = field(default_factory=Measurement)
+    rpc_p99_ms: Measurement = field(default_factory=Measurement)
+    hypervisor_threads: Measurement = field(default_factory=Measurement)
+    hypervisor_fds: Measurement = field(default_factory=Measurement)
+    guest_mem_available: Measurement = field(default_factory=Measurement)
+
+
+def _r(code: str, status: Status, reason: str, value: float | None = None) -> CheckResult:
+    return CheckResult(code, status, reason, value, None if status is Status.OK else REMEDIATION[code])
+
+
+def _unknown(code: str, m: Measurement, what: str) -> CheckResult | None:
+    if m.failed:
+        return _r(code, Status.UNKNOWN, f"query failed: {m.failed}")
+    if m.value is None:
+        return _r(code, Status.UNKNOWN, f"no data for {what}")
+    return None
+
+
+def _above(code: str, m: Measurement, what: str, warn: float, crit: float | None, unit: str) -> CheckResult:
+    if (missing := _unknown(code, m, what)) is not None:
+        return missing
+    assert m.value is not None
+    shown = f"{what} is {m.value:.4g}{unit}"
+    if crit is not None and m.value >= crit:
+        return _r(code, Status.CRIT, f"{shown}, at or over {crit:g}{unit}", m.value)
+    if m.value >= warn:
+        return _r(code, Status.WARN, f"{shown}, at or over {warn:g}{unit}", m.value)
+    return _r(code, Status.OK, shown, m.value)
+
+
+def evaluate(node: NodeInputs, t: Thresholds) -> list[CheckResult]:
+    """Every check for one node."""
+    out = [*_kubernetes(node, t)]
+    if node.targeted is None:
+        return out
+    if not node.targeted:
+        reason = (
+            "no kata-monitor target for this node: VM health is unknown (not deployed, or not discovered by Prometheus)"
+        )
+        out.append(_r("KATA001", Status.UNKNOWN, reason))
+        out += [
+            _r(code, Status.UNKNOWN, "no kata-monitor target") for code in ("KATA002", "KATA003", "KATA004", "KATA005")
+        ]
+        return out
+    up = _unknown("KATA001", node.up, "up")
+    if up is not None:
+        out.append(up)
+    elif node.up.value == 0:
+        out.append(
+            _r("KATA001", Status.CRIT, "kata-monitor target is down (up == 0): Prometheus cannot scrape it", 0.0)
+        )
+        out += [
+            _r(code, Status.UNKNOWN, "kata-monitor is down") for code in ("KATA002", "KATA003", "KATA004", "KATA005")
+        ]
+        return out
+    else:
+        out.append(_r("KATA001", Status.OK, "kata-monitor scraped", 1.0))
+    out.append(
+        _above(
+            "KATA002",
+            node.scrape_failures_per_min,
+            "scrape failures per minute",
+            t.scrape_failures_warn_per_min,
+            t.scrape_failures_crit_per_min,
+            "/min",
+        )
+    )
+    if node.shims.value == 0 and not node.shims.failed:
+        out += [_r(code, Status.OK, "no running sandboxes to measure") for code in ("KATA003", "KATA004", "KATA005")]
+        return out
+    out.append(_above("KATA003", node.rpc_p99_ms, "shim RPC p99 latency", t.rpc_p99_warn_ms, t.rpc_p99_crit_ms, " ms"))
+    threads = _above("KATA004", node.hypervisor_threads, "hypervisor threads", t.hypervisor_threads_warn, None, "")
+    fds = _above("KATA004", node.hypervisor_fds, "hypervisor open fds", t.hypervisor_fds_warn, None, "")
+    out.append(max((threads, fds), key=lambda c: c.status.rank))
+    mem = node.guest_mem_available
+    if (missing := _unknown("KATA005", mem, "guest memory")) is not None:
+        out.append(missing)
+    else:
+        assert mem.value is not None
+        shown = f"lowest guest memory available is {mem.value:.0%}"
+        status = (
+            Status.CRIT
+            if mem.value <= t.guest_mem_available_crit
+            else Status.WARN
+            if mem.value <= t.guest_mem_available_warn
+            else Status.OK
+        )
+        out.append(_r("KATA005", status, shown, mem.value))
+    return out
+
+
+def _kubernetes(node: NodeInputs, t: Thresholds) -> list[CheckResult]:
+    out = []
+    if node.ready is None:
+        out.append(_r("KATA010", Status.UNKNOWN, "no Ready condition reported"))
+    elif node.ready:
+        out.append(_r("KATA010", Status.OK, "node is Ready"))
+    else:
+        ready = next((c for c in node.conditions if c.startswith("Ready=")), "Ready=False")
+        out.append(_r("KATA010", Status.CRIT, f"node is not Ready ({ready})"))
+    others = [c for c in node.conditions if not c.startswith("Ready=")]
+    out.append(
+        _r("KATA011", Status.WARN, f"conditions set: {', '.join(others)}")
+        if others
+        else _r("KATA011", Status.OK, "no problem conditions")
+    )
+    n = node.sandbox_failures
+    status = Status.CRIT if n >= t.sandbox_failures_crit else Status.WARN if n >= t.sandbox_failures_warn else Status.OK
+    out.append(_r("KATA012", status, f"{n} FailedCreatePodSandBox events in the last hour", float(n)))
+    missing = [d for d in node.drift if d.startswith("handler ")]
+    out.append(
+        _r("KATA013", Status.CRIT, "; ".join(missing))
+        if missing
+        else _r("KATA013", Status.OK, "expected runtime handlers present")
+    )
+    other = [d for d in node.drift if not d.startswith("handler ")]
+    out.append(_r("KATA014", Status.WARN, "; ".join(other)) if other else _r("KATA014", Status.OK, "signals agree"))
+    return out
+
+
+def summarize(results: Mapping[str, Sequence[CheckResult]]) -> dict[str, int]:
+    """How many nodes are at each worst status."""
+    counts = {s.value: 0 for s in Status}
+    for checks in results.values():
+        worst = max((c.status for c in checks), key=lambda s: s.rank, default=Status.OK)
+        counts[worst.value] += 1
+    return counts
