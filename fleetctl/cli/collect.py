@@ -68,6 +68,12 @@ def collect(
             help="Prometheus URL for VM health (default: the config's [prometheus] url; none: Kubernetes checks only).",
         ),
     ] = None,
+    retain: Annotated[
+        str | None,
+        typer.Option(
+            "--retain", help="After each round, drop history older than this (90d, ...), as `db compact` does."
+        ),
+    ] = None,
     output: OutputOption = None,
 ) -> None:
     """Collect nodes, Kata versions, kernels and hypervisors from clusters into the store."""
@@ -88,7 +94,7 @@ def collect(
         raise BadInputError("--interval must be at least 1s", where="--interval")
     names = list(context or ([settings.context] if settings.context else []))
     contexts = open_contexts(settings.kubeconfig, names or None, all_contexts=all_contexts)
-    health = _health_runner(settings, prometheus)
+    health = _health_runner(settings, prometheus, parse_duration(retain, where="--retain") if retain else None)
     store = open_store(settings.db)
     try:
         pins = kernel_pins(store)
@@ -124,8 +130,8 @@ def collect(
         raise typer.Exit(ExitCode.UNREACHABLE)
 
 
-def _health_runner(settings: Settings, url: str | None) -> Any:
-    """A function running one health round for a cluster, configured from flags and the config file."""
+def _health_runner(settings: Settings, url: str | None, retain: Any = None) -> Any:
+    """A function running one health round (and compaction, with --retain) for a cluster after its inventory."""
     from collectors.health.collector import check_cluster
     from collectors.health.prom import PromConfig, PromSource
     from collectors.health.thresholds import thresholds_from
@@ -137,7 +143,15 @@ def _health_runner(settings: Settings, url: str | None) -> Any:
     source = PromSource(PromConfig(url=url, **prom_cfg), thresholds.rate_window) if url else None
 
     def run(store: Any, client: Any) -> Any:
-        return check_cluster(store, client.name, prom=source, kube=client, thresholds=thresholds)
+        result = check_cluster(store, client.name, prom=source, kube=client, thresholds=thresholds)
+        if retain is not None:
+            from datetime import UTC, datetime
+
+            from store.retention import compact
+
+            with store.write() as session:
+                compact(session, before=datetime.now(UTC) - retain)
+        return result
 
     return run
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -77,3 +77,33 @@ def upgrade_cmd(ctx: typer.Context, dry_run: DryRunOption = False) -> None:
         typer.echo(f"database {store.url} is at the latest schema {after}; nothing to do")
     else:
         typer.echo(f"database {store.url} migrated from {before or 'empty'} to {after}")
+
+
+@app.command("compact")
+def compact_cmd(
+    ctx: typer.Context,
+    retain: Annotated[
+        str,
+        typer.Option("--retain", help="Keep this much history (90d, 12w, ...); older change rows and transitions go."),
+    ] = "90d",
+    dry_run: DryRunOption = False,
+) -> None:
+    """Drop history older than --retain, and nodes gone since before it."""
+    from datetime import UTC, datetime
+
+    from store.durations import parse_duration
+    from store.retention import compact
+
+    settings: Settings = ctx.obj
+    cutoff = datetime.now(UTC) - parse_duration(retain, where="--retain")
+    store = open_store(settings.db)
+    try:
+        with store.read() if dry_run else store.write() as session:
+            result = compact(session, before=cutoff, dry_run=dry_run)
+    finally:
+        store.close()
+    verb = "would drop" if dry_run else "dropped"
+    typer.echo(
+        f"{verb} {result.changes} change rows, {result.transitions} health transitions and {result.nodes} gone nodes older than {retain}"
+        + (" (dry run)" if dry_run else "")
+    )

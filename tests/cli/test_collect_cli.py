@@ -98,3 +98,12 @@ def test_a_bad_feed_exits_2_and_writes_nothing(tmp_path: Path, sqlite_url: str) 
         assert message in result.stderr
     info = json.loads(fleetctl("--db", sqlite_url, "db", "info", "-o", "json").stdout)
     assert info["tables"]["release"] == 0
+
+
+def test_collect_with_retain_and_db_compact(fresh_sim: Simulator, sqlite_url: str) -> None:
+    result = fleetctl("--kubeconfig", str(fresh_sim.kubeconfig), "--db", sqlite_url, "collect", "--retain", "90d")
+    assert result.returncode == 0, result.stderr
+    dry = fleetctl("--db", sqlite_url, "db", "compact", "--retain", "0s", "--dry-run")
+    assert dry.returncode == 0 and "would drop 30 change rows" in dry.stdout
+    bad = fleetctl("--db", sqlite_url, "db", "compact", "--retain", "forever")
+    assert_clean_error(bad, 2)

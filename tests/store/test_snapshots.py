@@ -156,3 +156,24 @@ def test_rows_read_in_a_read_block_stay_usable_after_it(store: Store) -> None:
     with store.read() as s:
         cluster = s.exec(select(Cluster)).one()
     assert cluster.name == "prod-eu" and cluster.last_collected_at == T0
+
+
+def test_compaction_drops_old_history_and_long_gone_nodes(store: Store) -> None:
+    from store.retention import compact
+
+    fleet = _fleet(5)
+    _snapshot(store, fleet, T0)
+    _snapshot(store, fleet[:4], T0 + timedelta(days=1))  # node-004 goes
+    changed = [dataclasses.replace(f, boot_id="b2") for f in fleet[:4]]
+    _snapshot(store, changed, T0 + timedelta(days=100))
+    with store.read() as s:
+        preview = compact(s, before=T0 + timedelta(days=90), dry_run=True)
+    assert (preview.changes, preview.nodes) == (6, 1)  # 5 presence rows + 1 gone row; node-004
+    assert len(_changes(store)) == 10
+    with store.write() as s:
+        compact(s, before=T0 + timedelta(days=90))
+    remaining = _changes(store)
+    assert {(n, f) for n, f, _, _ in remaining} == {(f"node-00{i}", "boot_id") for i in range(4)}
+    with store.read() as s:
+        assert sorted(n.name for n in s.exec(select(Node))) == [f"node-00{i}" for i in range(4)]
+        assert s.exec(select(sa.func.count()).select_from(NodeState)).one() == 4

@@ -1,0 +1,76 @@
+"""``fleetctl report-node``: run on each node (a DaemonSet), publish Kata's facts as annotations."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fleetctl.cli.console import err
+from fleetctl.settings import Settings
+
+
+def report_node(
+    ctx: typer.Context,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node", envvar="NODE_NAME", help="This node's name (the DaemonSet passes it via the downward API)."
+        ),
+    ] = None,
+    kata_dir: Annotated[Path, typer.Option("--kata-dir", help="Where the host's /opt/kata is mounted.")] = Path(
+        "/opt/kata"
+    ),
+    interval: Annotated[
+        str, typer.Option("--interval", help="Report again every interval (10m, ...); 0 reports once.")
+    ] = "0",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the annotations instead of writing them.")] = False,
+) -> None:
+    """Publish `kata-runtime env --json` and /opt/kata/VERSION as this node's annotations."""
+    from collectors.reporting import build_report
+    from store.durations import parse_duration
+    from store.errors import BadInputError
+
+    settings: Settings = ctx.obj
+    every = parse_duration(interval, where="--interval").total_seconds()
+    if not node and not dry_run:
+        raise BadInputError(
+            "which node is this?",
+            where="--node",
+            hint="pass --node NAME or set NODE_NAME (the downward API's spec.nodeName)",
+        )
+    while True:
+        report = build_report(kata_dir)
+        if dry_run:
+            typer.echo(json.dumps(report.annotations, indent=2, sort_keys=True))
+        else:
+            _patch(settings, str(node), report.annotations)
+            typer.echo(f"node/{node} annotated from {report.source}")
+        if every <= 0:
+            return
+        time.sleep(every)
+
+
+def _patch(settings: Settings, node: str, annotations: dict[str, str]) -> None:
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    from collectors.kube.config import open_contexts
+    from collectors.kube.errors import from_status
+
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and not settings.kubeconfig.exists():
+        config.load_incluster_config()
+        api = client.ApiClient()
+    else:
+        api = open_contexts(settings.kubeconfig, [settings.context] if settings.context else None)[0].api
+    try:
+        client.CoreV1Api(api).patch_node(node, {"metadata": {"annotations": annotations}})
+    except ApiException as exc:
+        raise from_status(exc.status or 0, exc.body, where=f"node/{node}") from None
+    except OSError as exc:
+        err(f"error: cannot reach the API server: {exc}")
+        raise

@@ -1,0 +1,114 @@
+"""`fleetctl report-node` against the simulator, with a fixture /opt/kata tree and a stand-in kata-runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from kubernetes import client
+
+from simulator.server import Simulator
+from tests.cli.test_cli import assert_clean_error, fleetctl
+from tests.support.sim import api_client
+
+ENV = {
+    "Kernel": {
+        "Path": "/opt/kata/share/kata-containers/vmlinux.container",
+        "Parameters": "systemd.unit=kata-containers.target",
+    },
+    "Meta": {"Version": "1.0.27"},
+    "Hypervisor": {
+        "MachineType": "q35",
+        "Version": "QEMU emulator version 11.0.1 (kata-static)",
+        "Path": "/opt/kata/bin/qemu-system-x86_64",
+    },
+    "Runtime": {
+        "Version": {
+            "OCI": "1.2.1",
+            "Version": {"Semver": "4.1.0", "Commit": "a1b2c3d4e5", "Major": 4, "Minor": 1, "Patch": 0},
+        },
+        "Config": {"Path": "/opt/kata/share/defaults/kata-containers/configuration-qemu.toml"},
+    },
+    "Host": {"Kernel": "6.8.0-85-generic", "Architecture": "amd64"},
+    "Agent": {"Debug": False},
+    "Netmon": {"Huge": "x" * 10},
+}
+
+
+def kata_tree(root: Path, binary: str = "kata-runtime", env: dict[str, object] | None = None) -> Path:
+    kata = root / "opt" / "kata"
+    (kata / "bin").mkdir(parents=True)
+    share = kata / "share" / "kata-containers"
+    share.mkdir(parents=True)
+    (share / "vmlinux-6.18.35-202").write_bytes(b"\x7fELF")
+    (share / "vmlinux.container").symlink_to("vmlinux-6.18.35-202")
+    (kata / "VERSION").write_text("4.1.0\n")
+    stand_in = kata / "bin" / binary
+    stand_in.write_text(
+        f"#!/bin/sh\n[ \"$1 $2\" = 'env --json' ] || exit 3\ncat <<'JSON'\n{json.dumps(env or ENV)}\nJSON\n"
+    )
+    stand_in.chmod(0o755)
+    return kata
+
+
+def test_report_node_publishes_kata_runtime_env_and_the_version_file(fresh_sim: Simulator, tmp_path: Path) -> None:
+    kata = kata_tree(tmp_path)
+    result = fleetctl(
+        "--kubeconfig", str(fresh_sim.kubeconfig), "report-node", "--node", "kata-amd64-0000", "--kata-dir", str(kata)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "node/kata-amd64-0000 annotated from kata-runtime env --json" in result.stdout
+    node = client.CoreV1Api(api_client(fresh_sim)).read_node("kata-amd64-0000")
+    notes = node.metadata.annotations
+    env = json.loads(notes["reporter.fleetctl.io/kata-env"])
+    assert notes["reporter.fleetctl.io/version-file"] == "4.1.0"
+    assert env["Kernel"]["Path"] == "/opt/kata/share/kata-containers/vmlinux-6.18.35-202"  # the symlink, resolved
+    assert env["Runtime"]["Version"]["Version"]["Semver"] == "4.1.0" and "Netmon" not in env
+    assert node.metadata.labels["kubernetes.io/arch"] == "amd64"  # a merge patch: nothing else touched
+
+
+def test_report_node_falls_back_to_kata_ctl(fresh_sim: Simulator, tmp_path: Path) -> None:
+    kata = kata_tree(tmp_path, binary="kata-ctl")
+    result = fleetctl(
+        "--kubeconfig",
+        str(fresh_sim.kubeconfig),
+        "report-node",
+        "--node",
+        "kata-amd64-0001",
+        "--kata-dir",
+        str(kata),
+        "--dry-run",
+    )
+    assert result.returncode == 0, result.stderr
+    notes = json.loads(result.stdout)
+    assert json.loads(notes["reporter.fleetctl.io/kata-env"])["Hypervisor"]["MachineType"] == "q35"
+
+
+def test_report_node_without_kata_or_node_name_exits_2(fresh_sim: Simulator, tmp_path: Path) -> None:
+    empty = fleetctl(
+        "--kubeconfig",
+        str(fresh_sim.kubeconfig),
+        "report-node",
+        "--node",
+        "kata-amd64-0001",
+        "--kata-dir",
+        str(tmp_path),
+    )
+    assert_clean_error(empty, 2)
+    assert "no kata-runtime, no kata-ctl and no VERSION file" in empty.stderr
+    env = {k: v for k, v in os.environ.items() if k != "NODE_NAME"}
+    nameless = fleetctl(
+        "--kubeconfig", str(fresh_sim.kubeconfig), "report-node", "--kata-dir", str(kata_tree(tmp_path)), env=env
+    )
+    assert_clean_error(nameless, 2)
+    assert "NODE_NAME" in nameless.stderr
+
+
+def test_an_oversized_env_is_refused(fresh_sim: Simulator, tmp_path: Path) -> None:
+    kata = kata_tree(tmp_path, env={**ENV, "Host": {"Kernel": "k" * 70_000}})
+    result = fleetctl(
+        "--kubeconfig", str(fresh_sim.kubeconfig), "report-node", "--node", "kata-amd64-0002", "--kata-dir", str(kata)
+    )
+    assert_clean_error(result, 2)
+    assert "over the 65536-byte annotation cap" in result.stderr
