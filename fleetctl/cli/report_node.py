@@ -57,7 +57,7 @@ def report_node(
 
 def _patch(settings: Settings, node: str, annotations: dict[str, str]) -> None:
     from kubernetes import client, config
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     from collectors.kube.config import open_contexts
     from collectors.kube.errors import from_status
