@@ -5,6 +5,8 @@ Data goes to stdout; diagnostics go to stderr (``fleetctl.cli.console``).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,3 +45,17 @@ def key_values(pairs: Mapping[str, Any]) -> str:
     """``Key:  value`` lines, aligned, as ``kubectl describe`` prints them."""
     width = max((len(k) for k in pairs), default=0) + 1
     return "\n".join(f"{(k + ':').ljust(width)}  {NONE if v is None else v}" for k, v in pairs.items())
+
+
+def to_csv(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """CSV with a header row; missing values are empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([h.upper() for h in headers])
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    return out.getvalue().rstrip("\n")
+
+
+def listing(kind: str, items: Sequence[Mapping[str, Any]], **metadata: Any) -> dict[str, Any]:
+    """A list with the stable envelope: ``apiVersion``, ``kind``, ``metadata``, ``items``."""
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "items": list(items)}

@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from fleetctl import __version__
-from fleetctl.cli import collect, db, releases, report_node, sim
+from fleetctl.cli import collect, db, nodes, releases, report_node, sim
 from fleetctl.cli.console import err, print_error, print_internal_error
 from fleetctl.config import load_config
 from fleetctl.exitcodes import ExitCode, exit_code_for
@@ -29,6 +29,8 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(releases.app, name="releases")
 app.command("collect")(collect.collect)
 app.command("report-node")(report_node.report_node)
+app.command("nodes")(nodes.nodes)
+app.command("query")(nodes.query)
 
 
 def _show_version(value: bool) -> None:

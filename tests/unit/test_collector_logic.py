@@ -179,3 +179,10 @@ def test_node_facts_mark_custom_kernels_and_unhealthy_conditions() -> None:
         {"4.0.0": "6.18.35-200"},
     )  # type: ignore[operator]
     assert upstream.custom_kernel is False
+
+
+def test_label_selectors_translate_to_queries() -> None:
+    from store.query.selector import selector_to_query
+
+    assert selector_to_query("app=web,!gpu") == '(label["app"] = "web") and (not label["gpu"] ~ "*")'
+    assert selector_to_query("tier notin (a, b),zone") == '(label["tier"] not in ("a", "b")) and (label["zone"] ~ "*")'

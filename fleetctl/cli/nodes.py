@@ -1,0 +1,145 @@
+"""``fleetctl nodes`` and ``fleetctl query``: on-call answers from the store, with the data's age."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+
+from fleetctl.cli.console import err
+from fleetctl.cli.options import OutputOption, output_format
+from fleetctl.exitcodes import ExitCode
+from fleetctl.output import listing, table, to_csv, to_json, to_yaml
+from fleetctl.settings import Settings
+
+FORMATS = ("table", "wide", "json", "yaml", "csv", "name")
+COLUMNS = ["name", "cluster", "arch", "zone", "kata", "guest-kernel", "health", "age"]
+WIDE = [
+    "name",
+    "cluster",
+    "arch",
+    "zone",
+    "kata",
+    "guest-kernel",
+    "hypervisor",
+    "host-kernel",
+    "cpu",
+    "drift",
+    "health",
+    "age",
+]
+
+
+def _cells(item: dict[str, Any], wide: bool) -> list[Any]:
+    from store.durations import format_duration
+
+    kernel = item["guestKernel"]
+    if kernel and item["customKernel"]:
+        kernel += " (custom)"
+    state = item["health"] if item["ready"] is not False else f"{item['health']},NotReady"
+    if item["cordoned"]:
+        state += ",Cordoned"
+    age = format_duration(timedelta(seconds=item["_age"]))
+    base = [item["name"], item["cluster"], item["arch"], item["zone"], item["kata"]["version"], kernel]
+    if not wide:
+        return [*base, state, age]
+    hypervisor = " ".join(x for x in (item["hypervisor"]["name"], item["hypervisor"]["version"]) if x) or None
+    drift = f"{len(item['drift'])}: {item['drift'][0]}" if item["drift"] else None
+    return [*base, hypervisor, item["hostKernel"], f"{item['cpu']:g}", drift, state, age]
+
+
+def _freshness(answer: Any, max_age: str | None, now: datetime) -> dict[str, Any]:
+    from store.durations import format_duration, parse_duration
+    from store.errors import UnreachableError
+
+    oldest = answer.oldest()
+    if oldest is None:
+        raise UnreachableError("no collection has been stored yet", where="store", hint="run `fleetctl collect` first")
+    age = now - oldest
+    if max_age is not None and age > parse_duration(max_age, where="--max-age"):
+        raise UnreachableError(
+            f"the data is {format_duration(age)} old, over --max-age {max_age}",
+            where="store",
+            hint="run `fleetctl collect`, or check that `fleetctl serve` is collecting",
+        )
+    clusters = ", ".join(sorted(answer.collected_at))
+    err(f"data from {format_duration(age)} ago ({clusters})")
+    return {"collectedAt": oldest.isoformat(), "dataAgeSeconds": int(age.total_seconds())}
+
+
+def _answer(ctx: typer.Context, where: str | None, selector: str | None, sort_by: str) -> tuple[Any, datetime]:
+    from store.migrate import open_store
+    from store.query.reading import read_nodes
+
+    settings: Settings = ctx.obj
+    now = datetime.now(UTC)
+    store = open_store(settings.db)
+    try:
+        return read_nodes(store, where=where, selector=selector, now=now, sort_by=sort_by), now
+    finally:
+        store.close()
+
+
+def nodes(
+    ctx: typer.Context,
+    selector: Annotated[
+        str | None,
+        typer.Option("--selector", "-l", help="Label selector, as kubectl: key=value,key!=value,key in (a,b)."),
+    ] = None,
+    where: Annotated[
+        str | None, typer.Option("--where", help="A query, such as: arch = s390x and kata < 4.0 (docs/queries.md).")
+    ] = None,
+    sort_by: Annotated[
+        str, typer.Option("--sort-by", help="name, cluster, arch, zone, kata, health, cpu or age.")
+    ] = "name",
+    max_age: Annotated[
+        str | None, typer.Option("--max-age", help="Fail with exit 3 when the data is older than this (5m, ...).")
+    ] = None,
+    output: OutputOption = None,
+) -> None:
+    """List nodes with their Kata release, guest kernel and health, from the store."""
+    fmt = output_format(ctx, output, FORMATS)
+    answer, now = _answer(ctx, where, selector, sort_by)
+    meta = _freshness(answer, max_age, now)
+    _print(answer.items, fmt, meta)
+
+
+def query(
+    ctx: typer.Context,
+    expression: Annotated[str, typer.Argument(help="A query, such as: health != ok and arch = s390x")],
+    count: Annotated[bool, typer.Option("--count", help="Print only how many nodes match.")] = False,
+    max_age: Annotated[
+        str | None, typer.Option("--max-age", help="Fail with exit 3 when the data is older than this.")
+    ] = None,
+    output: OutputOption = None,
+) -> None:
+    """Which nodes match? Exit 1 when any do (findings), 0 when none."""
+    fmt = output_format(ctx, output, FORMATS) if output or not count else "table"
+    answer, now = _answer(ctx, expression, None, "name")
+    meta = _freshness(answer, max_age, now)
+    if count:
+        typer.echo(str(len(answer.items)))
+    else:
+        _print(answer.items, "name" if output is None and ctx.obj.output == "table" else fmt, meta)
+    if answer.items:
+        raise typer.Exit(ExitCode.FINDINGS)
+
+
+def _print(items: list[dict[str, Any]], fmt: str, meta: dict[str, Any]) -> None:
+    from store.query.reading import public
+
+    if fmt == "json":
+        typer.echo(to_json(listing("NodeList", public(items), **meta)))
+    elif fmt == "yaml":
+        typer.echo(to_yaml(listing("NodeList", public(items), **meta)).rstrip())
+    elif fmt == "name":
+        for item in items:
+            typer.echo(f"node/{item['name']}")
+    elif fmt == "csv":
+        typer.echo(to_csv(WIDE, [_cells(i, True) for i in items]))
+    elif not items:
+        err("No nodes match.")
+    else:
+        wide = fmt == "wide"
+        typer.echo(table(WIDE if wide else COLUMNS, [_cells(i, wide) for i in items]))

@@ -1,0 +1,8 @@
+"""The on-call query language, shared by the CLI, the TUI and upgrade plans (docs/queries.md)."""
+
+from __future__ import annotations
+
+from store.query.compiler import compile_query, nodes_select
+from store.query.parser import QuerySyntaxError, parse
+
+__all__ = ["QuerySyntaxError", "compile_query", "nodes_select", "parse"]

@@ -1,0 +1,233 @@
+"""Compiling a parsed query to a SQLAlchemy condition over node, node_state and cluster.
+
+Every value becomes a bound parameter; nothing from the query is pasted into SQL text.
+Versions compare in release order through ``node_state.kata_version_sort``, so ``kata < 4.0``
+means every release before 4.0.0 (3.32.0 included, 4.0.0-rc0 too). ``kata = 4.0`` matches
+any 4.0.x. Health is a node's worst current check, where "never checked" counts as unknown.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
+
+from store.arch import normalize_arch
+from store.checks import Status
+from store.durations import parse_duration
+from store.errors import BadInputError
+from store.models import Cluster, HealthCheck, Node, NodeChange, NodeState
+from store.query.parser import BoolOp, ChangedWithin, Compare, Flag, InList, Not, QuerySyntaxError, parse
+from store.query.parser import Node as Ast
+from store.versions import KataVersion
+
+Cond = ColumnElement[bool]
+
+STRING_FIELDS: dict[str, Any] = {
+    "name": Node.name,
+    "cluster": Cluster.name,
+    "arch": NodeState.arch,
+    "zone": NodeState.zone,
+    "region": NodeState.region,
+    "kata.deploy": NodeState.kata_deploy_version,
+    "kernel.guest": NodeState.guest_kernel,
+    "kernel.host": NodeState.host_kernel,
+    "hypervisor": NodeState.hypervisor,
+    "hypervisor.version": NodeState.hypervisor_version,
+    "machine_type": NodeState.machine_type,
+    "os": NodeState.os_image,
+    "runtime": NodeState.container_runtime,
+    "kubelet": NodeState.kubelet_version,
+}
+_RANK = {Status.OK.value: 0, Status.UNKNOWN.value: 1, Status.WARN.value: 2, Status.CRIT.value: 3}
+
+
+def _bad(node: Any, message: str, hint: str) -> QuerySyntaxError:
+    return QuerySyntaxError(f"{message} (at column {getattr(node, 'pos', 0) + 1})", where="query", hint=hint)
+
+
+def glob_to_like(pattern: str) -> str:
+    """``6.18.*`` -> ``6.18.%``, with LIKE's own wildcards escaped."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _string(column: Any, op: str, value: str, node: Any) -> Cond:
+    c = column if isinstance(column, ColumnElement) else col(column)
+    # Two-valued on purpose: a missing value compares false (not NULL), so `not` means what it says.
+    if op == "=":
+        return sa.and_(c.is_not(None), c == value)
+    if op == "!=":
+        return sa.or_(c != value, c.is_(None))
+    if op == "~":
+        return sa.and_(c.is_not(None), c.like(glob_to_like(value), escape="\\"))
+    if op == "!~":
+        return sa.or_(sa.not_(c.like(glob_to_like(value), escape="\\")), c.is_(None))
+    raise _bad(node, f"'{op}' does not apply to text", "use = != ~ !~ on text; < and > work on kata, cpu and health")
+
+
+def _version_bounds(value: str, node: Any) -> tuple[str, str, bool]:
+    try:
+        v = KataVersion.parse(value, allow_partial=True)
+    except BadInputError:
+        raise _bad(node, f"{value!r} is not a Kata version", "write it like 4.0, 3.28.0 or 4.1.0-rc0") from None
+    partial = value.lstrip("v").count(".") == 1
+    low = KataVersion(v.major, v.minor, v.patch, "alpha", 0) if v.is_release else v
+    high = (
+        KataVersion(v.major, v.minor + 1, 0, "alpha", 0)
+        if partial
+        else KataVersion(v.major, v.minor, v.patch + 1, "alpha", 0)
+    )
+    return low.sort_key(), (high.sort_key() if partial or v.is_release else v.sort_key()), partial or v.is_release
+
+
+def _kata(op: str, value: str, node: Any) -> Cond:
+    c = col(NodeState.kata_version_sort)
+    if op in ("~", "!~"):
+        return _string(NodeState.kata_version, op, value, node)
+    low, high, is_range = _version_bounds(value, node)
+    inside = sa.and_(c >= low, c < high) if is_range else c == low
+    return {
+        "=": inside,
+        "!=": sa.or_(sa.not_(inside), c.is_(None)),
+        "<": c < low,
+        "<=": c < high if is_range else c <= low,
+        ">": c >= high if is_range else c > low,
+        ">=": c >= low,
+    }[op]
+
+
+def _number(column: Any, op: str, value: str, node: Any, scale: float) -> Cond:
+    try:
+        number = float(value) * scale
+    except ValueError:
+        raise _bad(node, f"{value!r} is not a number", "try: cpu >= 16") from None
+    c = col(column)
+    ops = {"=": c == number, "!=": c != number, "<": c < number, "<=": c <= number, ">": c > number, ">=": c >= number}
+    if op not in ops:
+        raise _bad(node, f"'{op}' does not apply to numbers", "use = != < <= > >=")
+    return ops[op]
+
+
+def _health_rank() -> Any:
+    rank = sa.case(_RANK, value=col(HealthCheck.status), else_=1)
+    worst = sa.select(sa.func.max(rank)).where(col(HealthCheck.node_id) == col(Node.id)).scalar_subquery()
+    return sa.func.coalesce(worst, _RANK["unknown"])
+
+
+def _health(op: str, value: str, node: Any) -> Cond:
+    if value not in _RANK:
+        raise _bad(node, f"health is one of ok, unknown, warn, crit, not {value!r}", "try: health != ok")
+    rank, target = _health_rank(), _RANK[value]
+    ops: dict[str, Cond] = {
+        "=": rank == target,
+        "!=": rank != target,
+        "<": rank < target,
+        "<=": rank <= target,
+        ">": rank > target,
+        ">=": rank >= target,
+    }
+    if op not in ops:
+        raise _bad(node, f"'{op}' does not apply to health", "use = != < <= > >= (ok < unknown < warn < crit)")
+    return ops[op]
+
+
+def _failing(codes: tuple[str, ...]) -> Cond:
+    failing = sa.exists().where(
+        col(HealthCheck.node_id) == col(Node.id), col(HealthCheck.code).in_(codes), col(HealthCheck.status) != "ok"
+    )
+    return cast(Cond, failing)
+
+
+def _handler(value: str, dialect: str) -> Cond:
+    if dialect == "postgresql":
+        handlers = sa.cast(col(NodeState.runtime_handlers), JSONB)
+        return handlers.contains(sa.func.jsonb_build_array(value))
+    each = sa.func.json_each(col(NodeState.runtime_handlers)).table_valued("value")
+    return sa.exists(sa.select(1).select_from(each).where(each.c.value == value))
+
+
+def _label(key: str, op: str, value: str, node: Any) -> Cond:
+    return _string(col(NodeState.labels)[key].as_string(), op, value, node)
+
+
+class Compiler:
+    """Turns an AST into one SQL condition for a dialect and a time."""
+
+    def __init__(self, dialect: str, now: datetime) -> None:
+        self.dialect, self.now = dialect, now
+
+    def compile(self, node: Ast) -> Cond:
+        if isinstance(node, BoolOp):
+            parts = [self.compile(n) for n in node.items]
+            return sa.and_(*parts) if node.op == "and" else sa.or_(*parts)
+        if isinstance(node, Not):
+            return sa.not_(self.compile(node.expr))
+        if isinstance(node, Flag):
+            return self._flag(node)
+        if isinstance(node, ChangedWithin):
+            since = self.now - parse_duration(node.duration, where="changed within")
+            return sa.exists().where(col(NodeChange.node_id) == col(Node.id), col(NodeChange.at) >= since)
+        if isinstance(node, InList):
+            each = [self._compare(Compare(node.field, "=", v, node.pos)) for v in node.values]
+            any_of = sa.or_(*each)
+            return sa.not_(any_of) if node.negated else any_of
+        return self._compare(node)
+
+    def _flag(self, node: Flag) -> Cond:
+        if node.name == "drift":
+            return sa.func.json_array_length(col(NodeState.drift)) > 0
+        column = {
+            "custom_kernel": NodeState.custom_kernel,
+            "ready": NodeState.ready,
+            "cordoned": NodeState.unschedulable,
+        }[node.name]
+        return col(column).is_(True)
+
+    def _compare(self, node: Compare) -> Cond:
+        field, op, value = node.field, node.op, node.value
+        if field.startswith("label:"):
+            return _label(field.removeprefix("label:"), op, value, node)
+        if field == "arch" and op in ("=", "!="):
+            try:
+                value = str(normalize_arch(value))
+            except BadInputError:
+                raise _bad(node, f"unknown arch {value!r}", "arch is one of amd64, arm64, ppc64le, s390x") from None
+        if field in STRING_FIELDS:
+            return _string(STRING_FIELDS[field], op, value, node)
+        if field == "kata":
+            return _kata(op, value, node)
+        if field == "cpu":
+            return _number(NodeState.cpu_capacity, op, value, node, 1000.0)
+        if field == "health":
+            return _health(op, value.lower(), node)
+        if field == "check":
+            if op not in ("=", "!="):
+                raise _bad(node, "check takes = or !=", "try: check = KATA010")
+            failing = _failing((value.upper(),))
+            return failing if op == "=" else sa.not_(failing)
+        if field == "handler":
+            if op not in ("=", "!="):
+                raise _bad(node, "handler takes = or !=", "try: handler = kata-qemu-se")
+            has = _handler(value, self.dialect)
+            return has if op == "=" else sa.not_(has)
+        raise _bad(node, f"{field!r} cannot be compared", "see docs/queries.md")
+
+
+def compile_query(text: str, *, dialect: str, now: datetime) -> Cond:
+    """Parse and compile ``text``; raises ``QuerySyntaxError`` on bad input."""
+    return Compiler(dialect, now).compile(parse(text))
+
+
+def nodes_select() -> sa.Select[Node, NodeState, Cluster]:
+    """The base select every query filters: present nodes with their state and cluster."""
+    return (
+        sa.select(Node, NodeState, Cluster)
+        .join(NodeState, col(NodeState.node_id) == col(Node.id))
+        .join(Cluster, col(Cluster.id) == col(Node.cluster_id))
+        .where(col(Node.gone_at).is_(None))
+    )
