@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from fleetctl import __version__
-from fleetctl.cli import collect, db, nodes, releases, report_node, sim
+from fleetctl.cli import collect, db, health, nodes, releases, report_node, sim, versions
 from fleetctl.cli.console import err, print_error, print_internal_error
 from fleetctl.config import load_config
 from fleetctl.exitcodes import ExitCode, exit_code_for
@@ -31,6 +31,10 @@ app.command("collect")(collect.collect)
 app.command("report-node")(report_node.report_node)
 app.command("nodes")(nodes.nodes)
 app.command("query")(nodes.query)
+app.command("health")(health.health)
+app.command("versions")(versions.versions)
+app.command("history")(versions.history)
+app.add_typer(versions.describe_app, name="describe")
 
 
 def _show_version(value: bool) -> None:

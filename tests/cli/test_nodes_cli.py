@@ -81,3 +81,68 @@ def test_huge_odd_and_hostile_queries_are_clean_errors_or_harmless(filled: tuple
     _, db = filled
     result = fleetctl("--db", db, "query", text)
     assert result.returncode in (0, 2) and "Traceback" not in result.stderr
+
+
+def test_health_summary_fail_on_and_junit(filled: tuple[Simulator, str]) -> None:
+    import xml.etree.ElementTree as ET
+
+    sim, db = filled
+    ok = fleetctl("--db", db, "health")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("30 nodes: 30 ok")
+    # Break a node's install, then collect again: drift (warn) and a missing handler (crit).
+    import json as _json
+
+    from kubernetes import client
+
+    from tests.support.sim import api_client
+
+    core = client.CoreV1Api(api_client(sim))
+    node = core.read_node("kata-s390x-0001")
+    node.status.runtime_handlers = [client.V1NodeRuntimeHandler(name="runc")]
+    core.replace_node_status("kata-s390x-0001", node)
+    assert fleetctl("--kubeconfig", str(sim.kubeconfig), "--db", db, "collect").returncode == 0
+    crit = fleetctl("--db", db, "health")
+    assert crit.returncode == 1
+    assert "KATA013" in crit.stdout and "handler kata-qemu missing" in crit.stdout and "What to do:" in crit.stdout
+    warn_only = fleetctl("--db", db, "health", "--where", "arch = amd64", "--fail-on", "warn")
+    assert warn_only.returncode == 0
+    junit = fleetctl("--db", db, "health", "-o", "junit")
+    suites = ET.fromstring(junit.stdout)
+    assert suites.get("failures") == "1"
+    failure = suites.find(".//testcase[@name='sim/kata-s390x-0001']/failure")
+    assert failure is not None and failure.get("type") == "crit"
+    report = _json.loads(fleetctl("--db", db, "health", "-o", "json").stdout)
+    assert report["kind"] == "HealthReport" and report["metadata"]["nodesByHealth"]["crit"] == 1
+
+
+def test_versions_counts_match_the_simulator(filled: tuple[Simulator, str]) -> None:
+    sim, db = filled
+    doc = json.loads(fleetctl("--db", db, "versions", "-o", "json").stdout)
+    total: dict[str, int] = {}
+    for row in doc["items"]:
+        total[row["kata"]] = total.get(row["kata"], 0) + row["nodes"]
+        assert row["behindLatest"] == (0 if row["kata"] == "4.1.0" else row["behindLatest"])
+    truth = [t["installed"] for t in sim.world.truth().values()]
+    assert total == {v: truth.count(v) for v in set(truth)}
+    assert all(r["behindLatest"] >= 1 for r in doc["items"])  # nobody runs 4.1.0 yet
+
+
+def test_history_and_describe_show_a_cordon(filled: tuple[Simulator, str]) -> None:
+    sim, db = filled
+    from kubernetes import client
+
+    from tests.support.sim import api_client
+
+    client.CoreV1Api(api_client(sim)).patch_node("kata-ppc64le-0003", {"spec": {"unschedulable": True}})
+    assert fleetctl("--kubeconfig", str(sim.kubeconfig), "--db", db, "collect").returncode == 0
+    changes = json.loads(fleetctl("--db", db, "history", "kata-ppc64le-0003", "--since", "1h", "-o", "json").stdout)[
+        "items"
+    ]
+    assert changes[0]["fact"] == "unschedulable" and (changes[0]["old"], changes[0]["new"]) == ("false", "true")
+    described = fleetctl("--db", db, "describe", "node", "kata-ppc64le-0003")
+    assert described.returncode == 0, described.stderr
+    assert "Cordoned:    True" in described.stdout and "unschedulable" in described.stdout
+    missing = fleetctl("--db", db, "describe", "node", "no-such-node")
+    assert_clean_error(missing, 2)
+    assert "not in the store" in missing.stderr

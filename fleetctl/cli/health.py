@@ -1,0 +1,107 @@
+"""``fleetctl health``: is anything unhealthy right now, and what do I do about it?"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from xml.sax.saxutils import escape, quoteattr
+
+import typer
+
+from fleetctl.cli.console import err
+from fleetctl.cli.options import OutputOption, output_format
+from fleetctl.exitcodes import ExitCode
+from fleetctl.output import listing, table, to_json, to_yaml
+from fleetctl.settings import Settings
+
+RANK = {"ok": 0, "unknown": 1, "warn": 2, "crit": 3}
+
+
+def health(
+    ctx: typer.Context,
+    where: Annotated[str | None, typer.Option("--where", help="Only nodes matching this query.")] = None,
+    fail_on: Annotated[
+        str, typer.Option("--fail-on", help="Exit 1 when any check is at or above this: unknown, warn or crit.")
+    ] = "crit",
+    max_age: Annotated[
+        str | None, typer.Option("--max-age", help="Fail with exit 3 when the data is older than this.")
+    ] = None,
+    output: OutputOption = None,
+) -> None:
+    """A health summary, then every failing check with its remediation."""
+    from fleetctl.cli.nodes import _answer, _freshness
+    from store.errors import BadInputError
+    from store.migrate import open_store
+    from store.query.facts_read import read_checks
+
+    fmt = output_format(ctx, output, ("table", "json", "yaml", "junit"))
+    if fail_on not in ("unknown", "warn", "crit"):
+        raise BadInputError(f"--fail-on {fail_on!r}", where="--fail-on", hint="use unknown, warn or crit")
+    settings: Settings = ctx.obj
+    answer, now = _answer(ctx, where, None, "health")
+    meta = _freshness(answer, max_age, now)
+    store = open_store(settings.db)
+    try:
+        checks = read_checks(store, where=where, now=datetime.now(UTC))
+    finally:
+        store.close()
+    counts = dict.fromkeys(RANK, 0)
+    for item in answer.items:
+        counts[item["health"]] += 1
+    failing = [c for c in checks if c["status"] != "ok"]
+    failing.sort(key=lambda c: (-RANK[c["status"]], c["code"], c["cluster"], c["node"]))
+    threshold = RANK[fail_on]
+    findings = any(RANK[c["status"]] >= threshold for c in checks) or any(
+        RANK[i["health"]] >= threshold for i in answer.items
+    )
+    if fmt in ("json", "yaml"):
+        doc = listing("HealthReport", failing, **meta, nodes=len(answer.items), nodesByHealth=counts, failOn=fail_on)
+        typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())
+    elif fmt == "junit":
+        typer.echo(_junit(checks, threshold))
+    else:
+        typer.echo(f"{len(answer.items)} nodes: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        if failing:
+            typer.echo()
+            typer.echo(
+                table(
+                    ["node", "cluster", "code", "status", "message"],
+                    [[c["node"], c["cluster"], c["code"], c["status"], c["message"]] for c in failing],
+                )
+            )
+            typer.echo()
+            typer.echo("What to do:")
+            for code in sorted({c["code"] for c in failing}):
+                remedy = next(c["remediation"] for c in failing if c["code"] == code)
+                typer.echo(f"  {code}: {remedy}")
+        if not answer.items:
+            err("No nodes match.")
+    if findings:
+        raise typer.Exit(ExitCode.FINDINGS)
+
+
+def _junit(checks: list[dict[str, Any]], threshold: int) -> str:
+    by_code: dict[str, list[dict[str, Any]]] = {}
+    for c in checks:
+        by_code.setdefault(c["code"], []).append(c)
+    failures = sum(1 for c in checks if RANK[c["status"]] >= threshold)
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<testsuites name="fleetctl health" tests="{len(checks)}" failures="{failures}">',
+    ]
+    for code, items in sorted(by_code.items()):
+        bad = sum(1 for c in items if RANK[c["status"]] >= threshold)
+        lines.append(f'  <testsuite name={quoteattr(code)} tests="{len(items)}" failures="{bad}">')
+        for c in items:
+            name = quoteattr(f"{c['cluster']}/{c['node']}")
+            if RANK[c["status"]] >= threshold:
+                lines.append(f"    <testcase classname={quoteattr(code)} name={name}>")
+                lines.append(
+                    f"      <failure type={quoteattr(c['status'])} message={quoteattr(c['message'])}>{escape(c['remediation'] or '')}</failure>"
+                )
+                lines.append("    </testcase>")
+            else:
+                lines.append(f"    <testcase classname={quoteattr(code)} name={name}/>")
+        lines.append("  </testsuite>")
+    lines.append("</testsuites>")
+    return "\n".join(lines)

@@ -1,0 +1,187 @@
+"""Reads for health, versions, describe and history: short transactions, plain dicts out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from store.engine import Store
+from store.models import Cluster, HealthCheck, HealthTransition, Node, NodeChange, NodeState, NodeStep, Release
+from store.query.compiler import compile_query, nodes_select
+from store.versions import KataVersion
+
+
+def _node_ids(store: Store, where: str | None, now: datetime) -> sa.Select[Any]:
+    query = nodes_select().with_only_columns(col(Node.id))
+    if where:
+        query = query.where(compile_query(where, dialect=store.backend, now=now))
+    return query
+
+
+def read_checks(store: Store, *, where: str | None, now: datetime) -> list[dict[str, Any]]:
+    """Every current check of the matching nodes."""
+    ids = _node_ids(store, where, now)
+    with store.read() as session:
+        rows = session.execute(
+            sa.select(col(Node.name), col(Cluster.name), HealthCheck)
+            .join(Node, col(Node.id) == col(HealthCheck.node_id))
+            .join(Cluster, col(Cluster.id) == col(Node.cluster_id))
+            .where(col(HealthCheck.node_id).in_(ids))
+            .order_by(col(Cluster.name), col(Node.name), col(HealthCheck.code))
+        ).all()
+    return [
+        {
+            "node": name,
+            "cluster": cluster,
+            "code": c.code,
+            "status": c.status,
+            "value": c.value,
+            "message": c.message,
+            "remediation": c.remediation,
+            "since": c.since.isoformat(),
+        }
+        for name, cluster, c in rows
+    ]
+
+
+def read_versions(store: Store, *, where: str | None, now: datetime) -> list[dict[str, Any]]:
+    """Node counts per Kata release x arch x guest kernel, with how many releases each is behind."""
+    ids = _node_ids(store, where, now)
+    with store.read() as session:
+        rows = session.execute(
+            sa.select(
+                col(NodeState.kata_version),
+                col(NodeState.arch),
+                col(NodeState.guest_kernel),
+                col(NodeState.custom_kernel),
+                sa.func.count(),
+            )
+            .where(col(NodeState.node_id).in_(ids))
+            .group_by(
+                col(NodeState.kata_version),
+                col(NodeState.arch),
+                col(NodeState.guest_kernel),
+                col(NodeState.custom_kernel),
+            )
+        ).all()
+        releases = [
+            r for (r,) in session.execute(sa.select(col(Release.version)).where(col(Release.prerelease).is_(False)))
+        ]
+    known = sorted(KataVersion.parse(r) for r in releases)
+    out = []
+    for version, arch, kernel, custom, count in rows:
+        behind = None
+        if version:
+            try:
+                v = KataVersion.parse(version)
+                behind = sum(1 for r in known if r > v)
+            except ValueError:
+                behind = None
+        out.append(
+            {
+                "kata": version,
+                "arch": arch,
+                "guestKernel": kernel,
+                "customKernel": custom,
+                "nodes": int(count),
+                "behindLatest": behind,
+            }
+        )
+    out.sort(
+        key=lambda r: (
+            KataVersion.parse(r["kata"]).sort_key() if r["kata"] else "",
+            r["arch"] or "",
+            r["guestKernel"] or "",
+        ),
+        reverse=True,
+    )
+    return out
+
+
+def read_history(store: Store, *, node: str | None, cluster: str | None, since: datetime) -> list[dict[str, Any]]:
+    """Fact changes since ``since``, newest first, for one node or all."""
+    query = (
+        sa.select(col(Node.name), col(Cluster.name), NodeChange)
+        .join(Node, col(Node.id) == col(NodeChange.node_id))
+        .join(Cluster, col(Cluster.id) == col(Node.cluster_id))
+        .where(col(NodeChange.at) >= since)
+        .order_by(col(NodeChange.at).desc(), col(NodeChange.id).desc())
+        .limit(10_000)
+    )
+    if node:
+        query = query.where(col(Node.name) == node)
+    if cluster:
+        query = query.where(col(Cluster.name) == cluster)
+    with store.read() as session:
+        rows = session.execute(query).all()
+    return [
+        {"at": c.at.isoformat(), "node": n, "cluster": cl, "fact": c.fact, "old": c.old, "new": c.new}
+        for n, cl, c in rows
+    ]
+
+
+def read_node(store: Store, name: str, cluster: str | None) -> list[dict[str, Any]]:
+    """Everything about nodes named ``name`` (one per cluster unless ``cluster`` is given)."""
+    query = (
+        sa.select(Node, NodeState, Cluster)
+        .join(NodeState, col(NodeState.node_id) == col(Node.id))
+        .join(Cluster, col(Cluster.id) == col(Node.cluster_id))
+        .where(col(Node.name) == name)
+    )
+    if cluster:
+        query = query.where(col(Cluster.name) == cluster)
+    out = []
+    with store.read() as session:
+        for node, state, cl in session.execute(query).all():
+            checks = (
+                session.execute(
+                    sa.select(HealthCheck).where(col(HealthCheck.node_id) == node.id).order_by(col(HealthCheck.code))
+                )
+                .scalars()
+                .all()
+            )
+            changes = (
+                session.execute(
+                    sa.select(NodeChange)
+                    .where(col(NodeChange.node_id) == node.id)
+                    .order_by(col(NodeChange.at).desc())
+                    .limit(20)
+                )
+                .scalars()
+                .all()
+            )
+            transitions = (
+                session.execute(
+                    sa.select(HealthTransition)
+                    .where(col(HealthTransition.node_id) == node.id)
+                    .order_by(col(HealthTransition.at).desc())
+                    .limit(20)
+                )
+                .scalars()
+                .all()
+            )
+            step = (
+                session.execute(
+                    sa.select(NodeStep)
+                    .where(col(NodeStep.node_id) == node.id)
+                    .order_by(col(NodeStep.updated_at).desc())
+                    .limit(1)
+                )
+                .scalars()
+                .first()
+            )
+            out.append(
+                {
+                    "node": node,
+                    "state": state,
+                    "cluster": cl,
+                    "checks": list(checks),
+                    "changes": list(changes),
+                    "transitions": list(transitions),
+                    "step": step,
+                }
+            )
+    return out
