@@ -29,6 +29,7 @@ class FileConfig:
     kubeconfig: str | None = None
     context: str | None = None
     output: str | None = None
+    collect_interval: str | None = None
     prometheus: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
 
@@ -38,6 +39,7 @@ _FIELDS: dict[str, type] = {
     "kubeconfig": str,
     "context": str,
     "output": str,
+    "collect_interval": str,
     "prometheus": dict,
     "health": dict,
 }

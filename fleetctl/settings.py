@@ -21,6 +21,7 @@ class Settings:
     config_path: Path | None
     prometheus: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
+    collect_interval: str = "30s"
 
 
 def resolve_settings(
@@ -39,6 +40,7 @@ def resolve_settings(
         context=context or file.context,
         output=output or file.output or "table",
         config_path=file.path,
+        collect_interval=file.collect_interval or "30s",
         prometheus=dict(file.prometheus),
         health=dict(file.health),
     )

@@ -188,9 +188,10 @@ def collect_cluster(
         with store.write() as session:
             result.snapshot = record_snapshot(session, client.name, facts, at=now(), server=client.context.server)
     except KubeTemporaryError as exc:
-        result.error = f"{exc} (gave up after {retrier.policy.attempts} tries)"
+        where = f"{exc.where}: " if exc.where else ""
+        result.error = f"{where}{exc.message} (gave up after {retrier.policy.attempts} tries)"
     except KubeApiError as exc:
-        result.error = str(exc)
+        result.error = f"{exc.where}: {exc.message}" if exc.where else exc.message
     result.errors_retried = retrier.retried
     result.api_requests = client.requests
     result.seconds = time.monotonic() - started

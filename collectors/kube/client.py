@@ -50,8 +50,9 @@ class KubeClient:
                 hint="check the cluster is reachable and its CA is right",
             ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            reason = str(getattr(exc, "reason", None) or exc).rsplit(": ", 1)[-1][:200]
             raise KubeConnectionError(
-                f"{type(exc).__name__}: {str(exc)[:300]}",
+                f"cannot reach the API server: {reason}",
                 where=where,
                 hint="check the cluster is reachable (kubectl cluster-info)",
             ) from None

@@ -59,8 +59,11 @@ def collect(
     ] = False,
     once: Annotated[bool, typer.Option("--once", help="Collect once and exit (the default).")] = False,
     interval: Annotated[
-        str, typer.Option("--interval", help="With --watch: how often to write (30s, 5m, ...).")
-    ] = "30s",
+        str,
+        typer.Option(
+            "--interval", help="With --watch: how often to write (default: the config's collect_interval, 30s)."
+        ),
+    ] = "",
     prometheus: Annotated[
         str | None,
         typer.Option(
@@ -89,7 +92,7 @@ def collect(
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     if watch and once:
         raise BadInputError("--watch and --once contradict each other", where="collect", hint="pick one")
-    seconds = parse_duration(interval, where="--interval").total_seconds()
+    seconds = parse_duration(interval or settings.collect_interval, where="--interval").total_seconds()
     if seconds < 1:
         raise BadInputError("--interval must be at least 1s", where="--interval")
     names = list(context or ([settings.context] if settings.context else []))

@@ -39,7 +39,7 @@ def health(
         raise BadInputError(f"--fail-on {fail_on!r}", where="--fail-on", hint="use unknown, warn or crit")
     settings: Settings = ctx.obj
     answer, now = _answer(ctx, where, None, "health")
-    meta = _freshness(answer, max_age, now)
+    meta = _freshness(answer, max_age, now, settings.collect_interval)
     store = open_store(settings.db)
     try:
         checks = read_checks(store, where=where, now=datetime.now(UTC))

@@ -49,7 +49,7 @@ def _cells(item: dict[str, Any], wide: bool) -> list[Any]:
     return [*base, hypervisor, item["hostKernel"], f"{item['cpu']:g}", drift, state, age]
 
 
-def _freshness(answer: Any, max_age: str | None, now: datetime) -> dict[str, Any]:
+def _freshness(answer: Any, max_age: str | None, now: datetime, interval: str = "30s") -> dict[str, Any]:
     from store.durations import format_duration, parse_duration
     from store.errors import UnreachableError
 
@@ -64,8 +64,10 @@ def _freshness(answer: Any, max_age: str | None, now: datetime) -> dict[str, Any
             hint="run `fleetctl collect`, or check that `fleetctl serve` is collecting",
         )
     clusters = ", ".join(sorted(answer.collected_at))
-    err(f"data from {format_duration(age)} ago ({clusters})")
-    return {"collectedAt": oldest.isoformat(), "dataAgeSeconds": int(age.total_seconds())}
+    stale = age > 2 * parse_duration(interval, where="collect_interval")
+    note = f"; STALE: older than two collection intervals ({interval}); is collection running?" if stale else ""
+    err(f"data from {format_duration(age)} ago ({clusters}){note}")
+    return {"collectedAt": oldest.isoformat(), "dataAgeSeconds": int(age.total_seconds()), "stale": stale}
 
 
 def _answer(ctx: typer.Context, where: str | None, selector: str | None, sort_by: str) -> tuple[Any, datetime]:
@@ -96,12 +98,15 @@ def nodes(
     max_age: Annotated[
         str | None, typer.Option("--max-age", help="Fail with exit 3 when the data is older than this (5m, ...).")
     ] = None,
+    live: Annotated[bool, typer.Option("--live", help="Collect from the cluster first, then answer.")] = False,
     output: OutputOption = None,
 ) -> None:
     """List nodes with their Kata release, guest kernel and health, from the store."""
     fmt = output_format(ctx, output, FORMATS)
+    if live:
+        _collect_first(ctx)
     answer, now = _answer(ctx, where, selector, sort_by)
-    meta = _freshness(answer, max_age, now)
+    meta = _freshness(answer, max_age, now, ctx.obj.collect_interval)
     _print(answer.items, fmt, meta)
 
 
@@ -112,18 +117,45 @@ def query(
     max_age: Annotated[
         str | None, typer.Option("--max-age", help="Fail with exit 3 when the data is older than this.")
     ] = None,
+    live: Annotated[bool, typer.Option("--live", help="Collect from the cluster first, then answer.")] = False,
     output: OutputOption = None,
 ) -> None:
     """Which nodes match? Exit 1 when any do (findings), 0 when none."""
     fmt = output_format(ctx, output, FORMATS) if output or not count else "table"
+    if live:
+        _collect_first(ctx)
     answer, now = _answer(ctx, expression, None, "name")
-    meta = _freshness(answer, max_age, now)
+    meta = _freshness(answer, max_age, now, ctx.obj.collect_interval)
     if count:
         typer.echo(str(len(answer.items)))
     else:
         _print(answer.items, "name" if output is None and ctx.obj.output == "table" else fmt, meta)
     if answer.items:
         raise typer.Exit(ExitCode.FINDINGS)
+
+
+def _collect_first(ctx: typer.Context) -> None:
+    """--live: one collection of the current context(s) before answering; a failure is exit 3."""
+    from collectors.inventory.collector import collect_cluster
+    from collectors.kube.client import KubeClient
+    from collectors.kube.config import open_contexts
+    from collectors.releases.catalog import kernel_pins
+    from store.errors import UnreachableError
+    from store.migrate import open_store
+
+    settings: Settings = ctx.obj
+    contexts = open_contexts(settings.kubeconfig, [settings.context] if settings.context else None)
+    store = open_store(settings.db)
+    try:
+        pins = kernel_pins(store)
+        for context in contexts:
+            result = collect_cluster(KubeClient(context), store, pins)
+            if result.error:
+                raise UnreachableError(
+                    result.error, where=f"--live: cluster {context.name}", hint="answer from the store without --live"
+                )
+    finally:
+        store.close()
 
 
 def _print(items: list[dict[str, Any]], fmt: str, meta: dict[str, Any]) -> None:

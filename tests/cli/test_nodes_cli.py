@@ -146,3 +146,35 @@ def test_history_and_describe_show_a_cordon(filled: tuple[Simulator, str]) -> No
     missing = fleetctl("--db", db, "describe", "node", "no-such-node")
     assert_clean_error(missing, 2)
     assert "not in the store" in missing.stderr
+
+
+def test_live_collects_first_and_an_unreachable_cluster_is_exit_3(
+    fresh_sim: Simulator, sqlite_url: str, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    live = fleetctl(
+        "--kubeconfig", str(fresh_sim.kubeconfig), "--db", sqlite_url, "query", "--live", "--count", "arch = s390x"
+    )
+    assert live.returncode == 1 and live.stdout.strip() == str(
+        sum(1 for t in fresh_sim.world.nodes.values() if t.spec.arch == "s390x")
+    )
+    dead = Path(str(tmp_path)) / "dead"
+    dead.write_text(fresh_sim.kubeconfig.read_text().replace(fresh_sim.url, "https://127.0.0.1:1"))
+    result = fleetctl("--kubeconfig", str(dead), "--db", sqlite_url, "nodes", "--live")
+    assert_clean_error(result, 3)
+    assert "cannot reach the API server" in result.stderr and fresh_sim.token not in result.stderr
+
+
+def test_old_data_is_flagged_stale(filled: tuple[Simulator, str], tmp_path: object) -> None:
+    from pathlib import Path
+
+    _, db = filled
+    cfg = Path(str(tmp_path)) / "config.toml"
+    cfg.write_text('collect_interval = "1s"\n')
+    import time
+
+    time.sleep(2.5)
+    result = fleetctl("--config", str(cfg), "--db", db, "nodes", "-o", "json")
+    assert result.returncode == 0 and "STALE" in result.stderr
+    assert json.loads(result.stdout)["metadata"]["stale"] is True
