@@ -13,7 +13,7 @@ from sqlmodel import col
 from store.checks import Status
 from store.engine import Store
 from store.errors import BadInputError
-from store.models import Cluster, HealthCheck
+from store.models import Cluster, HealthCheck, Node, NodeState
 from store.query.compiler import compile_query, nodes_select
 from store.query.selector import selector_to_query
 
@@ -35,68 +35,81 @@ class NodeAnswer:
         return min(s for s in stamps if s is not None)
 
 
+_STATE_COLUMNS = (
+    "arch", "zone", "region", "kata_version", "kata_deploy_version", "kata_commit", "kata_label", "kata_version_sort",
+    "guest_kernel", "custom_kernel", "hypervisor", "hypervisor_version", "machine_type", "host_kernel", "os_image",
+    "container_runtime", "kubelet_version", "ready", "unschedulable", "cpu_capacity", "runtime_handlers", "drift",
+    "parse_problems", "changed_at",
+)  # fmt: skip
+_RANKS = {s.value: s.rank for s in Status}
+_BY_RANK = {s.rank: s.value for s in Status}
+
+
 def read_nodes(
     store: Store, *, where: str | None, selector: str | None, now: datetime, sort_by: str = "name"
 ) -> NodeAnswer:
-    """Present nodes matching ``where`` (the query language) and ``selector`` (a label selector)."""
+    """Present nodes matching ``where`` (the query language) and ``selector`` (a label selector).
+
+    Plain columns through SQLAlchemy Core, not ORM objects, and the worst health of all matching
+    nodes in one grouped query: at 10,000 nodes the object building would cost more than the SQL.
+    """
     if sort_by not in SORT_KEYS:
         raise BadInputError(f"cannot sort by {sort_by!r}", where="--sort-by", hint=f"use one of {', '.join(SORT_KEYS)}")
-    query = nodes_select()
-    for text in (where, selector_to_query(selector) if selector else None):
-        if text:
-            query = query.where(compile_query(text, dialect=store.backend, now=now))
+    conditions = [
+        compile_query(text, dialect=store.backend, now=now)
+        for text in (where, selector_to_query(selector) if selector else None)
+        if text
+    ]
+    base = nodes_select().where(*conditions)
+    columns = [col(Node.id), col(Node.name), col(Node.first_seen), col(Cluster.name).label("cluster_name")]
+    columns += [getattr(NodeState, c) for c in _STATE_COLUMNS]
+    rank = sa.case(_RANKS, value=col(HealthCheck.status), else_=1)
+    worst_q = (
+        sa.select(col(HealthCheck.node_id), sa.func.max(rank))
+        .where(col(HealthCheck.node_id).in_(base.with_only_columns(col(Node.id))))
+        .group_by(col(HealthCheck.node_id))
+    )
     with store.read() as session:
-        rows = session.execute(query).all()
-        ids = [node.id for node, _, _ in rows]
-        worst: dict[int, Status] = {}
-        for i in range(0, len(ids), 1000):
-            for node_id, status in session.execute(
-                sa.select(col(HealthCheck.node_id), col(HealthCheck.status)).where(
-                    col(HealthCheck.node_id).in_(ids[i : i + 1000])
-                )
-            ):
-                current = worst.get(node_id)
-                s = Status(status)
-                if current is None or s.rank > current.rank:
-                    worst[node_id] = s
-        clusters = {c.name: c.last_collected_at for c in session.execute(sa.select(Cluster)).scalars()}
-    items = [_item(node, state, cluster, worst.get(node.id), now) for node, state, cluster in rows]
+        rows = session.execute(base.with_only_columns(*columns)).all()
+        worst = dict(session.execute(worst_q).tuples().all())
+        clusters = dict(session.execute(sa.select(col(Cluster.name), col(Cluster.last_collected_at))).tuples().all())
+    items = [_item(row, _BY_RANK.get(worst.get(row.id, 1), "unknown"), now) for row in rows]
     items.sort(key=_sort_key(sort_by))
     used = {i["cluster"] for i in items} or set(clusters)
     return NodeAnswer(items, {c: clusters.get(c) for c in used})
 
 
-def _item(node: Any, st: Any, cluster: Any, worst: Status | None, now: datetime) -> dict[str, Any]:
+def _item(r: Any, health: str, now: datetime) -> dict[str, Any]:
     return {
-        "name": node.name,
-        "cluster": cluster.name,
-        "arch": st.arch,
-        "zone": st.zone,
-        "region": st.region,
+        "name": r.name,
+        "cluster": r.cluster_name,
+        "arch": r.arch,
+        "zone": r.zone,
+        "region": r.region,
         "kata": {
-            "version": st.kata_version,
-            "deployVersion": st.kata_deploy_version,
-            "commit": st.kata_commit,
-            "label": st.kata_label,
+            "version": r.kata_version,
+            "deployVersion": r.kata_deploy_version,
+            "commit": r.kata_commit,
+            "label": r.kata_label,
         },
-        "guestKernel": st.guest_kernel,
-        "customKernel": st.custom_kernel,
-        "hypervisor": {"name": st.hypervisor, "version": st.hypervisor_version, "machineType": st.machine_type},
-        "hostKernel": st.host_kernel,
-        "osImage": st.os_image,
-        "containerRuntime": st.container_runtime,
-        "kubelet": st.kubelet_version,
-        "ready": st.ready,
-        "cordoned": st.unschedulable,
-        "cpu": (st.cpu_capacity or 0) / 1000,
-        "runtimeHandlers": list(st.runtime_handlers or []),
-        "drift": list(st.drift or []),
-        "parseProblems": list(st.parse_problems or []),
-        "health": (worst or Status.UNKNOWN).value,
-        "firstSeen": node.first_seen.isoformat(),
-        "changedAt": st.changed_at.isoformat(),
-        "_sort": st.kata_version_sort or "",
-        "_age": (now - node.first_seen).total_seconds(),
+        "guestKernel": r.guest_kernel,
+        "customKernel": r.custom_kernel,
+        "hypervisor": {"name": r.hypervisor, "version": r.hypervisor_version, "machineType": r.machine_type},
+        "hostKernel": r.host_kernel,
+        "osImage": r.os_image,
+        "containerRuntime": r.container_runtime,
+        "kubelet": r.kubelet_version,
+        "ready": r.ready,
+        "cordoned": r.unschedulable,
+        "cpu": (r.cpu_capacity or 0) / 1000,
+        "runtimeHandlers": list(r.runtime_handlers or []),
+        "drift": list(r.drift or []),
+        "parseProblems": list(r.parse_problems or []),
+        "health": health,
+        "firstSeen": r.first_seen.isoformat(),
+        "changedAt": r.changed_at.isoformat(),
+        "_sort": r.kata_version_sort or "",
+        "_age": (now - r.first_seen).total_seconds(),
     }
 
 
