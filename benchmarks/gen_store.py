@@ -29,7 +29,15 @@ from store.snapshots import record_snapshot
 from store.versions import KataVersion
 
 RELEASES = ["3.28.0", "3.29.0", "3.30.0", "3.31.0", "3.32.0", "4.0.0", "4.1.0"]
-KERNELS = {"3.28.0": "6.18.15-186", "3.29.0": "6.18.15-189", "3.30.0": "6.18.15-192", "3.31.0": "6.18.28-194", "3.32.0": "6.18.35-197", "4.0.0": "6.18.35-200", "4.1.0": "6.18.35-202"}
+KERNELS = {
+    "3.28.0": "6.18.15-186",
+    "3.29.0": "6.18.15-189",
+    "3.30.0": "6.18.15-192",
+    "3.31.0": "6.18.28-194",
+    "3.32.0": "6.18.35-197",
+    "4.0.0": "6.18.35-200",
+    "4.1.0": "6.18.35-202",
+}
 CODES = ["KATA001", "KATA002", "KATA003", "KATA004", "KATA005", "KATA010", "KATA011", "KATA012", "KATA013", "KATA014"]
 
 
@@ -78,8 +86,24 @@ def checks_for(rng: random.Random) -> list[CheckResult]:
     out = []
     for code in CODES:
         roll = rng.random()
-        status = Status.CRIT if roll < 0.0005 else Status.WARN if roll < 0.0015 else Status.UNKNOWN if roll < 0.002 else Status.OK
-        out.append(CheckResult(code, status, f"{code} is {status.value}", value=rng.random() * 100, remediation=None if status is Status.OK else "see docs/collectors.md"))
+        status = (
+            Status.CRIT
+            if roll < 0.0005
+            else Status.WARN
+            if roll < 0.0015
+            else Status.UNKNOWN
+            if roll < 0.002
+            else Status.OK
+        )
+        out.append(
+            CheckResult(
+                code,
+                status,
+                f"{code} is {status.value}",
+                value=rng.random() * 100,
+                remediation=None if status is Status.OK else "see docs/collectors.md",
+            )
+        )
     return out
 
 
@@ -106,6 +130,8 @@ def generate(url: str, *, nodes: int, days: int, seed: int = 7) -> None:
                 record_snapshot(session, "prod-eu", fleet, at=at)
                 if day % 7 == 0 or day == days:
                     record_checks(session, "prod-eu", {f.name: checks_for(rng) for f in fleet}, at=at)
+        with store.engine.begin() as conn:  # planner statistics, as autovacuum / a long-lived database has them
+            conn.exec_driver_sql("ANALYZE")
     finally:
         store.close()
         done()

@@ -133,6 +133,15 @@ class Store:
                 session.rollback()
 
     @contextmanager
+    def read_connection(self) -> Iterator[sa.Connection]:
+        """A short read transaction on a plain connection, for Core queries that need no ORM objects."""
+        with self.translate_errors(), self.engine.connect() as conn:
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction that commits on success and rolls back on any error."""
         with self.translate_errors(), Session(self.write_engine, expire_on_commit=False) as session:

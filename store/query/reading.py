@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,7 @@ _STATE_COLUMNS = (
     "container_runtime", "kubelet_version", "ready", "unschedulable", "cpu_capacity", "runtime_handlers", "drift",
     "parse_problems", "changed_at",
 )  # fmt: skip
+_JSON_COLUMNS = {"runtime_handlers", "drift", "parse_problems"}  # read as text; most are "[]"
 _RANKS = {s.value: s.rank for s in Status}
 _BY_RANK = {s.rank: s.value for s in Status}
 
@@ -62,17 +64,20 @@ def read_nodes(
     ]
     base = nodes_select().where(*conditions)
     columns = [col(Node.id), col(Node.name), col(Node.first_seen), col(Cluster.name).label("cluster_name")]
-    columns += [getattr(NodeState, c) for c in _STATE_COLUMNS]
+    columns += [
+        sa.type_coerce(getattr(NodeState, c), sa.Text).label(c) if c in _JSON_COLUMNS else getattr(NodeState, c)
+        for c in _STATE_COLUMNS
+    ]
     rank = sa.case(_RANKS, value=col(HealthCheck.status), else_=1)
     worst_q = (
         sa.select(col(HealthCheck.node_id), sa.func.max(rank))
         .where(col(HealthCheck.node_id).in_(base.with_only_columns(col(Node.id))))
         .group_by(col(HealthCheck.node_id))
     )
-    with store.read() as session:
-        rows = session.execute(base.with_only_columns(*columns)).all()
-        worst = dict(session.execute(worst_q).tuples().all())
-        clusters = dict(session.execute(sa.select(col(Cluster.name), col(Cluster.last_collected_at))).tuples().all())
+    with store.read_connection() as conn:
+        rows = conn.execute(base.with_only_columns(*columns)).all()
+        worst: dict[int, int] = dict(conn.execute(worst_q).tuples().all())
+        clusters = dict(conn.execute(sa.select(col(Cluster.name), col(Cluster.last_collected_at))).tuples().all())
     items = [_item(row, _BY_RANK.get(worst.get(row.id, 1), "unknown"), now) for row in rows]
     items.sort(key=_sort_key(sort_by))
     used = {i["cluster"] for i in items} or set(clusters)
@@ -102,15 +107,25 @@ def _item(r: Any, health: str, now: datetime) -> dict[str, Any]:
         "ready": r.ready,
         "cordoned": r.unschedulable,
         "cpu": (r.cpu_capacity or 0) / 1000,
-        "runtimeHandlers": list(r.runtime_handlers or []),
-        "drift": list(r.drift or []),
-        "parseProblems": list(r.parse_problems or []),
+        "runtimeHandlers": _json_list(r.runtime_handlers),
+        "drift": _json_list(r.drift),
+        "parseProblems": _json_list(r.parse_problems),
         "health": health,
         "firstSeen": r.first_seen.isoformat(),
         "changedAt": r.changed_at.isoformat(),
         "_sort": r.kata_version_sort or "",
         "_age": (now - r.first_seen).total_seconds(),
     }
+
+
+def _json_list(value: Any) -> list[Any]:
+    """A JSON list column read as text (SQLite) or already decoded (PostgreSQL's driver decodes json)."""
+    if not value or value == "[]":
+        return []
+    if isinstance(value, list):
+        return value
+    decoded = json.loads(value)
+    return decoded if isinstance(decoded, list) else []
 
 
 def _sort_key(field: str) -> Any:
