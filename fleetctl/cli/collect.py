@@ -98,8 +98,7 @@ def collect(
     names = list(context or ([settings.context] if settings.context else []))
     contexts = open_contexts(settings.kubeconfig, names or None, all_contexts=all_contexts)
     health = _health_runner(settings, prometheus, parse_duration(retain, where="--retain") if retain else None)
-    store = open_store(settings.db)
-    try:
+    with open_store(settings.db) as store:
         pins = kernel_pins(store)
         clients = [KubeClient(c) for c in contexts]
         if watch:
@@ -114,8 +113,6 @@ def collect(
             healths.append(None if results[-1].error else health(store, client))
         if sys.stderr.isatty():
             sys.stderr.write("\r\033[K")
-    finally:
-        store.close()
     if fmt == "table":
         for r, h in zip(results, healths, strict=True):
             (err if r.error else typer.echo)(_summary_line(r))

@@ -21,13 +21,10 @@ def info(ctx: typer.Context, output: OutputOption = None) -> None:
     """Show the database URL (without its password), schema revision and row counts."""
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     settings: Settings = ctx.obj
-    store = open_store(settings.db)
-    try:
+    with open_store(settings.db) as store:
         with store.read() as session:
             counts = table_counts(session)
         data = _info_document(store, counts)
-    finally:
-        store.close()
     if fmt == "json":
         typer.echo(to_json(data))
     elif fmt == "yaml":
@@ -56,23 +53,15 @@ def upgrade_cmd(ctx: typer.Context, dry_run: DryRunOption = False) -> None:
     """Migrate the database schema to this fleetctl's version (every command also does this on start)."""
     settings: Settings = ctx.obj
     if dry_run:
-        store = Store(parse_database_url(settings.db))
-        try:
-            with store.translate_errors():
-                pending = pending_revisions(current_revision(store))
-        finally:
-            store.close()
+        with Store(parse_database_url(settings.db)) as store, store.translate_errors():
+            pending = pending_revisions(current_revision(store))
         if pending:
             typer.echo(f"database {store.url} would be migrated through: {', '.join(pending)} (dry run)")
         else:
             typer.echo(f"database {store.url} is at the latest schema {head_revision()}; nothing to do (dry run)")
         return
-    store = Store(parse_database_url(settings.db))
-    try:
-        with store.translate_errors():
-            before, after = upgrade(store)
-    finally:
-        store.close()
+    with Store(parse_database_url(settings.db)) as store, store.translate_errors():
+        before, after = upgrade(store)
     if before == after:
         typer.echo(f"database {store.url} is at the latest schema {after}; nothing to do")
     else:
@@ -96,12 +85,8 @@ def compact_cmd(
 
     settings: Settings = ctx.obj
     cutoff = datetime.now(UTC) - parse_duration(retain, where="--retain")
-    store = open_store(settings.db)
-    try:
-        with store.read() if dry_run else store.write() as session:
-            result = compact(session, before=cutoff, dry_run=dry_run)
-    finally:
-        store.close()
+    with open_store(settings.db) as store, store.read() if dry_run else store.write() as session:
+        result = compact(session, before=cutoff, dry_run=dry_run)
     verb = "would drop" if dry_run else "dropped"
     typer.echo(
         f"{verb} {result.changes} change rows, {result.transitions} health transitions and {result.nodes} gone nodes older than {retain}"

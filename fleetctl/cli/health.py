@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape, quoteattr
 import typer
 
 from fleetctl.cli.console import err
-from fleetctl.cli.options import OutputOption, output_format
+from fleetctl.cli.options import MaxAgeOption, OutputOption, WhereOption, output_format
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import listing, table, to_json, to_yaml
 from fleetctl.settings import Settings
@@ -19,13 +19,11 @@ RANK = {"ok": 0, "unknown": 1, "warn": 2, "crit": 3}
 
 def health(
     ctx: typer.Context,
-    where: Annotated[str | None, typer.Option("--where", help="Only nodes matching this query.")] = None,
+    where: WhereOption = None,
     fail_on: Annotated[
         str, typer.Option("--fail-on", help="Exit 1 when any check is at or above this: unknown, warn or crit.")
     ] = "crit",
-    max_age: Annotated[
-        str | None, typer.Option("--max-age", help="Fail with exit 3 when the data is older than this.")
-    ] = None,
+    max_age: MaxAgeOption = None,
     output: OutputOption = None,
 ) -> None:
     """A health summary, then every failing check with its remediation."""
@@ -40,11 +38,8 @@ def health(
     settings: Settings = ctx.obj
     answer, now = _answer(ctx, where, None, "health")
     meta = _freshness(answer, max_age, now, settings.collect_interval)
-    store = open_store(settings.db)
-    try:
+    with open_store(settings.db) as store:
         checks = read_checks(store, where=where, now=datetime.now(UTC))
-    finally:
-        store.close()
     counts = dict.fromkeys(RANK, 0)
     for item in answer.items:
         counts[item["health"]] += 1

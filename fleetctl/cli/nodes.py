@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from fleetctl.cli.console import err
-from fleetctl.cli.options import OutputOption, output_format
+from fleetctl.cli.options import LiveOption, MaxAgeOption, OutputOption, WhereOption, output_format
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import listing, table, to_csv, to_json, to_yaml
 from fleetctl.settings import Settings
@@ -76,11 +76,8 @@ def _answer(ctx: typer.Context, where: str | None, selector: str | None, sort_by
 
     settings: Settings = ctx.obj
     now = datetime.now(UTC)
-    store = open_store(settings.db)
-    try:
+    with open_store(settings.db) as store:
         return read_nodes(store, where=where, selector=selector, now=now, sort_by=sort_by), now
-    finally:
-        store.close()
 
 
 def nodes(
@@ -89,16 +86,12 @@ def nodes(
         str | None,
         typer.Option("--selector", "-l", help="Label selector, as kubectl: key=value,key!=value,key in (a,b)."),
     ] = None,
-    where: Annotated[
-        str | None, typer.Option("--where", help="A query, such as: arch = s390x and kata < 4.0 (docs/queries.md).")
-    ] = None,
+    where: WhereOption = None,
     sort_by: Annotated[
         str, typer.Option("--sort-by", help="name, cluster, arch, zone, kata, health, cpu or age.")
     ] = "name",
-    max_age: Annotated[
-        str | None, typer.Option("--max-age", help="Fail with exit 3 when the data is older than this (5m, ...).")
-    ] = None,
-    live: Annotated[bool, typer.Option("--live", help="Collect from the cluster first, then answer.")] = False,
+    max_age: MaxAgeOption = None,
+    live: LiveOption = False,
     output: OutputOption = None,
 ) -> None:
     """List nodes with their Kata release, guest kernel and health, from the store."""
@@ -114,10 +107,8 @@ def query(
     ctx: typer.Context,
     expression: Annotated[str, typer.Argument(help="A query, such as: health != ok and arch = s390x")],
     count: Annotated[bool, typer.Option("--count", help="Print only how many nodes match.")] = False,
-    max_age: Annotated[
-        str | None, typer.Option("--max-age", help="Fail with exit 3 when the data is older than this.")
-    ] = None,
-    live: Annotated[bool, typer.Option("--live", help="Collect from the cluster first, then answer.")] = False,
+    max_age: MaxAgeOption = None,
+    live: LiveOption = False,
     output: OutputOption = None,
 ) -> None:
     """Which nodes match? Exit 1 when any do (findings), 0 when none."""
@@ -145,8 +136,7 @@ def _collect_first(ctx: typer.Context) -> None:
 
     settings: Settings = ctx.obj
     contexts = open_contexts(settings.kubeconfig, [settings.context] if settings.context else None)
-    store = open_store(settings.db)
-    try:
+    with open_store(settings.db) as store:
         pins = kernel_pins(store)
         for context in contexts:
             result = collect_cluster(KubeClient(context), store, pins)
@@ -154,8 +144,6 @@ def _collect_first(ctx: typer.Context) -> None:
                 raise UnreachableError(
                     result.error, where=f"--live: cluster {context.name}", hint="answer from the store without --live"
                 )
-    finally:
-        store.close()
 
 
 def _print(items: list[dict[str, Any]], fmt: str, meta: dict[str, Any]) -> None:

@@ -19,6 +19,11 @@ OutputOption = Annotated[
 ]
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would change, and change nothing.")]
+WhereOption = Annotated[str | None, typer.Option("--where", help="Only nodes matching this query (docs/queries.md).")]
+MaxAgeOption = Annotated[
+    str | None, typer.Option("--max-age", help="Fail with exit 3 when the data is older than this (5m, ...).")
+]
+LiveOption = Annotated[bool, typer.Option("--live", help="Collect from the cluster first, then answer.")]
 
 
 def output_format(ctx: typer.Context, local: str | None, allowed: tuple[str, ...]) -> str:

@@ -29,14 +29,10 @@ def sync(
 
     settings: Settings = ctx.obj
     releases = load_feed(source) if source else bundled_catalog()
-    store = open_store(settings.db)
-    try:
-        with store.write() as session:
-            if source:  # keep the bundled pins underneath whatever the feed says
-                upsert_releases(session, bundled_catalog(), source="bundled", at=datetime.now(UTC))
-            result = upsert_releases(session, releases, source="feed" if source else "bundled", at=datetime.now(UTC))
-    finally:
-        store.close()
+    with open_store(settings.db) as store, store.write() as session:
+        if source:  # keep the bundled pins underneath whatever the feed says
+            upsert_releases(session, bundled_catalog(), source="bundled", at=datetime.now(UTC))
+        result = upsert_releases(session, releases, source="feed" if source else "bundled", at=datetime.now(UTC))
     typer.echo(
         f"releases synced from {source or 'the bundled catalog'}: {result.added} added, {result.updated} updated, {result.unchanged} unchanged"
     )
@@ -55,14 +51,11 @@ def list_cmd(
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "wide", "json", "yaml"))
-    store = open_store(settings.db)
-    try:
+    with open_store(settings.db) as store:
         ensure_catalog(store)
         with store.read() as session:
             releases = list_releases(session, include_prereleases=prereleases)
             counts = nodes_per_release(session)
-    finally:
-        store.close()
     items: list[dict[str, Any]] = [
         {
             "version": r.version,

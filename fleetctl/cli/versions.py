@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from fleetctl.cli.console import err
-from fleetctl.cli.options import OutputOption, output_format
+from fleetctl.cli.options import OutputOption, WhereOption, output_format
 from fleetctl.output import NONE, document, key_values, listing, table, to_json, to_yaml
 from fleetctl.settings import Settings
 
@@ -21,7 +21,7 @@ def _emit(doc: dict[str, Any], fmt: str) -> None:
 
 def versions(
     ctx: typer.Context,
-    where: Annotated[str | None, typer.Option("--where", help="Only nodes matching this query.")] = None,
+    where: WhereOption = None,
     output: OutputOption = None,
 ) -> None:
     """Nodes per Kata release x arch x guest kernel, and how far behind the newest release each is."""
@@ -30,11 +30,8 @@ def versions(
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
-    store = open_store(settings.db)
-    try:
+    with open_store(settings.db) as store:
         rows = read_versions(store, where=where, now=datetime.now(UTC))
-    finally:
-        store.close()
     if fmt != "table":
         _emit(listing("VersionList", rows), fmt)
         return
@@ -68,11 +65,8 @@ def history(
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     start = datetime.now(UTC) - parse_duration(since, where="--since")
-    store = open_store(settings.db)
-    try:
+    with open_store(settings.db) as store:
         rows = read_history(store, node=node, cluster=cluster, since=start)
-    finally:
-        store.close()
     if fmt != "table":
         _emit(listing("ChangeList", rows), fmt)
         return
@@ -112,11 +106,8 @@ def describe_node(
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
-    store = open_store(settings.db)
-    try:
+    with open_store(settings.db) as store:
         found = read_node(store, name, cluster)
-    finally:
-        store.close()
     if not found:
         raise BadInputError(
             f"node {name!r} is not in the store",
