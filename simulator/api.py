@@ -408,13 +408,18 @@ class Api:
                 if now >= deadline:
                     break
                 wait = min(deadline, next_bookmark if bookmarks else deadline) - now
-                try:
-                    event = await asyncio.wait_for(watcher.queue.get(), timeout=max(0.0, wait))
-                except TimeoutError:
-                    if bookmarks and loop.time() >= next_bookmark:
-                        await self._bookmark(response, rt)
-                        next_bookmark = loop.time() + self.bookmark_seconds
-                    continue
+                if not watcher.queue.empty():
+                    event = watcher.queue.get_nowait()
+                else:
+                    try:
+                        event = await asyncio.wait_for(watcher.queue.get(), timeout=max(0.0, wait))
+                    except TimeoutError:
+                        # Only with nothing queued: a bookmark promises every event up to its
+                        # resourceVersion has been sent, so it must never overtake queued events.
+                        if bookmarks and loop.time() >= next_bookmark and watcher.queue.empty():
+                            await self._bookmark(response, rt)
+                            next_bookmark = loop.time() + self.bookmark_seconds
+                        continue
                 if event is None:
                     break  # dropped on purpose
                 if event.rv <= last_sent:

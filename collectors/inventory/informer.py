@@ -1,7 +1,8 @@
-"""A node informer: a paged list, then a watch from the list's resourceVersion; relist on 410.
+"""Informers: a paged list, then a watch from the list's resourceVersion; relist on 410.
 
-Used by ``fleetctl collect --watch``, so node changes (a cordon, a new release label, a
-NotReady) reach the store at the next write, without listing 10,000 nodes every interval.
+Used by ``fleetctl collect --watch`` for nodes and for the few labelled pods that matter (kata-deploy,
+Cloud API Adaptor), so changes (a cordon, a new release, a crash-looping install) reach the store at
+the next write, without listing 10,000 nodes and 200,000 pods every interval.
 Bookmarks keep the resourceVersion fresh. A watch that ends (server timeout, dropped
 connection) resumes from the last resourceVersion; one too old for the server's history
 (410 Gone) leads to one relist, which replaces the cache, so nothing is lost or duplicated.
@@ -19,12 +20,14 @@ from collectors.kube.errors import KubeGone, KubeTemporaryError
 
 
 @dataclass
-class NodeInformer:
-    """The current Node objects of one cluster, kept up to date by a watch."""
+class Informer:
+    """The current objects of one list (``path`` + ``params``), kept up to date by a watch; keyed namespace/name."""
 
     client: KubeClient
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: str = "/api/v1/nodes"
+    params: dict[str, str] = field(default_factory=dict)
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     resource_version: str = ""
     relists: int = 0
     watch_restarts: int = 0
@@ -33,14 +36,14 @@ class NodeInformer:
     def relist(self) -> None:
         """Replace the cache with a fresh paged list."""
         retrier = _Retrier(self.retry)
-        nodes: dict[str, dict[str, Any]] = {}
+        objects: dict[str, dict[str, Any]] = {}
         rv = ""
-        for page in _pages(self.client, "/api/v1/nodes", retrier):
+        for page in _pages(self.client, self.path, retrier, self.params):
             for item in page.get("items") or []:
-                nodes[item["metadata"]["name"]] = item
+                objects[_key(item)] = item
             rv = (page.get("metadata") or {}).get("resourceVersion", rv)
         self.errors_retried += retrier.retried
-        self.nodes, self.resource_version = nodes, rv
+        self.objects, self.resource_version = objects, rv
         self.relists += 1
 
     def watch_until(self, deadline: float) -> None:
@@ -51,7 +54,7 @@ class NodeInformer:
         while (remaining := deadline - time.monotonic()) > 0.05:
             try:
                 for event in self.client.watch(
-                    "/api/v1/nodes", self.resource_version, timeout_seconds=max(1, int(remaining + 0.5))
+                    self.path, self.resource_version, self.params, timeout_seconds=max(1, int(remaining + 0.5))
                 ):
                     self._apply(event)
                     if time.monotonic() >= deadline:
@@ -71,8 +74,22 @@ class NodeInformer:
         rv = meta.get("resourceVersion")
         kind = event.get("type")
         if kind in ("ADDED", "MODIFIED"):
-            self.nodes[meta["name"]] = obj
+            self.objects[_key(obj)] = obj
         elif kind == "DELETED":
-            self.nodes.pop(meta.get("name", ""), None)
+            self.objects.pop(_key(obj), None)
         if rv:
             self.resource_version = rv
+
+
+def _key(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+class NodeInformer(Informer):
+    """The Node objects of one cluster, by name."""
+
+    @property
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        """Nodes by name."""
+        return {obj["metadata"]["name"]: obj for obj in self.objects.values()}

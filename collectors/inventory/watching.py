@@ -1,4 +1,4 @@
-"""``collect --watch``: per cluster, a node informer plus a periodic pod summary, written every interval."""
+"""``collect --watch``: per cluster, informers for nodes and the pods that matter, written every interval."""
 
 from __future__ import annotations
 
@@ -8,18 +8,39 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from collectors.inventory.collector import (
+    CAA_LABEL,
+    DEPLOY_LABEL,
     CollectResult,
     RetryPolicy,
     _NodeAccumulator,
     _Retrier,
     facts_from,
     pod_summary,
+    reduce_pod,
 )
-from collectors.inventory.informer import NodeInformer
+from collectors.inventory.informer import Informer, NodeInformer
 from collectors.kube.client import KubeClient
 from collectors.kube.errors import KubeApiError
 from store.engine import Store
 from store.snapshots import record_snapshot
+
+
+def _watch_all(informers: list[Informer], deadline: float) -> None:
+    """Let every informer apply its events until ``deadline``, in parallel."""
+    threads = [threading.Thread(target=i.watch_until, args=(deadline,), daemon=True) for i in informers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _merge(peer_counts: Mapping[str, _NodeAccumulator], pod_informers: list[Informer]) -> dict[str, _NodeAccumulator]:
+    """Per-node records: kata-deploy and CAA pods from the informers, peer pods from the last full summary."""
+    merged = {node: _NodeAccumulator(peerpods=acc.peerpods) for node, acc in peer_counts.items()}
+    for informer in pod_informers:
+        for pod in informer.objects.values():
+            reduce_pod(pod, merged)
+    return merged
 
 
 def watch_cluster(
@@ -35,28 +56,33 @@ def watch_cluster(
 ) -> NodeInformer:
     """Collect ``client``'s cluster every ``interval`` seconds until ``stop`` is set.
 
-    Each round's ``seconds`` counts the work done after the watch wait (events are applied
-    as they arrive), so it says what an unchanged round costs.
-
-    Nodes come from the informer (list once, then watch); pods are summarised every
-    ``pods_every`` rounds, because kata-deploy pods change only when someone upgrades.
+    Nodes, kata-deploy pods and Cloud API Adaptor pods each have an informer (list once, then
+    watch), so an install that starts, fails or finishes shows at the next write. Peer-pod counts
+    need every pod, so they come from a full pod summary every ``pods_every`` rounds. Each round's
+    ``seconds`` counts the work after the watch wait, so it says what an unchanged round costs.
     """
-    informer = NodeInformer(client, retry or RetryPolicy())
-    accumulators: dict[str, _NodeAccumulator] = {}
+    policy = retry or RetryPolicy()
+    nodes = NodeInformer(client, policy)
+    pods = [
+        Informer(client, policy, "/api/v1/pods", {"labelSelector": f"{key}={value}"})
+        for key, value in (DEPLOY_LABEL, CAA_LABEL)
+    ]
+    peer_counts: dict[str, _NodeAccumulator] = {}
     rounds = 0
     while not stop.is_set():
         started = time.monotonic()
         result = CollectResult(cluster=client.name, snapshot=None)
-        retrier = _Retrier(informer.retry)
+        retrier = _Retrier(policy)
         try:
             if rounds == 0:
-                informer.relist()
+                for informer in (nodes, *pods):
+                    informer.relist()
             else:
-                informer.watch_until(started + interval)
+                _watch_all([nodes, *pods], started + interval)
                 started = time.monotonic()  # a round's cost is its work, not the wait for events
             if rounds % pods_every == 0:
-                accumulators, result.pods = pod_summary(client, retrier)
-            facts = facts_from(list(informer.nodes.values()), accumulators, pins)
+                peer_counts, result.pods = pod_summary(client, retrier)
+            facts = facts_from(list(nodes.nodes.values()), _merge(peer_counts, pods), pins)
             result.nodes = len(facts)
             with store.write() as session:
                 result.snapshot = record_snapshot(
@@ -64,12 +90,13 @@ def watch_cluster(
                 )
         except KubeApiError as exc:
             result.error = str(exc)
-        result.errors_retried = retrier.retried + informer.errors_retried
-        informer.errors_retried = 0
+        result.errors_retried = retrier.retried + sum(i.errors_retried for i in (nodes, *pods))
+        for informer in (nodes, *pods):
+            informer.errors_retried = 0
         result.api_requests = client.requests
         result.seconds = time.monotonic() - started
         on_round(result)
         rounds += 1
         if result.error:
             stop.wait(min(interval, 5.0))
-    return informer
+    return nodes

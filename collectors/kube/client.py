@@ -101,6 +101,7 @@ class KubeClient:
         response = self._request(path, query, timeout=(self.timeout, timeout_seconds + self.timeout))
         raw = response.response
         where = f"context {self.name}: WATCH {path}"
+        finished = False
         try:
             buffer = b""
             for chunk in raw.stream(65536, decode_content=True):
@@ -114,9 +115,14 @@ class KubeClient:
                         status = event.get("object") or {}
                         raise from_status(int(status.get("code") or 500), json.dumps(status), where=where)
                     yield event
+            finished = True
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise KubeConnectionError(f"watch interrupted: {type(exc).__name__}", where=where) from None
         finally:
+            if not finished:
+                # Stopped mid-stream: the rest of the stream is still on the socket. Returning this
+                # connection to the pool would hand those bytes to the next request as its answer.
+                raw.close()
             raw.release_conn()
 
 

@@ -264,6 +264,22 @@ def test_watch_mode_writes_every_interval(
         wait_for(
             lambda: states(store)["kata-amd64-0002"].unschedulable, timeout=10, what="the cordon to reach the store"
         )
+        # A failed install shows within a round or two, not ten intervals later.
+        api = api_client(fresh_sim)
+        core = client.CoreV1Api(api)
+        admin(fresh_sim, "/_sim/faults", "PATCH", {"installFailures": [{"arch": "amd64", "rate": 1.0}]})
+        image = "quay.io/kata-containers/kata-deploy:4.1.0"
+        template = {"spec": {"template": {"spec": {"containers": [{"name": "kube-kata", "image": image}]}}}}
+        client.AppsV1Api(api).patch_namespaced_daemon_set("kata-deploy", "kube-system", template)
+        selector = {"label_selector": "name=kata-deploy", "field_selector": "spec.nodeName=kata-amd64-0004"}
+        pod = core.list_namespaced_pod("kube-system", **selector).items[0]
+        core.delete_namespaced_pod(pod.metadata.name, "kube-system")
+        wait_for(
+            lambda: "kata-deploy pod is CrashLoopBackOff" in states(store)["kata-amd64-0004"].drift,
+            timeout=20,
+            what="the failed install to show in watch mode",
+        )
+        assert states(store)["kata-amd64-0004"].kata_deploy_version == "4.1.0"
     finally:
         stop.set()
         thread.join(timeout=10)

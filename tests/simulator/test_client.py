@@ -148,3 +148,20 @@ def test_dropped_watches_end_early_and_a_rewatch_continues(fresh_sim: Simulator)
     admin(fresh_sim, "/_sim/faults", "PATCH", {"api": {"dropWatchesAfterSeconds": 0}})
     resumed = list(watch.Watch().stream(core.list_node, resource_version=rv, timeout_seconds=1))
     assert [e["object"].metadata.name for e in resumed if e["type"] == "MODIFIED"] == ["kata-amd64-0006"]
+
+
+def test_a_bookmark_never_overtakes_queued_events(fresh_sim: Simulator) -> None:
+    # A burst of changes while bookmarks are due: every change must arrive before a bookmark
+    # that claims a resourceVersion at or past it.
+    core = client.CoreV1Api(api_client(fresh_sim))
+    rv = core.list_node(limit=1).metadata.resource_version
+    admin(fresh_sim, "/_sim/touch", "POST", {"count": 600})
+    seen_bookmark = 0
+    for event in watch.Watch().stream(
+        core.list_node, resource_version=rv, allow_watch_bookmarks=True, timeout_seconds=2
+    ):
+        version = int(event["raw_object"]["metadata"]["resourceVersion"])
+        if event["type"] == "BOOKMARK":
+            seen_bookmark = max(seen_bookmark, version)
+        else:
+            assert version > seen_bookmark, "an event arrived after a bookmark that claimed it was sent"
