@@ -353,12 +353,3 @@ async def churn_builds(world: World, interval: float = 60.0) -> None:
             if not nodes:
                 break
             create_build_pod(world, world.rng.choice(nodes), running=False)
-
-
-def pod_summary(pod: Obj) -> dict[str, Any]:
-    """A short description of a pod for ``/_sim`` answers."""
-    return {
-        "namespace": pod["metadata"]["namespace"],
-        "name": pod["metadata"]["name"],
-        "phase": pod.get("status", {}).get("phase"),
-    }
