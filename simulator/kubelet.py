@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from simulator import builders
 from simulator import resources as r
