@@ -71,8 +71,8 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def report(title: str, results: list[Result], *, as_json: bool) -> None:
-    """Print results as a table (or JSON with --json)."""
+def report(title: str, results: list[Result], *, as_json: bool) -> int:
+    """Print results as a table (or JSON with --json); return the exit code: 1 when a target was missed."""
     if as_json:
         print(
             json.dumps(
@@ -84,7 +84,7 @@ def report(title: str, results: list[Result], *, as_json: bool) -> None:
                 indent=2,
             )
         )
-        return
+        return _code(results)
     print(f"{title}  ({machine()})")
     rows = [("FIGURE", "VALUE", "TARGET", "BASELINE (same run)", "RATIO", "OK")]
     for r in results:
@@ -95,3 +95,8 @@ def report(title: str, results: list[Result], *, as_json: bool) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return _code(results)
+
+
+def _code(results: list[Result]) -> int:
+    return 0 if all(r.ok is not False for r in results) else 1

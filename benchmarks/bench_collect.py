@@ -119,8 +119,7 @@ def main() -> int:
     finally:
         sim.stop()
         done()
-    report("bench_collect", results, as_json=args.json)
-    return 0 if all(r.ok is not False for r in results) else 1
+    return report("bench_collect", results, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -147,8 +147,7 @@ def main() -> int:
             results += bench(pg_url, "postgresql", args.runs)
     finally:
         done()
-    report("bench_queries", results, as_json=args.json)
-    return 0 if all(r.ok is not False for r in results) else 1
+    return report("bench_queries", results, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,8 @@ the store keeps the last good collection.
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -81,19 +80,6 @@ class _Retrier:
         raise AssertionError("unreachable")
 
 
-def _pages(
-    client: KubeClient, path: str, retrier: _Retrier, params: Mapping[str, str | int] | None = None
-) -> Iterator[dict[str, Any]]:
-    query: dict[str, str | int] = {**(params or {}), "limit": 500}
-    while True:
-        page = retrier.run(functools.partial(client.get, path, query))
-        yield page
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return
-        query = {**query, "continue": token}
-
-
 def image_tag(image: str) -> str | None:
     """The tag of an image reference, or None when it has none."""
     last = image.rsplit("/", 1)[-1].split("@", 1)[0]
@@ -137,7 +123,7 @@ def pod_summary(client: KubeClient, retrier: _Retrier) -> tuple[dict[str, _NodeA
     """Every pod, read page by page and folded into per-node accumulators; also the pod count."""
     accumulators: dict[str, _NodeAccumulator] = {}
     pods = 0
-    for page in _pages(client, "/api/v1/pods", retrier):
+    for page in client.list_pages("/api/v1/pods", retry=retrier.run):
         items = page.get("items") or []
         pods += len(items)
         for pod in items:
@@ -164,7 +150,7 @@ def facts_from(
 def gather_facts(client: KubeClient, pins: Mapping[str, str], retrier: _Retrier) -> tuple[list[NodeFacts], int]:
     """List nodes and pods; return every node's facts and the pod count."""
     raw_nodes: list[dict[str, Any]] = []
-    for page in _pages(client, "/api/v1/nodes", retrier):
+    for page in client.list_pages("/api/v1/nodes", retry=retrier.run):
         raw_nodes += page.get("items") or []
     accumulators, pods = pod_summary(client, retrier)
     return facts_from(raw_nodes, accumulators, pins), pods

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.inventory.collector import RetryPolicy, _pages, _Retrier
+from collectors.inventory.collector import RetryPolicy, _Retrier
 from collectors.kube.client import KubeClient
 from collectors.kube.errors import KubeGone, KubeTemporaryError
 
@@ -38,7 +38,7 @@ class Informer:
         retrier = _Retrier(self.retry)
         objects: dict[str, dict[str, Any]] = {}
         rv = ""
-        for page in _pages(self.client, self.path, retrier, self.params):
+        for page in self.client.list_pages(self.path, self.params, retry=retrier.run):
             for item in page.get("items") or []:
                 objects[_key(item)] = item
             rv = (page.get("metadata") or {}).get("resourceVersion", rv)

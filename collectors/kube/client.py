@@ -7,8 +7,9 @@ JSON lines. Authentication, TLS and proxies stay the official client's.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import urllib3
@@ -67,12 +68,22 @@ class KubeClient:
         return _decode(response.read(), f"context {self.name}: GET {path}")
 
     def list_pages(
-        self, path: str, params: Mapping[str, str | int] | None = None, *, limit: int = PAGE_SIZE
+        self,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        limit: int = PAGE_SIZE,
+        retry: Callable[[Callable[[], dict[str, Any]]], dict[str, Any]] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every page of a list; the last page's ``metadata.resourceVersion`` is the list's."""
+        """Every page of a list; the last page's ``metadata.resourceVersion`` is the list's.
+
+        ``retry`` wraps each page's request (the collector's backoff), so a temporary error
+        retries that page with the same continue token instead of restarting the list.
+        """
         query: dict[str, str | int] = {**(params or {}), "limit": limit}
         while True:
-            page = self.get(path, query)
+            request = functools.partial(self.get, path, dict(query))
+            page = retry(request) if retry else request()
             yield page
             token = (page.get("metadata") or {}).get("continue")
             if not token:

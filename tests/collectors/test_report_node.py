@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 from kubernetes import client
@@ -36,6 +37,11 @@ ENV = {
 }
 
 
+def report_node(sim: Simulator, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`fleetctl report-node ARGS` against ``sim``."""
+    return fleetctl("--kubeconfig", str(sim.kubeconfig), "report-node", *args, env=env)
+
+
 def kata_tree(root: Path, binary: str = "kata-runtime", env: dict[str, object] | None = None) -> Path:
     kata = root / "opt" / "kata"
     (kata / "bin").mkdir(parents=True)
@@ -54,9 +60,7 @@ def kata_tree(root: Path, binary: str = "kata-runtime", env: dict[str, object] |
 
 def test_report_node_publishes_kata_runtime_env_and_the_version_file(fresh_sim: Simulator, tmp_path: Path) -> None:
     kata = kata_tree(tmp_path)
-    result = fleetctl(
-        "--kubeconfig", str(fresh_sim.kubeconfig), "report-node", "--node", "kata-amd64-0000", "--kata-dir", str(kata)
-    )
+    result = report_node(fresh_sim, "--node", "kata-amd64-0000", "--kata-dir", str(kata))
     assert result.returncode == 0, result.stderr
     assert "node/kata-amd64-0000 annotated from kata-runtime env --json" in result.stdout
     node = client.CoreV1Api(api_client(fresh_sim)).read_node("kata-amd64-0000")
@@ -70,45 +74,24 @@ def test_report_node_publishes_kata_runtime_env_and_the_version_file(fresh_sim: 
 
 def test_report_node_falls_back_to_kata_ctl(fresh_sim: Simulator, tmp_path: Path) -> None:
     kata = kata_tree(tmp_path, binary="kata-ctl")
-    result = fleetctl(
-        "--kubeconfig",
-        str(fresh_sim.kubeconfig),
-        "report-node",
-        "--node",
-        "kata-amd64-0001",
-        "--kata-dir",
-        str(kata),
-        "--dry-run",
-    )
+    result = report_node(fresh_sim, "--node", "kata-amd64-0001", "--kata-dir", str(kata), "--dry-run")
     assert result.returncode == 0, result.stderr
     notes = json.loads(result.stdout)
     assert json.loads(notes["reporter.fleetctl.io/kata-env"])["Hypervisor"]["MachineType"] == "q35"
 
 
 def test_report_node_without_kata_or_node_name_exits_2(fresh_sim: Simulator, tmp_path: Path) -> None:
-    empty = fleetctl(
-        "--kubeconfig",
-        str(fresh_sim.kubeconfig),
-        "report-node",
-        "--node",
-        "kata-amd64-0001",
-        "--kata-dir",
-        str(tmp_path),
-    )
+    empty = report_node(fresh_sim, "--node", "kata-amd64-0001", "--kata-dir", str(tmp_path))
     assert_clean_error(empty, 2)
     assert "no kata-runtime, no kata-ctl and no VERSION file" in empty.stderr
     env = {k: v for k, v in os.environ.items() if k != "NODE_NAME"}
-    nameless = fleetctl(
-        "--kubeconfig", str(fresh_sim.kubeconfig), "report-node", "--kata-dir", str(kata_tree(tmp_path)), env=env
-    )
+    nameless = report_node(fresh_sim, "--kata-dir", str(kata_tree(tmp_path)), env=env)
     assert_clean_error(nameless, 2)
     assert "NODE_NAME" in nameless.stderr
 
 
 def test_an_oversized_env_is_refused(fresh_sim: Simulator, tmp_path: Path) -> None:
     kata = kata_tree(tmp_path, env={**ENV, "Host": {"Kernel": "k" * 70_000}})
-    result = fleetctl(
-        "--kubeconfig", str(fresh_sim.kubeconfig), "report-node", "--node", "kata-amd64-0002", "--kata-dir", str(kata)
-    )
+    result = report_node(fresh_sim, "--node", "kata-amd64-0002", "--kata-dir", str(kata))
     assert_clean_error(result, 2)
     assert "over the 65536-byte annotation cap" in result.stderr
