@@ -18,6 +18,7 @@ Errors point at the offending token with a caret.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -276,4 +277,9 @@ def parse(text: str) -> Node:
     """Parse a query; raises ``QuerySyntaxError`` (and only that) on bad input."""
     if not isinstance(text, str):
         raise QuerySyntaxError("the query must be text", where="query", hint="try: arch = s390x")
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=256)  # the AST is immutable; a TUI filter or a script repeats its query
+def _parse(text: str) -> Node:
     return _Parser(text).parse()
