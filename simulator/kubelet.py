@@ -25,6 +25,8 @@ STARTUP_SECONDS = 3.0  # sandbox + container start
 BUILD_SECONDS = (600.0, 3600.0)  # Tekton builds run 10 to 60 minutes
 APP_IMAGE = "registry.internal/ci/{}:1.4.2"
 
+COMMAND_SECONDS = 2.0  # how long a one-shot pod without a run-seconds annotation runs
+
 
 def running_status(world: World, pod: Obj, *, ready: bool = True) -> Obj:
     """The status of a pod whose containers are running."""
@@ -208,6 +210,8 @@ async def start_pod(world: World, namespace: str, name: str) -> None:
     run = entry.obj["metadata"].get("annotations", {}).get(RUN_SECONDS_ANNOTATION)
     if run is not None:
         finish_after(world, entry.obj, float(run))
+    elif entry.obj["spec"].get("restartPolicy") == "Never":
+        finish_after(world, entry.obj, COMMAND_SECONDS)  # a one-shot command (a smoke test) exits soon
 
 
 async def _fail_sandbox(world: World, pod: Obj, node: str, handler: str) -> None:

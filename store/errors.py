@@ -75,6 +75,10 @@ class StoreUnreachableError(UnreachableError):
     """The database could not be reached or refused the login."""
 
 
+class BusyError(FleetctlError):
+    """Someone else holds the lock on this work (another executor of the same run)."""
+
+
 class OperationTimeoutError(FleetctlError):
     """Work did not finish within its time limit."""
 

@@ -174,6 +174,8 @@ class UpgradeRun(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=253)
+    kind: str = Field(default="upgrade", max_length=16, sa_column_kwargs={"server_default": "upgrade"})
+    parent_id: int | None = None  # a rollback run: the run it undoes
     target_version: str = Field(max_length=64)
     state: str = Field(max_length=16, index=True)
     plan: dict[str, Any] = _json({})
@@ -201,6 +203,9 @@ class Wave(SQLModel, table=True):
     finished_at: datetime | None = _ts(nullable=True)
     gate_state: str | None = Field(default=None, max_length=16)
     gate_message: str = ""
+    gate_results: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False, server_default="[]")
+    )
 
 
 class NodeStep(SQLModel, table=True):
@@ -216,6 +221,11 @@ class NodeStep(SQLModel, table=True):
     step: str = Field(max_length=16)
     state: str = Field(max_length=16)
     from_version: str | None = Field(default=None, max_length=64)
+    target_version: str | None = Field(default=None, max_length=64)
+    position: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # rollout order within the run
+    facts: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON(), nullable=False, server_default="{}")
+    )  # what claim saw: handlers, guest kernel, cordoned
     attempts: int = 0
     cordoned_by_us: bool = False
     started_at: datetime | None = _ts(nullable=True)

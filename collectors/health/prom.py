@@ -39,8 +39,8 @@ class PromSource:
             url=config.url, disable_ssl=False, retry=Retry(total=0, raise_on_status=False), timeout=config.timeout_s
         )
 
-    def query(self, promql: str) -> dict[str, Measurement] | str:
-        """``{node: value}`` for a query, or the reason it failed."""
+    def raw(self, promql: str) -> list[dict[str, Any]] | str:
+        """The instant vector's rows (``metric``, ``value``), or the reason the query failed."""
         from prometheus_api_client.exceptions import PrometheusApiClientException
         from requests import RequestException
 
@@ -55,14 +55,25 @@ class PromSource:
             return _short(f"{type(exc).__name__}: {exc}")
         except ValueError as exc:  # a body that is not the API's JSON
             return _short(f"unexpected answer: {exc}")
+        return rows if isinstance(rows, list) else _short(f"unexpected answer: {type(rows).__name__}")
+
+    def values(self, promql: str) -> list[float] | str:
+        """Every sample value of an instant query (NaN dropped), or the reason it failed."""
+        rows = self.raw(promql)
+        if isinstance(rows, str):
+            return rows
+        return [v for v in (_value(row) for row in rows) if v is not None]
+
+    def query(self, promql: str) -> dict[str, Measurement] | str:
+        """``{node: value}`` for a query, or the reason it failed."""
+        rows = self.raw(promql)
+        if isinstance(rows, str):
+            return rows
         out: dict[str, Measurement] = {}
         for row in rows:
             node = (row.get("metric") or {}).get(self.config.node_label)
-            try:
-                value = float(row["value"][1])
-            except (KeyError, IndexError, TypeError, ValueError):
-                continue
-            if node and not math.isnan(value):
+            value = _value(row)
+            if node and value is not None:
                 out[str(node)] = Measurement(value=value)
         return out
 
@@ -78,6 +89,14 @@ class PromSource:
             "hypervisor_fds": f"max by ({label}) (kata_hypervisor_fds)",
             "guest_mem_available": f'min by ({label}) (kata_guest_meminfo{{item="mem_available"}} / ignoring(item) kata_guest_meminfo{{item="mem_total"}})',
         }
+
+
+def _value(row: dict[str, Any]) -> float | None:
+    try:
+        value = float(row["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
 
 
 def _short(text: str) -> str:

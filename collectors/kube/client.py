@@ -22,7 +22,7 @@ PAGE_SIZE = 500
 
 
 class KubeClient:
-    """GET, paged LIST and WATCH against one cluster, returning plain JSON."""
+    """GET, paged LIST, WATCH and writes against one cluster, with plain JSON in and out."""
 
     def __init__(self, context: Context, *, timeout: float = 30.0) -> None:
         self.context = context
@@ -34,16 +34,28 @@ class KubeClient:
         """The kubeconfig context name."""
         return self.context.name
 
-    def _request(self, path: str, params: Mapping[str, str | int], *, timeout: float | tuple[float, float]) -> Any:
+    def _request(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        timeout: float | tuple[float, float],
+        method: str = "GET",
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
         api = self.context.api
         query = [(k, str(v)) for k, v in params.items()]
-        method, url, headers, _, _ = api.param_serialize(
-            "GET", path, query_params=query, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+        headers_in = {"Accept": "application/json"}
+        if body is not None:
+            headers_in["Content-Type"] = content_type
+        method, url, headers, data, _ = api.param_serialize(
+            method, path, query_params=query, header_params=headers_in, body=body, auth_settings=["BearerToken"]
         )
         self.requests += 1
-        where = f"context {self.name}: GET {path}"
+        where = f"context {self.name}: {method} {path}"
         try:
-            response = api.call_api(method, url, header_params=headers, _request_timeout=timeout)
+            response = api.call_api(method, url, header_params=headers, body=data, _request_timeout=timeout)
         except ApiException as exc:
             raise KubeConnectionError(
                 str(exc.reason or exc).splitlines()[0][:300],
@@ -61,6 +73,21 @@ class KubeClient:
             body = response.read()
             raise from_status(response.status, body, where=where, retry_after=response.headers.get("Retry-After"))
         return response
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """One write (POST, PUT, PATCH, DELETE), decoded. Patches pass their content type."""
+        response = self._request(
+            path, params or {}, timeout=self.timeout, method=method, body=body, content_type=content_type
+        )
+        return _decode(response.read() or b"{}", f"context {self.name}: {method} {path}")
 
     def get(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
         """One GET, decoded."""

@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from fleetctl import __version__
-from fleetctl.cli import collect, db, health, nodes, releases, report_node, sim, versions
+from fleetctl.cli import collect, db, health, nodes, releases, report_node, sim, upgrade, versions
 from fleetctl.cli.console import err, print_error, print_internal_error
 from fleetctl.config import load_config
 from fleetctl.exitcodes import ExitCode, exit_code_for
@@ -35,6 +35,7 @@ app.command("health")(health.health)
 app.command("versions")(versions.versions)
 app.command("history")(versions.history)
 app.add_typer(versions.describe_app, name="describe")
+app.add_typer(upgrade.app, name="upgrade")
 
 
 def _show_version(value: bool) -> None:

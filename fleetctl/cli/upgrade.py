@@ -1,0 +1,409 @@
+"""``fleetctl upgrade``: plan, apply, status, pause, resume, abort, rollback and history."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from fleetctl.cli.console import err
+from fleetctl.cli.options import OutputOption, output_format
+from fleetctl.exitcodes import ExitCode
+from fleetctl.output import NONE, document, listing, table, to_json, to_yaml
+from fleetctl.settings import Settings
+from store.durations import format_duration, parse_duration
+from store.errors import BadInputError, UnreachableError
+
+if TYPE_CHECKING:
+    from store.engine import Store
+    from upgrades.executor import ExecutorOptions
+    from upgrades.planner import Plan
+
+app = typer.Typer(help="Roll a Kata release out wave by wave, with gates, budgets and rollback.", no_args_is_help=True)
+
+FileArg = Annotated[str, typer.Argument(help="The plan file (YAML; see docs/upgrades.md).", show_default=False)]
+RunArg = Annotated[int, typer.Argument(help="The run's number (fleetctl upgrade history).", show_default=False)]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+DowngradeOption = Annotated[bool, typer.Option("--allow-downgrade", help="Allow nodes to move to an older release.")]
+PromOption = Annotated[
+    str | None,
+    typer.Option("--prometheus", help="Prometheus URL for the gates (default: the config's [prometheus] url)."),
+]
+PollOption = Annotated[str, typer.Option("--poll", help="How often to poll the cluster while waiting.")]
+LeaseOption = Annotated[
+    str, typer.Option("--lease-ttl", help="The run lock's time to live (renewed at a third of it).")
+]
+
+
+class RefusedError(BadInputError):
+    """A plan that must not start as it is."""
+
+
+def _emit(doc: dict[str, Any], fmt: str) -> None:
+    typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())
+
+
+def _load(path: str, allow_downgrade: bool) -> Any:
+    from dataclasses import replace
+
+    from upgrades.planfile import load_plan
+
+    spec = load_plan(path)
+    return replace(spec, allow_downgrade=True) if allow_downgrade else spec
+
+
+def _plan_doc(plan: Plan) -> dict[str, Any]:
+    def node(c: Any) -> dict[str, Any]:
+        return {"cluster": c.cluster, "name": c.name, "arch": c.arch, "zone": c.zone, "kata": c.kata}
+
+    return document(
+        "UpgradePlan",
+        name=plan.spec.name,
+        target=plan.spec.target,
+        waves=[{"number": i, "nodes": [node(c) for c in w]} for i, w in enumerate(plan.waves, start=1)],
+        excluded=[{**node(e.node), "reason": e.reason, "detail": e.detail} for e in plan.excluded],
+        customKernel=[node(c) for c in plan.custom_kernel],
+        maxUnavailable=plan.max_unavailable,
+        unavailableNow=plan.unavailable_now,
+        failureBudget={"perWave": plan.wave_budgets, "perRun": plan.run_budget, "onBreach": plan.spec.budget.on_breach},
+        estimatedSeconds=round(plan.estimate_s),
+        refusals=plan.refusals,
+    )
+
+
+def _print_plan(plan: Plan) -> None:
+    typer.echo(f"plan {plan.spec.name}: Kata {plan.spec.target} on {len(plan.nodes)} nodes in {len(plan.waves)} waves")
+    typer.echo(
+        f"maxUnavailable {plan.max_unavailable} ({plan.unavailable_now} already unavailable); failure budget "
+        f"{plan.run_budget} per run, on breach {plan.spec.budget.on_breach}; "
+        f"estimated {format_duration(timedelta(seconds=round(plan.estimate_s)))}"
+    )
+    rows = [
+        [i, len(w), ", ".join(sorted({c.zone or NONE for c in w})), ", ".join(sorted({c.arch or NONE for c in w})),
+         ", ".join(c.name for c in w[:4]) + (f" (+{len(w) - 4})" if len(w) > 4 else "")]
+        for i, w in enumerate(plan.waves, start=1)
+    ]  # fmt: skip
+    if rows:
+        typer.echo("\n" + table(["wave", "nodes", "zones", "arches", "names"], rows))
+    if plan.excluded:
+        by_reason: dict[str, int] = {}
+        for e in plan.excluded:
+            by_reason[e.reason] = by_reason.get(e.reason, 0) + 1
+        typer.echo("\nexcluded: " + ", ".join(f"{n} {r}" for r, n in sorted(by_reason.items())))
+        shown = [e for e in plan.excluded if e.reason != "outside-selector"] or plan.excluded
+        typer.echo(
+            table(
+                ["name", "cluster", "reason", "detail"],
+                [[e.node.name, e.node.cluster, e.reason, e.detail] for e in shown[:50]],
+            )
+        )
+        if len(shown) > 50:
+            typer.echo(f"... and {len(shown) - 50} more (-o json lists all)")
+    if plan.custom_kernel:
+        typer.echo(
+            f"\n{len(plan.custom_kernel)} nodes use a custom guest kernel: they are upgraded, and verify fails a node "
+            "that no longer reports a custom kernel afterwards (kata-deploy replaces /opt/kata only)"
+        )
+    for refusal in plan.refusals:
+        typer.echo(f"\nREFUSED: {refusal}")
+
+
+def plan(
+    ctx: typer.Context, file: FileArg, allow_downgrade: DowngradeOption = False, output: OutputOption = None
+) -> None:
+    """Dry run: the waves, every excluded node with its reason, and the estimated duration."""
+    from store.migrate import open_store
+    from upgrades.launch import plan_from_store
+
+    settings: Settings = ctx.obj
+    fmt = output_format(ctx, output, ("table", "json", "yaml"))
+    spec = _load(file, allow_downgrade)
+    with open_store(settings.db) as store:
+        result = plan_from_store(store, spec)
+    if fmt == "table":
+        _print_plan(result)
+    else:
+        _emit(_plan_doc(result), fmt)
+    if result.refusals:
+        raise typer.Exit(ExitCode.FINDINGS)
+
+
+def _options(
+    settings: Settings, prometheus: str | None, poll: str, lease_ttl: str, *, need_prometheus: bool
+) -> ExecutorOptions:
+    from collectors.health.prom import PromConfig, PromSource
+    from upgrades.executor import ExecutorOptions
+    from upgrades.lease import new_identity
+
+    cfg = dict(settings.prometheus)
+    url = prometheus or cfg.pop("url", None)
+    cfg.pop("url", None)
+    prom = PromConfig(url=url, **cfg) if url else None
+    if need_prometheus:
+        if prom is None:
+            raise RefusedError(
+                "the plan has gates but no Prometheus is configured",
+                where="spec.gates",
+                hint="pass --prometheus URL or set [prometheus] url, or set spec.gates.enabled: false to go without gates",
+            )
+        answer = PromSource(prom, "1m").values("vector(1)")
+        if isinstance(answer, str):
+            raise UnreachableError(
+                f"Prometheus at {prom.url} does not answer: {answer}",
+                where="--prometheus",
+                hint="start it or fix the URL; gates never pass without data (or set spec.gates.enabled: false)",
+            )
+    return ExecutorOptions(
+        poll_s=parse_duration(poll, where="--poll").total_seconds(),
+        lease_ttl=parse_duration(lease_ttl, where="--lease-ttl"),
+        prometheus=prom,
+        actor=f"fleetctl/{new_identity()}",
+        progress=err if sys.stderr.isatty() else (lambda _m: None),
+    )
+
+
+def _clients(settings: Settings, clusters: set[str]) -> dict[str, Any]:
+    from collectors.kube.client import KubeClient
+    from collectors.kube.config import open_contexts
+
+    return {c.name: KubeClient(c) for c in open_contexts(settings.kubeconfig, sorted(clusters))}
+
+
+def _execute(store: Store, settings: Settings, run_id: int, options: ExecutorOptions) -> None:
+    from store.runs import read_run
+    from upgrades.executor import Executor
+
+    clusters = {s.cluster for s in read_run(store, run_id).steps}
+    state = Executor(store, _clients(settings, clusters), run_id, options).execute()
+    view = read_run(store, run_id)
+    failed = sum(1 for s in view.steps if s.state == "failed")
+    typer.echo(f"run {run_id}: {state}" + (f" ({view.run.message})" if view.run.message else ""))
+    if state != "done" or failed:
+        raise typer.Exit(ExitCode.FINDINGS)
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise BadInputError(
+            "this changes the cluster and needs confirmation", where="--yes", hint="pass --yes to go ahead"
+        )
+    if not typer.confirm(question):
+        raise typer.Exit(ExitCode.OK)
+
+
+def apply(
+    ctx: typer.Context,
+    file: FileArg,
+    yes: YesOption = False,
+    allow_downgrade: DowngradeOption = False,
+    prometheus: PromOption = None,
+    poll: PollOption = "1s",
+    lease_ttl: LeaseOption = "30s",
+) -> None:
+    """Store a run of the plan, then execute it here until it is done, paused or aborted."""
+    from store.migrate import open_store
+    from upgrades.launch import create_run_from_plan, plan_from_store
+
+    settings: Settings = ctx.obj
+    spec = _load(file, allow_downgrade)
+    with open_store(settings.db) as store:
+        result = plan_from_store(store, spec)
+        if result.refusals:
+            raise RefusedError(
+                "; ".join(result.refusals), where=file, hint="fleetctl upgrade plan FILE shows the details"
+            )
+        options = _options(
+            settings, prometheus, poll, lease_ttl, need_prometheus=spec.gates.enabled and bool(spec.gates.checks)
+        )
+        clients = _clients(settings, {c.cluster for c in result.nodes})  # fail on a bad kubeconfig before writing
+        del clients
+        _confirm(yes, f"Upgrade {len(result.nodes)} nodes to Kata {spec.target} in {len(result.waves)} waves?")
+        run_id = create_run_from_plan(store, result)
+        typer.echo(f"run {run_id} created: {len(result.nodes)} nodes in {len(result.waves)} waves")
+        _execute(store, settings, run_id, options)
+
+
+def resume(
+    ctx: typer.Context,
+    run: RunArg,
+    prometheus: PromOption = None,
+    poll: PollOption = "1s",
+    lease_ttl: LeaseOption = "30s",
+) -> None:
+    """Continue a paused (or interrupted) run here."""
+    from store.migrate import open_store
+    from store.runs import read_run, set_run
+
+    settings: Settings = ctx.obj
+    with open_store(settings.db) as store:
+        view = read_run(store, run)
+        if view.run.state not in ("paused", "pausing", "running", "pending", "aborting"):
+            raise BadInputError(
+                f"run {run} is {view.run.state}", where="run", hint="only a paused or interrupted run resumes"
+            )
+        set_run(store, run, state="running", message="", expect=["paused", "pausing"])
+        gates = (view.run.plan.get("source") or {}).get("spec", {}).get("gates") or {}
+        need = view.run.kind == "upgrade" and gates.get("enabled", True) and bool(gates.get("checks"))
+        _execute(store, settings, run, _options(settings, prometheus, poll, lease_ttl, need_prometheus=need))
+
+
+def pause(ctx: typer.Context, run: RunArg) -> None:
+    """Ask the run to pause: no new node starts; nodes in flight finish."""
+    _request(ctx, run, "pausing", "paused", ("pending", "running"))
+
+
+def abort(ctx: typer.Context, run: RunArg, poll: PollOption = "1s", lease_ttl: LeaseOption = "30s") -> None:
+    """Stop the run for good: nodes in flight finish and are uncordoned; no other node starts."""
+    from store.migrate import open_store
+    from store.runs import read_run
+
+    _request(ctx, run, "aborting", "aborting", ("pending", "running", "pausing", "paused"))
+    settings: Settings = ctx.obj
+    with open_store(settings.db) as store:
+        view = read_run(store, run)
+        if view.run.state == "aborting" and not view.run.holder:  # nobody runs it: finish its in-flight nodes here
+            _execute(store, settings, run, _options(settings, None, poll, lease_ttl, need_prometheus=False))
+
+
+def _request(ctx: typer.Context, run: int, live: str, idle: str, allowed: tuple[str, ...]) -> None:
+    from store.migrate import open_store
+    from store.models import now
+    from store.runs import read_run, set_run
+
+    settings: Settings = ctx.obj
+    with open_store(settings.db) as store:
+        view = read_run(store, run)
+        if view.run.state not in allowed:
+            raise BadInputError(
+                f"run {run} is {view.run.state}", where="run", hint=f"this works on a run that is {', '.join(allowed)}"
+            )
+        held = bool(view.run.holder and view.run.lease_expires_at and view.run.lease_expires_at > now())
+        state = live if held else idle
+        set_run(store, run, state=state, expect=list(allowed))
+    typer.echo(f"run {run}: {state}" + (" (the executor stops starting nodes)" if held else ""))
+
+
+def rollback(
+    ctx: typer.Context, run: RunArg, yes: YesOption = False, poll: PollOption = "1s", lease_ttl: LeaseOption = "30s"
+) -> None:
+    """Take the run's changed nodes back to their previous release, through the same per-node flow."""
+    from store.migrate import open_store
+    from store.runs import read_run
+    from upgrades.launch import create_rollback
+
+    settings: Settings = ctx.obj
+    with open_store(settings.db) as store:
+        view = read_run(store, run)
+        _confirm(yes, f"Roll back run {run} ({view.run.name})?")
+        options = _options(settings, None, poll, lease_ttl, need_prometheus=False)
+        rollback_id = create_rollback(store, run)
+        typer.echo(f"run {rollback_id} created: rolls back run {run}")
+        _execute(store, settings, rollback_id, options)
+
+
+def status(
+    ctx: typer.Context,
+    run: Annotated[int | None, typer.Argument(help="The run (default: the newest).")] = None,
+    output: OutputOption = None,
+) -> None:
+    """A run's waves, nodes, gates and budget."""
+    from store.migrate import open_store
+    from store.runs import read_run
+
+    settings: Settings = ctx.obj
+    fmt = output_format(ctx, output, ("table", "json", "yaml"))
+    with open_store(settings.db) as store:
+        view = read_run(store, run)
+    r = view.run
+    doc = document(
+        "UpgradeRun",
+        id=r.id, name=r.name, runKind=r.kind, parent=r.parent_id, target=r.target_version, state=r.state, message=r.message,
+        holder=r.holder, createdAt=r.created_at.isoformat(), startedAt=r.started_at.isoformat() if r.started_at else None,
+        finishedAt=r.finished_at.isoformat() if r.finished_at else None,
+        waves=[
+            {"number": w.number, "state": w.state, "size": w.size, "gate": w.gate_state, "gateMessage": w.gate_message,
+             "gateResults": w.gate_results}
+            for w in view.waves
+        ],
+        nodes=[
+            {"cluster": s.cluster, "name": s.node, "wave": s.wave, "step": s.step, "state": s.state,
+             "from": s.from_version, "to": s.target_version, "cordonedByUs": s.cordoned_by_us, "message": s.message}
+            for s in view.steps
+        ],
+    )  # fmt: skip
+    if fmt != "table":
+        _emit(doc, fmt)
+        return
+    typer.echo(
+        f"run {r.id} {r.name} ({r.kind}): {r.state}, target {r.target_version}"
+        + (f": {r.message}" if r.message else "")
+    )
+    rows = []
+    for w in view.waves:
+        steps = view.wave_steps(w.number)
+        done = sum(1 for s in steps if s.state == "done")
+        failed = sum(1 for s in steps if s.state == "failed")
+        rows.append(
+            [
+                w.number,
+                w.state,
+                f"{done}/{len(steps)}",
+                failed,
+                w.gate_state or NONE,
+                (w.gate_message or "")[:80] or NONE,
+            ]
+        )
+    typer.echo("\n" + table(["wave", "state", "done", "failed", "gate", "gate-message"], rows))
+    busy = [s for s in view.steps if s.state not in ("done", "pending") or (s.state == "pending" and s.step != "claim")]
+    if busy:
+        typer.echo(
+            "\n"
+            + table(
+                ["name", "cluster", "wave", "step", "state", "message"],
+                [[s.node, s.cluster, s.wave, s.step, s.state, s.message[:80] or NONE] for s in busy],
+            )
+        )
+
+
+def history(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Every run, newest first."""
+    from store.migrate import open_store
+    from store.runs import list_runs
+
+    settings: Settings = ctx.obj
+    fmt = output_format(ctx, output, ("table", "json", "yaml"))
+    with open_store(settings.db) as store:
+        runs = list_runs(store)
+    items: list[dict[str, Any]] = [
+        {"id": r.id, "name": r.name, "kind": r.kind, "target": r.target_version, "state": r.state, "message": r.message,
+         "createdAt": r.created_at.isoformat()}
+        for r in runs
+    ]  # fmt: skip
+    if fmt != "table":
+        _emit(listing("UpgradeRunList", items), fmt)
+        return
+    typer.echo(
+        table(
+            ["run", "name", "kind", "target", "state", "created", "message"],
+            [
+                [
+                    i["id"],
+                    i["name"],
+                    i["kind"],
+                    i["target"],
+                    i["state"],
+                    i["createdAt"][:19],
+                    (i["message"] or NONE)[:60],
+                ]
+                for i in items
+            ],
+        )
+    )
+
+
+for _command in (plan, apply, status, pause, resume, abort, rollback, history):
+    app.command(_command.__name__)(_command)

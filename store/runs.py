@@ -1,0 +1,280 @@
+"""Upgrade runs in the store: the run, its waves and node steps, the executor lock and the audit trail.
+
+A run is written whole in one transaction (nothing half-written on bad input). Each later
+change is its own short write, so a killed executor leaves the last step it recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from store.engine import Store
+from store.errors import BadInputError
+from store.models import AuditEvent, Cluster, Node, NodeStep, UpgradeRun, Wave, now
+
+ACTIVE = ("pending", "running", "pausing", "aborting")
+FINAL = ("done", "aborted", "rolled-back")
+STEPS = ("claim", "cordon", "drain", "install", "verify", "uncordon")
+
+
+@dataclass(frozen=True)
+class DraftNode:
+    """A node to write into a new run."""
+
+    cluster: str
+    name: str
+    from_version: str | None
+    target_version: str
+
+
+@dataclass
+class StepView:
+    """One node's step, with the node's name and cluster."""
+
+    id: int
+    wave: int
+    cluster: str
+    node: str
+    step: str
+    state: str
+    from_version: str | None
+    target_version: str | None
+    cordoned_by_us: bool
+    attempts: int
+    message: str
+    facts: dict[str, Any]
+    position: int
+    started_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass
+class RunView:
+    """A run with its waves and steps, read in one transaction."""
+
+    run: UpgradeRun
+    waves: list[Wave]
+    steps: list[StepView] = field(default_factory=list)
+
+    def wave_steps(self, number: int) -> list[StepView]:
+        """The steps of wave ``number``, in rollout order."""
+        return [s for s in self.steps if s.wave == number]
+
+
+def create_run(
+    store: Store,
+    *,
+    name: str,
+    target: str,
+    plan: dict[str, Any],
+    waves: Sequence[Sequence[DraftNode]],
+    kind: str = "upgrade",
+    parent_id: int | None = None,
+) -> int:
+    """Write a pending run with its waves and node steps; returns its id."""
+    at = now()
+    with store.write() as session:
+        ids = _node_ids(session, [n for wave in waves for n in wave])
+        run = UpgradeRun(
+            name=name, kind=kind, parent_id=parent_id, target_version=target, state="pending", plan=plan,
+            created_at=at, updated_at=at,
+        )  # fmt: skip
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        position = 0
+        for number, nodes in enumerate(waves, start=1):
+            wave = Wave(run_id=run.id, number=number, state="pending", size=len(nodes))
+            session.add(wave)
+            session.flush()
+            assert wave.id is not None
+            for n in nodes:
+                position += 1
+                session.add(
+                    NodeStep(
+                        run_id=run.id, wave_id=wave.id, node_id=ids[(n.cluster, n.name)], step="claim",
+                        state="pending", from_version=n.from_version, target_version=n.target_version,
+                        position=position, updated_at=at,
+                    )
+                )  # fmt: skip
+        return run.id
+
+
+def _node_ids(session: Any, nodes: Sequence[DraftNode]) -> dict[tuple[str, str], int]:
+    rows = session.execute(
+        sa.select(col(Cluster.name), col(Node.name), col(Node.id))
+        .join(Cluster, col(Cluster.id) == col(Node.cluster_id))
+        .where(col(Node.gone_at).is_(None))
+    ).all()
+    known = {(c, n): i for c, n, i in rows}
+    missing = [f"{n.cluster}/{n.name}" for n in nodes if (n.cluster, n.name) not in known]
+    if missing:
+        raise BadInputError(
+            f"{len(missing)} nodes are not in the store: {', '.join(missing[:5])}",
+            where="plan",
+            hint="run fleetctl collect, then plan again",
+        )
+    return known
+
+
+def read_run(store: Store, run_id: int | None = None) -> RunView:
+    """A run (the newest when ``run_id`` is None) with its waves and steps."""
+    with store.read() as session:
+        query = select(UpgradeRun)
+        query = (
+            query.where(col(UpgradeRun.id) == run_id)
+            if run_id is not None
+            else query.order_by(col(UpgradeRun.id).desc())
+        )
+        run = session.exec(query.limit(1)).first()
+        if run is None:
+            raise BadInputError(
+                "no upgrade run yet" if run_id is None else f"there is no run {run_id}",
+                where="run",
+                hint="list runs with: fleetctl upgrade history",
+            )
+        waves = list(session.exec(select(Wave).where(col(Wave.run_id) == run.id).order_by(col(Wave.number))).all())
+        number = {w.id: w.number for w in waves}
+        rows = session.execute(
+            sa.select(NodeStep, col(Node.name), col(Cluster.name))
+            .join(Node, col(Node.id) == col(NodeStep.node_id))
+            .join(Cluster, col(Cluster.id) == col(Node.cluster_id))
+            .where(col(NodeStep.run_id) == run.id)
+            .order_by(col(NodeStep.position))
+        ).all()
+        steps = [
+            StepView(
+                id=s.id or 0,
+                wave=number[s.wave_id],
+                cluster=cluster,
+                node=node,
+                step=s.step,
+                state=s.state,
+                from_version=s.from_version,
+                target_version=s.target_version,
+                cordoned_by_us=s.cordoned_by_us,
+                attempts=s.attempts,
+                message=s.message,
+                facts=dict(s.facts or {}),
+                position=s.position,
+                started_at=s.started_at,
+                updated_at=s.updated_at,
+            )
+            for s, node, cluster in rows
+        ]
+        return RunView(run, waves, steps)
+
+
+def list_runs(store: Store, limit: int = 50) -> list[UpgradeRun]:
+    """The newest runs first."""
+    with store.read() as session:
+        return list(session.exec(select(UpgradeRun).order_by(col(UpgradeRun.id).desc()).limit(limit)).all())
+
+
+def set_run(store: Store, run_id: int, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
+    """Update a run's columns; with ``expect``, only from one of those states. True when it changed."""
+    values.setdefault("updated_at", now())
+    with store.write() as session:
+        stmt = sa.update(UpgradeRun).where(col(UpgradeRun.id) == run_id)
+        if expect is not None:
+            stmt = stmt.where(col(UpgradeRun.state).in_(list(expect)))
+        return bool(session.execute(stmt.values(**values)).rowcount)  # type: ignore[attr-defined]
+
+
+def run_state(store: Store, run_id: int) -> str:
+    """The run's state as stored now (a pause or abort request shows here)."""
+    with store.read_connection() as conn:
+        state = conn.execute(sa.select(col(UpgradeRun.state)).where(col(UpgradeRun.id) == run_id)).scalar()
+    return str(state)
+
+
+def set_step(store: Store, step_id: int, **values: Any) -> None:
+    """Record a node's step: written before and after each step runs."""
+    values.setdefault("updated_at", now())
+    with store.write() as session:
+        session.execute(sa.update(NodeStep).where(col(NodeStep.id) == step_id).values(**values))
+
+
+def set_wave(store: Store, run_id: int, number: int, **values: Any) -> None:
+    """Update one wave of a run."""
+    with store.write() as session:
+        session.execute(sa.update(Wave).where(col(Wave.run_id) == run_id, col(Wave.number) == number).values(**values))
+
+
+def claim_run(
+    store: Store, run_id: int, holder: str, ttl: timedelta, *, holder_alive: Callable[[str], bool]
+) -> str | None:
+    """Take the store-side lock on a run. Returns None on success, else who holds it and until when."""
+    at = now()
+    with store.write() as session:
+        run = session.get(UpgradeRun, run_id)
+        if run is None:
+            raise BadInputError(f"there is no run {run_id}", where="run", hint="fleetctl upgrade history")
+        held = run.holder and run.holder != holder and run.lease_expires_at and run.lease_expires_at > at
+        if held and run.holder and holder_alive(run.holder):
+            return f"{run.holder} until {run.lease_expires_at:%H:%M:%S}Z"
+        run.holder, run.lease_expires_at, run.updated_at = holder, at + ttl, at
+        session.add(run)
+        return None
+
+
+def renew_run(store: Store, run_id: int, holder: str, ttl: timedelta) -> bool:
+    """Extend the store-side lock; False when someone else holds it now."""
+    at = now()
+    with store.write() as session:
+        changed = session.execute(
+            sa.update(UpgradeRun)
+            .where(col(UpgradeRun.id) == run_id, col(UpgradeRun.holder) == holder)
+            .values(lease_expires_at=at + ttl)
+        ).rowcount  # type: ignore[attr-defined]
+        return bool(changed)
+
+
+def release_run(store: Store, run_id: int, holder: str) -> None:
+    """Give the store-side lock back."""
+    with store.write() as session:
+        session.execute(
+            sa.update(UpgradeRun)
+            .where(col(UpgradeRun.id) == run_id, col(UpgradeRun.holder) == holder)
+            .values(holder=None, lease_expires_at=None)
+        )
+
+
+def audit(
+    store: Store,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    result: str,
+    run_id: int | None = None,
+    cluster: str | None = None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """One audit row: a change fleetctl made (or tried to make) to a cluster."""
+    with store.write() as session:
+        cluster_id = (
+            session.execute(sa.select(col(Cluster.id)).where(col(Cluster.name) == cluster)).scalar()
+            if cluster
+            else None
+        )
+        session.add(
+            AuditEvent(
+                at=now(), actor=actor, cluster_id=cluster_id, run_id=run_id, action=action, target=target[:512],
+                reason=reason, result=result[:16], details=details or {},
+            )
+        )  # fmt: skip
+
+
+def audit_rows(store: Store, run_id: int) -> list[AuditEvent]:
+    """A run's audit trail, oldest first."""
+    with store.read() as session:
+        query = select(AuditEvent).where(col(AuditEvent.run_id) == run_id).order_by(col(AuditEvent.id))
+        return list(session.exec(query).all())

@@ -1,0 +1,263 @@
+"""What the executor does to a cluster, one API call at a time, each write in the audit trail.
+
+Every method is idempotent: calling it again after a crash finds the work done and does
+nothing more. Nodes carry the run's trace in annotations, and a cordon records who made it,
+so only our cordons are undone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from collectors.inventory.nodefacts import NodeExtras, build_facts
+from collectors.kube.client import KubeClient
+from collectors.kube.errors import KubeApiError, KubeConflict, KubeNotFound, KubeThrottled
+from store.engine import Store
+from store.errors import BadInputError
+from store.facts import NodeFacts
+from store.runs import audit
+
+PREFIX = "upgrade.fleetctl.io"
+RUN_ANNOTATION = f"{PREFIX}/run"
+STEP_ANNOTATION = f"{PREFIX}/step"
+CORDONED_BY = f"{PREFIX}/cordoned-by"
+MERGE = "application/merge-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
+T = TypeVar("T")
+
+
+class ClusterOps:
+    """One cluster's API, as the executor of one run uses it."""
+
+    def __init__(self, client: KubeClient, store: Store, *, run_id: int, actor: str) -> None:
+        self.client, self.store, self.run_id, self.actor = client, store, run_id, actor
+        self.cluster = client.name
+        self.marker = f"run-{run_id}"
+
+    # --- audit --------------------------------------------------------------------------------
+
+    def _write(self, action: str, target: str, call: Callable[[], T], *, reason: str = "") -> T:
+        try:
+            result = call()
+        except KubeApiError as exc:
+            self._audit(action, target, "failed", reason=reason, error=exc.message)
+            raise
+        self._audit(action, target, "ok", reason=reason)
+        return result
+
+    def _audit(self, action: str, target: str, result: str, *, reason: str = "", error: str | None = None) -> None:
+        audit(
+            self.store, actor=self.actor, action=action, target=target, result=result, run_id=self.run_id,
+            cluster=self.cluster, reason=reason, details={"error": error} if error else None,
+        )  # fmt: skip
+
+    # --- nodes --------------------------------------------------------------------------------
+
+    def node(self, name: str) -> dict[str, Any]:
+        """The node object."""
+        return self.client.get(f"/api/v1/nodes/{quote(name)}")
+
+    def facts(self, node: dict[str, Any], pins: dict[str, str]) -> NodeFacts:
+        """What the node reports (version, handlers, kernel), read the way the collector reads it."""
+        return build_facts(node, NodeExtras(), pins)
+
+    def trace(self, name: str, step: str) -> None:
+        """Annotate the node with this run and its current step."""
+        body = {"metadata": {"annotations": {RUN_ANNOTATION: str(self.run_id), STEP_ANNOTATION: step}}}
+        self._write(
+            "annotate",
+            f"node/{name}",
+            lambda: self.client.send("PATCH", f"/api/v1/nodes/{quote(name)}", body, content_type=MERGE),
+            reason=f"step {step}",
+        )
+
+    def cordon(self, name: str) -> bool:
+        """Cordon the node if it is not; True when we cordoned it now or did earlier in this run."""
+        for _ in range(5):
+            node = self.node(name)
+            meta = node["metadata"]
+            if (meta.get("annotations") or {}).get(CORDONED_BY) == self.marker:
+                return True
+            if node.get("spec", {}).get("unschedulable"):
+                return False  # someone else's cordon: leave it, and never undo it
+            body = {
+                "metadata": {
+                    "resourceVersion": meta["resourceVersion"],
+                    "annotations": {
+                        CORDONED_BY: self.marker,
+                        STEP_ANNOTATION: "cordon",
+                        RUN_ANNOTATION: str(self.run_id),
+                    },
+                },
+                "spec": {"unschedulable": True},
+            }
+            try:
+                self._write(
+                    "cordon",
+                    f"node/{name}",
+                    lambda body=body: self.client.send(  # type: ignore[misc]
+                        "PATCH", f"/api/v1/nodes/{quote(name)}", body, content_type=MERGE
+                    ),
+                    reason="upgrade",
+                )
+                return True
+            except KubeConflict:
+                continue  # the node changed between our read and write: read again
+        raise KubeConflict(f"node {name} kept changing while cordoning", where=f"context {self.cluster}")
+
+    def uncordon(self, name: str, step: str = "done") -> bool:
+        """Uncordon the node only if this run cordoned it; True when it did."""
+        node = self.node(name)
+        ours = (node["metadata"].get("annotations") or {}).get(CORDONED_BY) == self.marker
+        annotations: dict[str, Any] = {STEP_ANNOTATION: step}
+        body: dict[str, Any] = {"metadata": {"annotations": annotations}}
+        if ours:
+            annotations[CORDONED_BY] = None
+            body["spec"] = {"unschedulable": None}
+        self._write(
+            "uncordon" if ours else "annotate",
+            f"node/{name}",
+            lambda: self.client.send("PATCH", f"/api/v1/nodes/{quote(name)}", body, content_type=MERGE),
+            reason=f"step {step}",
+        )
+        return ours
+
+    def event(self, name: str, uid: str | None, reason: str, message: str, *, warning: bool = False) -> None:
+        """A core/v1 Event on the node, as kubectl describe shows it."""
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{name}.fleetctl-{secrets.token_hex(6)}", "namespace": "default"},
+            "involvedObject": {"kind": "Node", "name": name, "uid": uid or name, "apiVersion": "v1"},
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "fleetctl"},
+            "reportingComponent": "fleetctl",
+            "reportingInstance": self.actor[:128],
+            "firstTimestamp": at,
+            "lastTimestamp": at,
+            "count": 1,
+        }
+        self._write(
+            "event",
+            f"node/{name}",
+            lambda: self.client.send("POST", "/api/v1/namespaces/default/events", body),
+            reason=reason,
+        )
+
+    # --- pods ---------------------------------------------------------------------------------
+
+    def pods_on(self, name: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """Every pod bound to the node (optionally matching a label selector)."""
+        params: dict[str, str | int] = {"fieldSelector": f"spec.nodeName={name}"}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        items: list[dict[str, Any]] = []
+        for page in self.client.list_pages("/api/v1/pods", params):
+            items.extend(page.get("items") or [])
+        return items
+
+    def evict(self, pod: dict[str, Any], grace: int | None) -> str:
+        """Ask the Eviction API to remove a pod: "evicted", "blocked" (a PDB said no) or "gone"."""
+        meta = pod["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        body: dict[str, Any] = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": ns},
+        }
+        if grace is not None:
+            body["deleteOptions"] = {"gracePeriodSeconds": grace}
+        try:
+            self.client.send("POST", f"/api/v1/namespaces/{quote(ns)}/pods/{quote(name)}/eviction", body)
+        except KubeNotFound:
+            return "gone"
+        except KubeThrottled:
+            return "blocked"  # 429: a PodDisruptionBudget allows no disruption now; not a change, not audited
+        except KubeApiError as exc:
+            self._audit("evict", f"pod/{ns}/{name}", "failed", error=exc.message)
+            raise
+        self._audit("evict", f"pod/{ns}/{name}", "ok", reason="drain")
+        return "evicted"
+
+    def delete_pod(self, namespace: str, name: str, *, grace: int | None = None, reason: str = "") -> bool:
+        """Delete a pod; False when it was already gone."""
+        params: dict[str, str | int] = {} if grace is None else {"gracePeriodSeconds": grace}
+        try:
+            self._write(
+                "delete-pod",
+                f"pod/{namespace}/{name}",
+                lambda: self.client.send(
+                    "DELETE", f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}", params=params
+                ),
+                reason=reason,
+            )
+        except KubeNotFound:
+            return False
+        return True
+
+    def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A pod, or None."""
+        try:
+            return self.client.get(f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}")
+        except KubeNotFound:
+            return None
+
+    def create_pod(self, pod: dict[str, Any], *, reason: str) -> None:
+        """Create a pod; an existing pod of that name is fine (a resumed step)."""
+        ns = pod["metadata"]["namespace"]
+        try:
+            self._write(
+                "create-pod",
+                f"pod/{ns}/{pod['metadata']['name']}",
+                lambda: self.client.send("POST", f"/api/v1/namespaces/{quote(ns)}/pods", pod),
+                reason=reason,
+            )
+        except KubeConflict:
+            return
+
+    # --- kata-deploy --------------------------------------------------------------------------
+
+    def daemonset(self, namespace: str, name: str) -> dict[str, Any]:
+        """The kata-deploy DaemonSet; a missing one is a plan error."""
+        try:
+            return self.client.get(f"/apis/apps/v1/namespaces/{quote(namespace)}/daemonsets/{quote(name)}")
+        except KubeNotFound:
+            raise BadInputError(
+                f"DaemonSet {namespace}/{name} does not exist in {self.cluster}",
+                where="spec.install",
+                hint="set spec.install.daemonSet and namespace to your kata-deploy DaemonSet",
+            ) from None
+
+    def set_image(self, ds: dict[str, Any], image: str, *, reason: str) -> None:
+        """Point the DaemonSet's kata-deploy container at ``image`` (strategic merge on the container name)."""
+        meta = ds["metadata"]
+        container = ds["spec"]["template"]["spec"]["containers"][0]["name"]
+        body = {"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}}
+        path = f"/apis/apps/v1/namespaces/{quote(meta['namespace'])}/daemonsets/{quote(meta['name'])}"
+        self._write(
+            "set-image",
+            f"daemonset/{meta['namespace']}/{meta['name']}",
+            lambda: self.client.send("PATCH", path, body, content_type=STRATEGIC),
+            reason=reason,
+        )
+
+
+def image_for(current: str, version: str) -> str:
+    """The same image reference with the release as its tag (a mirror registry stays)."""
+    repo = current.split("@", 1)[0]
+    if ":" in repo.rsplit("/", 1)[-1]:
+        repo = repo.rsplit(":", 1)[0]
+    return f"{repo}:{version}"
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else None

@@ -1,0 +1,277 @@
+"""The executor: one run, wave by wave, with the budgets, the gates and the run's controls.
+
+It holds the run's locks (``RunLease``) for as long as it works. Between node starts it reads
+the run's state from the store, so ``pause`` and ``abort`` from another process take effect:
+no new node starts, and nodes in flight finish. It never has more nodes out than
+``maxUnavailable``, counting pool nodes that were already NotReady or cordoned by others.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from collectors.health.prom import PromConfig, PromSource
+from collectors.kube.client import KubeClient
+from collectors.kube.errors import KubeApiError
+from store.engine import Store
+from store.errors import BadInputError
+from store.models import now
+from store.runs import RunView, StepView, read_run, run_state, set_run, set_wave
+from upgrades import window as windows
+from upgrades.cluster import CORDONED_BY, ClusterOps
+from upgrades.gates import CheckResult, run_gate
+from upgrades.lease import RunLease
+from upgrades.nodeflow import FlowContext, run_node
+from upgrades.planfile import PlanSpec, parse_plan
+
+FINISHED = ("done", "failed", "skipped")
+
+
+@dataclass
+class ExecutorOptions:
+    """How the executor works (not what it does: that is the plan)."""
+
+    poll_s: float = 1.0
+    lease_ttl: timedelta = timedelta(seconds=30)
+    prometheus: PromConfig | None = None
+    pins: dict[str, str] = field(default_factory=dict)
+    actor: str = "fleetctl"
+    progress: Callable[[str], None] = lambda _message: None
+
+
+class Executor:
+    """Carries one stored run forward until it is done, paused or aborted."""
+
+    def __init__(self, store: Store, clients: dict[str, KubeClient], run_id: int, options: ExecutorOptions) -> None:
+        self.store, self.clients, self.run_id, self.options = store, clients, run_id, options
+        view = read_run(store, run_id)
+        self.spec: PlanSpec = parse_plan(view.run.plan.get("source"), where=f"run {run_id} plan")
+        self.pool: list[str] = list(view.run.plan.get("pool") or [])
+        self.max_unavailable: int = int(view.run.plan.get("maxUnavailable") or 1)
+        self.run_budget: int = int(view.run.plan.get("runBudget") or 0)
+        self.wave_budgets: list[int] = list(view.run.plan.get("waveBudgets") or [])
+        clusters = sorted({s.cluster for s in view.steps})
+        missing = [c for c in clusters if c not in clients]
+        if missing:
+            raise BadInputError(
+                f"run {run_id} needs clusters {', '.join(missing)}, which the kubeconfig does not have",
+                where="--kubeconfig",
+                hint="use the kubeconfig whose contexts the run was planned with",
+            )
+        self.ops = {c: ClusterOps(clients[c], store, run_id=run_id, actor=options.actor) for c in clusters}
+        self.lease = RunLease(store, [clients[c] for c in clusters], run_id, ttl=options.lease_ttl)
+        self.flow = FlowContext(store, self.spec, options.pins, options.poll_s, threading.Lock())
+        self._lost = threading.Event()
+        self._stop_renewing = threading.Event()
+        self._unavailable_cache: tuple[float, int] = (0.0, 0)
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def execute(self) -> str:
+        """Run until the run is done, paused or aborted; returns the state it ends in."""
+        state = run_state(self.store, self.run_id)
+        if state not in ("pending", "running", "pausing", "aborting"):
+            return state
+        self.lease.acquire()
+        renewer = threading.Thread(target=self._renew, name=f"lease-run-{self.run_id}", daemon=True)
+        renewer.start()
+        try:
+            if state == "pending":
+                set_run(self.store, self.run_id, state="running", started_at=now(), expect=["pending"])
+            return self._waves()
+        finally:
+            self._stop_renewing.set()
+            renewer.join(timeout=5)
+            self.lease.release()
+
+    def _renew(self) -> None:
+        interval = max(0.2, self.options.lease_ttl.total_seconds() / 3)
+        while not self._stop_renewing.wait(interval):
+            try:
+                if not self.lease.renew():
+                    self._lost.set()
+                    return
+            except KubeApiError:
+                continue  # a blip: the lease holds until its TTL; try again
+
+    def _waves(self) -> str:
+        view = read_run(self.store, self.run_id)
+        for wave in view.waves:
+            if wave.state == "done":
+                continue
+            outcome = self._wave(wave.number)
+            if outcome != "done":
+                return outcome
+        failed = sum(1 for s in read_run(self.store, self.run_id).steps if s.state == "failed")
+        message = f"{failed} nodes failed" if failed else "every node upgraded"
+        set_run(self.store, self.run_id, state="done", finished_at=now(), message=message)
+        self.options.progress(f"run {self.run_id}: done ({message})")
+        return "done"
+
+    def _wave(self, number: int) -> str:
+        set_wave(self.store, self.run_id, number, state="running", started_at=now())
+        self.options.progress(f"run {self.run_id}: wave {number} started")
+        stopped = self._nodes(number)
+        view = read_run(self.store, self.run_id)
+        steps = view.wave_steps(number)
+        if stopped:
+            return self._stop(stopped, number)
+        breach = self._breach(view, number)
+        if breach:
+            set_wave(self.store, self.run_id, number, state="failed", finished_at=now())
+            return self._pause(f"failure budget breached in wave {number}: {breach}", breach=True)
+        upgraded = [s.node for s in view.steps if s.state == "done"]
+        wave_nodes = [s.node for s in steps if s.state == "done"]
+        if self.spec.gates.enabled and wave_nodes:
+            set_wave(self.store, self.run_id, number, gate_state="running")
+            source = PromSource(self.options.prometheus, "1m") if self.options.prometheus else None
+            state, message, results = run_gate(
+                self.spec.gates, source, nodes=upgraded, wave_nodes=wave_nodes, target=self.spec.target,
+                should_stop=lambda: self._control() is not None,
+                on_update=lambda r: set_wave(self.store, self.run_id, number, gate_results=[x.as_dict() for x in r]),
+            )  # fmt: skip
+            self._save_gate(number, state, message, results)
+            if state == "stopped":
+                return self._stop(self._control() or "paused", number)
+            if state != "passed":
+                set_wave(self.store, self.run_id, number, state="failed", finished_at=now())
+                return self._pause(f"wave {number}: {message}")
+        set_wave(self.store, self.run_id, number, state="done", finished_at=now())
+        done = sum(1 for s in steps if s.state == "done")
+        self.options.progress(f"run {self.run_id}: wave {number} done ({done}/{len(steps)} nodes upgraded)")
+        return "done"
+
+    def _save_gate(self, number: int, state: str, message: str, results: list[CheckResult]) -> None:
+        set_wave(
+            self.store,
+            self.run_id,
+            number,
+            gate_state=state,
+            gate_message=message[:2000],
+            gate_results=[r.as_dict() for r in results],
+        )
+        self.options.progress(f"run {self.run_id}: wave {number} gate {state}: {message}")
+
+    def _nodes(self, number: int) -> str | None:
+        """Run the wave's unfinished nodes; returns why it stopped early (None: all finished)."""
+        todo = [s for s in read_run(self.store, self.run_id).wave_steps(number) if s.state not in FINISHED]
+        resumed = [s for s in todo if s.step != "claim" or s.state == "running"]
+        fresh = [s for s in todo if s not in resumed]
+        workers = max(1, self.max_unavailable)
+        in_flight: dict[cf.Future[str], StepView] = {}
+        stop: str | None = None
+        with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"run-{self.run_id}") as pool:
+            for step in resumed:  # already out of service: finish them first, whatever the budget says
+                in_flight[pool.submit(self._node, step)] = step
+            while fresh or in_flight:
+                stop = stop or self._control() or self._budget_stop(number)
+                if not stop:
+                    while fresh and len(in_flight) < self._slots(len(in_flight)):
+                        step = fresh.pop(0)
+                        in_flight[pool.submit(self._node, step)] = step
+                if stop and not in_flight:
+                    break
+                if not in_flight:
+                    time.sleep(self.options.poll_s)  # waiting for unavailable nodes to come back
+                    continue
+                finished, _ = cf.wait(in_flight, timeout=self.options.poll_s, return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    step = in_flight.pop(future)
+                    result = future.result()
+                    self.options.progress(f"run {self.run_id}: {step.cluster}/{step.node} {result}")
+        return stop
+
+    def _node(self, step: StepView) -> str:
+        return run_node(self.flow, self.ops[step.cluster], step)
+
+    # --- controls, budgets and availability --------------------------------------------------
+
+    def _control(self) -> str | None:
+        """Why no new node may start now: paused, aborted, lease lost or window closed (None: go on)."""
+        if self._lost.is_set():
+            return "lease-lost"
+        state = run_state(self.store, self.run_id)
+        if state in ("pausing", "paused"):
+            return "paused"
+        if state in ("aborting", "aborted"):
+            return "aborted"
+        if not windows.is_open(self.spec.window, datetime.now(UTC)):
+            return "window"
+        return None
+
+    def _budget_stop(self, number: int) -> str | None:
+        return "budget" if self._breach(read_run(self.store, self.run_id), number) else None
+
+    def _breach(self, view: RunView, number: int) -> str | None:
+        wave_failed = sum(1 for s in view.wave_steps(number) if s.state == "failed")
+        run_failed = sum(1 for s in view.steps if s.state == "failed")
+        wave_budget = self.wave_budgets[number - 1] if number - 1 < len(self.wave_budgets) else 0
+        if wave_failed > wave_budget:
+            return f"{wave_failed} nodes failed in wave {number} (perWave budget {wave_budget})"
+        if run_failed > self.run_budget:
+            return f"{run_failed} nodes failed in the run (perRun budget {self.run_budget})"
+        return None
+
+    def _slots(self, in_flight: int) -> int:
+        """How many nodes may be out at once now: maxUnavailable minus pool nodes already out."""
+        stamp, others = self._unavailable_cache
+        if time.monotonic() - stamp > self.options.poll_s or in_flight == 0:
+            others = self._unavailable_elsewhere()
+            self._unavailable_cache = (time.monotonic(), others)
+        return max(0, self.max_unavailable - others)
+
+    def _unavailable_elsewhere(self) -> int:
+        """Pool nodes NotReady or cordoned, other than the ones this run has cordoned."""
+        pool = set(self.pool)
+        count = 0
+        for cluster, ops in self.ops.items():
+            for page in ops.client.list_pages("/api/v1/nodes"):
+                for node in page.get("items") or []:
+                    meta = node["metadata"]
+                    if f"{cluster}/{meta['name']}" not in pool:
+                        continue
+                    if (meta.get("annotations") or {}).get(CORDONED_BY) == ops.marker:
+                        continue
+                    ready = any(
+                        c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in (node.get("status") or {}).get("conditions") or []
+                    )
+                    if node.get("spec", {}).get("unschedulable") or not ready:
+                        count += 1
+        return count
+
+    # --- ending --------------------------------------------------------------------------------
+
+    def _stop(self, why: str, number: int) -> str:
+        set_wave(self.store, self.run_id, number, state="paused")
+        if why == "aborted":
+            set_run(
+                self.store, self.run_id, state="aborted", finished_at=now(), message="aborted; nodes in flight finished"
+            )
+            self.options.progress(f"run {self.run_id}: aborted")
+            return "aborted"
+        if why == "budget":
+            view = read_run(self.store, self.run_id)
+            return self._pause(f"failure budget breached in wave {number}: {self._breach(view, number)}", breach=True)
+        messages = {
+            "paused": "paused by request",
+            "lease-lost": "another executor took the run's lease; this one stopped",
+            "window": "the maintenance window closed; the run continues when it opens",
+        }
+        return self._pause(messages.get(why, why))
+
+    def _pause(self, message: str, *, breach: bool = False) -> str:
+        set_run(self.store, self.run_id, state="paused", message=message)
+        self.options.progress(f"run {self.run_id}: paused: {message}")
+        if breach and self.spec.budget.on_breach == "rollback":
+            from upgrades.launch import create_rollback  # launch imports this module
+
+            rollback_id = create_rollback(self.store, self.run_id)
+            self.options.progress(f"run {self.run_id}: onBreach rollback: run {rollback_id} rolls it back")
+            return Executor(self.store, self.clients, rollback_id, self.options).execute()
+        return "paused"

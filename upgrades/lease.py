@@ -1,0 +1,170 @@
+"""One executor per run: a Kubernetes Lease per cluster, plus the run's holder row in the store.
+
+The holder is ``host/pid/nonce``. A lease held by a process of this host that no longer exists
+(a SIGKILLed executor) is taken over at once; any other holder must let it expire first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from collectors.kube.client import KubeClient
+from collectors.kube.errors import KubeConflict, KubeNotFound
+from store.engine import Store
+from store.errors import BusyError, FleetctlError
+from store.runs import claim_run, release_run, renew_run
+
+NAMESPACE = "kube-system"
+
+
+class RunLockedError(BusyError):
+    """Another executor holds this run (exit 3)."""
+
+
+def new_identity() -> str:
+    """This process as a lease holder."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+
+
+def holder_alive(holder: str) -> bool:
+    """False only when the holder is a process of this host that has exited."""
+    parts = holder.split("/")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _micro(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        try:
+            return datetime.strptime(text.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S%z")
+        except ValueError:
+            return None
+
+
+class RunLease:
+    """The locks on one run: the store row and a Lease in every cluster the run touches."""
+
+    def __init__(self, store: Store, clients: list[KubeClient], run_id: int, *, ttl: timedelta) -> None:
+        self.store, self.clients, self.run_id, self.ttl = store, clients, run_id, ttl
+        self.identity = new_identity()
+        self.name = f"fleetctl-run-{run_id}"
+
+    def acquire(self) -> None:
+        """Take every lock, or none: raises ``RunLockedError`` naming the holder."""
+        held = claim_run(self.store, self.run_id, self.identity, self.ttl, holder_alive=holder_alive)
+        if held:
+            raise RunLockedError(
+                f"run {self.run_id} is being executed by {held}",
+                where=f"run {self.run_id}",
+                hint="wait for it, or pause it with: fleetctl upgrade pause " + str(self.run_id),
+            )
+        taken: list[KubeClient] = []
+        try:
+            for client in self.clients:
+                self._take(client)
+                taken.append(client)
+        except BaseException:
+            for client in taken:
+                self._give_back(client)
+            release_run(self.store, self.run_id, self.identity)
+            raise
+
+    def renew(self) -> bool:
+        """Extend every lock; False when one was lost (stop starting work)."""
+        if not renew_run(self.store, self.run_id, self.identity, self.ttl):
+            return False
+        try:
+            for client in self.clients:
+                self._take(client)
+        except RunLockedError:
+            return False
+        return True
+
+    def release(self) -> None:
+        """Give every lock back (best effort: they expire anyway)."""
+        for client in self.clients:
+            with contextlib.suppress(FleetctlError):
+                self._give_back(client)
+        release_run(self.store, self.run_id, self.identity)
+
+    def _path(self, name: str | None = None) -> str:
+        base = f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases"
+        return f"{base}/{quote(name)}" if name else base
+
+    def _take(self, client: KubeClient) -> None:
+        now = datetime.now(UTC)
+        spec = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": max(1, int(self.ttl.total_seconds())),
+            "renewTime": _micro(now),
+        }
+        try:
+            lease = client.get(self._path(self.name))
+        except KubeNotFound:
+            body = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self.name, "namespace": NAMESPACE},
+                "spec": {**spec, "acquireTime": _micro(now), "leaseTransitions": 0},
+            }
+            try:
+                client.send("POST", self._path(), body)
+                return
+            except KubeConflict:
+                lease = client.get(self._path(self.name))
+        current: dict[str, Any] = lease.get("spec") or {}
+        holder = current.get("holderIdentity")
+        if holder and holder != self.identity:
+            renewed = _parse(current.get("renewTime")) or now
+            expires = renewed + timedelta(seconds=int(current.get("leaseDurationSeconds") or 0))
+            if expires > now and holder_alive(holder):
+                raise RunLockedError(
+                    f"run {self.run_id} is being executed by {holder} (Lease {NAMESPACE}/{self.name} in {client.name})",
+                    where=f"run {self.run_id}",
+                    hint=f"wait until {expires:%H:%M:%S}Z, or pause it with: fleetctl upgrade pause {self.run_id}",
+                )
+            spec["acquireTime"] = _micro(now)
+            spec["leaseTransitions"] = int(current.get("leaseTransitions") or 0) + 1
+        lease["spec"] = {**current, **spec}
+        try:
+            client.send("PUT", self._path(self.name), lease)  # carries resourceVersion: 409 if it moved
+        except KubeConflict:
+            raise RunLockedError(
+                f"run {self.run_id}: another executor took Lease {NAMESPACE}/{self.name} in {client.name}",
+                where=f"run {self.run_id}",
+                hint="only one executor may run it; check fleetctl upgrade status",
+            ) from None
+
+    def _give_back(self, client: KubeClient) -> None:
+        try:
+            lease = client.get(self._path(self.name))
+        except KubeNotFound:
+            return
+        if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+            return
+        lease["spec"]["holderIdentity"] = None
+        try:
+            client.send("PUT", self._path(self.name), lease)
+        except KubeConflict:
+            return

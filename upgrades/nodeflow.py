@@ -1,0 +1,273 @@
+"""One node's upgrade: claim → cordon → drain → install → verify → uncordon → done.
+
+Each step is recorded before it runs and after it ran, and each is idempotent, so an executor
+that was killed anywhere continues from the last recorded step without repeating work that
+shows on the cluster (a second kata-deploy pod deletion would be a second install).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from store.engine import Store
+from store.runs import STEPS, StepView, set_step
+from upgrades import failpoints
+from upgrades.cluster import ClusterOps, image_for, image_tag
+from upgrades.planfile import PlanSpec
+
+INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
+
+
+class NodeFailed(Exception):
+    """The node could not be upgraded; the message says why."""
+
+
+class NodeSkipped(Exception):
+    """The plan's drain policy skips this node."""
+
+
+@dataclass
+class FlowContext:
+    """What every node flow of a run shares."""
+
+    store: Store
+    spec: PlanSpec
+    pins: dict[str, str]
+    poll_s: float
+    deploy_lock: threading.Lock
+    sleep: Callable[[float], None] = time.sleep
+
+
+def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
+    """Carry one node from its recorded step to the end: "done", "failed" or "skipped"."""
+    start = STEPS.index(step.step) if step.step in STEPS else 0
+    facts = dict(step.facts)
+    cordoned = step.cordoned_by_us
+    target = step.target_version or ctx.spec.target
+    try:
+        for name in STEPS[start:]:
+            set_step(ctx.store, step.id, step=name, state="running")
+            failpoints.hit(f"before:{name}")
+            if name == "claim":
+                facts = facts or _claim(ops, step, ctx)
+                set_step(ctx.store, step.id, facts=facts)
+            elif name == "cordon":
+                cordoned = ops.cordon(step.node)
+                set_step(ctx.store, step.id, cordoned_by_us=cordoned)
+            elif name == "drain":
+                ops.trace(step.node, "drain")
+                drain(ctx, ops, step.node)
+            elif name == "install":
+                ops.trace(step.node, "install")
+                install(ctx, ops, step.node, target)
+            elif name == "verify":
+                ops.trace(step.node, "verify")
+                verify(ctx, ops, step.node, target, facts)
+            elif name == "uncordon":
+                ops.uncordon(step.node, "done")
+                ops.event(
+                    step.node,
+                    facts.get("uid"),
+                    "FleetctlUpgraded",
+                    f"Kata {target} installed and verified (run {ops.run_id})",
+                )
+            failpoints.hit(f"after:{name}")
+            following = STEPS[STEPS.index(name) + 1] if name != STEPS[-1] else "done"
+            set_step(ctx.store, step.id, step=following, state="pending" if following != "done" else "done")
+        return "done"
+    except (NodeFailed, NodeSkipped) as exc:
+        state = "failed" if isinstance(exc, NodeFailed) else "skipped"
+        _release(ops, step.node, state)
+        ops.event(step.node, facts.get("uid"), f"FleetctlUpgrade{state.title()}", str(exc), warning=state == "failed")
+        set_step(ctx.store, step.id, state=state, message=str(exc)[:2000])
+        return state
+
+
+def _release(ops: ClusterOps, node: str, state: str) -> None:
+    """Undo our cordon of a node that will not continue (never someone else's)."""
+    ops.uncordon(node, state)
+
+
+def _claim(ops: ClusterOps, step: StepView, ctx: FlowContext) -> dict[str, Any]:
+    node = ops.node(step.node)
+    facts = ops.facts(node, ctx.pins)
+    ops.trace(step.node, "claim")
+    ops.event(
+        step.node,
+        node["metadata"].get("uid"),
+        "FleetctlUpgradeStarted",
+        f"run {ops.run_id}: {facts.kata_version} -> {step.target_version}",
+    )
+    return {
+        "uid": node["metadata"].get("uid"),
+        "arch": facts.arch,
+        "version": facts.kata_version,
+        "handlers": list(facts.runtime_handlers),
+        "guestKernel": facts.guest_kernel,
+        "customKernel": bool(facts.custom_kernel),
+        "wasCordoned": bool(node.get("spec", {}).get("unschedulable")),
+    }
+
+
+def _evictable(pod: dict[str, Any]) -> bool:
+    meta = pod["metadata"]
+    if any(o.get("kind") == "DaemonSet" for o in meta.get("ownerReferences") or []):
+        return False
+    if "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
+        return False
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> None:
+    """Evict (or, opted in, delete) the node's workload pods; then the drain policy decides."""
+    policy = ctx.spec.drain
+    deadline = time.monotonic() + policy.timeout_s
+    while True:
+        pods = [p for p in ops.pods_on(node) if _evictable(p)]
+        if not pods:
+            return
+        if time.monotonic() >= deadline:
+            break
+        for pod in pods:
+            if pod["metadata"].get("deletionTimestamp"):
+                continue  # already going
+            if policy.disable_eviction:
+                ops.delete_pod(
+                    pod["metadata"]["namespace"],
+                    pod["metadata"]["name"],
+                    grace=policy.grace_period_s,
+                    reason="drain (eviction bypassed)",
+                )
+            else:
+                ops.evict(pod, policy.grace_period_s)
+        ctx.sleep(ctx.poll_s)
+    names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods[:5])
+    why = f"drain timed out after {policy.timeout_s:g}s; {len(pods)} pods remain ({names})"
+    if policy.on_timeout == "skip":
+        raise NodeSkipped(why + "; onTimeout: skip")
+    if policy.on_timeout == "wait-for-builds":
+        _wait_for_builds(ctx, ops, node, why)
+        return
+    raise NodeFailed(why + "; a PodDisruptionBudget may allow no disruption (onTimeout: fail)")
+
+
+def _wait_for_builds(ctx: FlowContext, ops: ClusterOps, node: str, why: str) -> None:
+    policy = ctx.spec.drain
+    builds = {p["metadata"]["uid"] for p in ops.pods_on(node, policy.build_selector) if _evictable(p)}
+    others = [p for p in ops.pods_on(node) if _evictable(p) and p["metadata"]["uid"] not in builds]
+    if others:
+        raise NodeFailed(f"{why}; {len(others)} of them are not build pods ({policy.build_selector})")
+    deadline = time.monotonic() + policy.build_wait_s
+    while time.monotonic() < deadline:
+        if not any(_evictable(p) for p in ops.pods_on(node, policy.build_selector)):
+            return
+        ctx.sleep(ctx.poll_s)
+    raise NodeFailed(f"{why}; build pods still running after buildWaitLimit {policy.build_wait_s:g}s")
+
+
+def install(ctx: FlowContext, ops: ClusterOps, node: str, target: str) -> None:
+    """kata-deploy OnDelete: the DaemonSet at the target image, then this node's pod deleted once."""
+    conf = ctx.spec.install
+    with ctx.deploy_lock:  # one DaemonSet update at a time per run
+        ds = ops.daemonset(conf.namespace, conf.daemonset)
+        strategy = (ds["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate")
+        if strategy != "OnDelete":
+            raise NodeFailed(
+                f"DaemonSet {conf.namespace}/{conf.daemonset} uses {strategy}; set updateStrategy OnDelete "
+                "so nodes upgrade one at a time"
+            )
+        current = ds["spec"]["template"]["spec"]["containers"][0]["image"]
+        wanted = image_for(current, target)
+        if current != wanted:
+            ops.set_image(ds, wanted, reason=f"roll out {target}")
+    selector = ",".join(f"{k}={v}" for k, v in (ds["spec"]["selector"].get("matchLabels") or {}).items())
+    pods = [p for p in ops.pods_on(node, selector) if not p["metadata"].get("deletionTimestamp")]
+    if not any(image_tag(p["spec"]["containers"][0]["image"]) == target for p in pods):
+        for pod in pods:  # the old release's pod: deleting it makes the controller install the target
+            ops.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], reason=f"install {target}")
+    deadline = time.monotonic() + conf.timeout_s
+    while time.monotonic() < deadline:
+        ctx.sleep(ctx.poll_s)
+        for pod in ops.pods_on(node, selector):
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                waiting = (status.get("state") or {}).get("waiting") or {}
+                if waiting.get("reason") in INSTALL_FAILURES:
+                    raise NodeFailed(
+                        f"kata-deploy failed on {node}: {waiting['reason']}: {waiting.get('message', '')}"[:500]
+                    )
+        facts = ops.facts(ops.node(node), ctx.pins)
+        if facts.kata_version == target and facts.kata_label == "true" and facts.ready:
+            return
+    raise NodeFailed(f"{node} did not report Kata {target} within {conf.timeout_s:g}s (spec.install.timeout)")
+
+
+def verify(ctx: FlowContext, ops: ClusterOps, node: str, target: str, before: dict[str, Any]) -> None:
+    """The node reports the target, keeps its handlers (plus the plan's), is Ready, and runs a smoke pod."""
+    arch = before.get("arch") or ""
+    required = set(before.get("handlers") or []) | set(ctx.spec.verify.handlers.get(arch, ()))
+    problems: list[str] = []
+    deadline = time.monotonic() + 60.0
+    while True:
+        facts = ops.facts(ops.node(node), ctx.pins)
+        problems = []
+        if facts.kata_version != target:
+            problems.append(f"reports Kata {facts.kata_version}, not {target}")
+        missing = sorted(required - set(facts.runtime_handlers))
+        if missing:
+            problems.append(f"runtimeHandlers lack {', '.join(missing)}")
+        if not facts.ready:
+            problems.append("is NotReady")
+        if before.get("customKernel") and not facts.custom_kernel:
+            problems.append(f"lost its custom guest kernel ({before.get('guestKernel')} -> {facts.guest_kernel})")
+        if not problems or time.monotonic() >= deadline:
+            break
+        ctx.sleep(ctx.poll_s)
+    if problems:
+        raise NodeFailed(f"verify: {node} " + "; ".join(problems))
+    smoke = ctx.spec.verify.smoke
+    if smoke and arch in smoke.runtime_class:
+        _smoke(ctx, ops, node, smoke.runtime_class[arch])
+
+
+def _smoke(ctx: FlowContext, ops: ClusterOps, node: str, runtime_class: str) -> None:
+    smoke = ctx.spec.verify.smoke
+    assert smoke is not None
+    name = f"fleetctl-smoke-{ops.run_id}-{node}"[:253]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": smoke.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "fleetctl"},
+        },
+        "spec": {
+            "nodeName": node,
+            "runtimeClassName": runtime_class,
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": max(1, int(smoke.timeout_s)),
+            "tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [{"name": "smoke", "image": smoke.image, "command": ["sh", "-c", "uname -r"]}],
+        },
+    }
+    existing = ops.pod(smoke.namespace, name)
+    if existing and (existing.get("status") or {}).get("phase") == "Failed":
+        ops.delete_pod(smoke.namespace, name, grace=0, reason="smoke retry")
+        existing = None
+    if existing is None:
+        ops.create_pod(pod, reason=f"smoke test with {runtime_class}")
+    deadline = time.monotonic() + smoke.timeout_s
+    phase = "Pending"
+    while time.monotonic() < deadline:
+        ctx.sleep(ctx.poll_s)
+        current = ops.pod(smoke.namespace, name)
+        phase = ((current or {}).get("status") or {}).get("phase", "Pending")
+        if phase in ("Succeeded", "Failed"):
+            break
+    ops.delete_pod(smoke.namespace, name, grace=0, reason="smoke test finished")
+    if phase != "Succeeded":
+        raise NodeFailed(f"smoke pod with RuntimeClass {runtime_class} ended {phase} on {node}")
