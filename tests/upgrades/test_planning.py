@@ -1,0 +1,168 @@
+"""The plan file's validation and the planner: pure logic, no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from upgrades.planfile import PlanError, parse_plan, resolve_size
+from upgrades.planner import ARCH, AT_TARGET, DOWNGRADE, OUTSIDE, PINNED, UNHEALTHY, Candidate, make_plan
+
+SHIPPED = ("amd64", "arm64", "ppc64le", "s390x")
+
+
+def doc(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "fleetctl.io/v1",
+        "kind": "UpgradePlan",
+        "metadata": {"name": "p"},
+        "spec": {"target": "4.1.0", **spec},
+    }
+
+
+def fleet(n: int = 12, **overrides: Any) -> list[Candidate]:
+    arches = ("amd64", "ppc64le", "s390x")
+    return [
+        Candidate(cluster="c", name=f"n{i:02d}", arch=arches[i % 3], zone=f"z{i % 2}", kata="3.28.0", **overrides)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "where", "words"),
+    [
+        ({"target": "four"}, "spec.target", "not a Kata release"),
+        ({"waves": {"sizes": [1, "150%"]}}, "spec.waves.sizes[1]", "percentage"),
+        ({"waves": {"sizes": []}}, "spec.waves.sizes", "at least one"),
+        ({"waves": {"order": "random"}}, "spec.waves.order", "zone-arch"),
+        ({"waves": {"maxUnavailable": 0}}, "spec.waves.maxUnavailable", "1 or more"),
+        ({"drain": {"onTimeout": "ignore"}}, "spec.drain.onTimeout", "wait-for-builds"),
+        ({"drain": {"timeout": "soon"}}, "spec.drain.timeout", "30s"),
+        ({"install": {"mechanism": "RollingUpdate"}}, "spec.install.mechanism", "OnDelete"),
+        ({"gates": {"checks": [{"name": "a", "query": "up"}]}}, "spec.gates.checks[0].successCondition", "needs"),
+        (
+            {"gates": {"checks": [{"name": "a", "query": "up", "successCondition": "x < 1"}]}},
+            "successCondition",
+            "not a condition",
+        ),
+        (
+            {"gates": {"checks": [{"name": "a", "query": "up", "failureCondition": "value > 1", "noData": "maybe"}]}},
+            "noData",
+            "fail",
+        ),
+        ({"failureBudget": {"onBreach": "panic"}}, "spec.failureBudget.onBreach", "pause"),
+        ({"window": {"schedule": "0 25 * * *", "duration": "4h"}}, "spec.window.schedule", "cron"),
+        (
+            {"window": {"schedule": "0 22 * * *", "duration": "4h", "timezone": "Mars/Base"}},
+            "spec.window.timezone",
+            "IANA",
+        ),
+        ({"selector": {"arch": ["sparc"]}}, "spec.selector.arch[0]", "unknown arch"),
+        ({"verify": {"smoke": {"runtimeClass": {}}}}, "spec.verify.smoke.runtimeClass", "RuntimeClass"),
+        ({"surprise": 1}, "spec.surprise", "unknown field"),
+        ({"safety": {"minHealthyPercent": 120}}, "spec.safety.minHealthyPercent", "between 0 and 100"),
+    ],
+)
+def test_bad_plans_name_the_field_and_the_fix(spec: dict[str, Any], where: str, words: str) -> None:
+    with pytest.raises(PlanError) as caught:
+        parse_plan(doc(**spec))
+    assert where in (caught.value.where or "")
+    assert words in caught.value.message + (caught.value.hint or "")
+    assert caught.value.hint
+
+
+def test_a_full_plan_parses() -> None:
+    spec = parse_plan(
+        doc(
+            selector={"clusters": ["prod"], "arch": ["x86_64"], "where": "not custom_kernel"},
+            waves={"sizes": [1, 5, "10%"], "order": "arch-zone", "maxUnavailable": "10%"},
+            drain={"timeout": "10m", "gracePeriod": "30s", "onTimeout": "wait-for-builds", "buildWaitLimit": "2h"},
+            gates={
+                "soak": "5m",
+                "checks": [
+                    {"name": "rpc", "query": "up", "successCondition": "value >= 1", "interval": "30s", "count": 3}
+                ],
+            },
+            failureBudget={"perWave": 1, "perRun": "5%", "onBreach": "rollback"},
+            window={"schedule": "0 22 * * 1-5", "duration": "4h", "timezone": "Europe/Berlin"},
+        )
+    )
+    assert spec.selection.arches == ("amd64",) and spec.waves.sizes == (1, 5, "10%")
+    assert spec.drain.grace_period_s == 30 and spec.drain.build_wait_s == 7200
+    assert spec.gates.checks[0].count == 3 and spec.budget.per_run == "5%"
+    assert spec.window is not None and spec.window.duration_s == 4 * 3600
+
+
+def test_waves_grow_and_the_last_size_repeats() -> None:
+    plan = make_plan(parse_plan(doc(waves={"sizes": [1, 2, "25%"]})), fleet(12), shipped_arches=SHIPPED)
+    assert [len(w) for w in plan.waves] == [1, 2, 3, 3, 3]
+    assert len({c.key for c in plan.nodes}) == 12
+
+
+@pytest.mark.parametrize(("order", "first"), [("zone-arch", ("z0", "amd64")), ("arch-zone", ("amd64", "z0"))])
+def test_ordering_by_zone_then_arch_or_arch_then_zone(order: str, first: tuple[str, str]) -> None:
+    plan = make_plan(parse_plan(doc(waves={"sizes": [100], "order": order})), fleet(12), shipped_arches=SHIPPED)
+    keys = [(c.zone, c.arch) if order == "zone-arch" else (c.arch, c.zone) for c in plan.nodes]
+    assert keys == sorted(keys) and keys[0] == first
+
+
+def test_every_excluded_node_has_its_reason() -> None:
+    nodes = [
+        Candidate("c", "outside", "amd64", "z", "3.28.0", selected=False),
+        Candidate("c", "pinned", "amd64", "z", "3.28.0", pinned=True),
+        Candidate("c", "arm", "riscv64", "z", "3.28.0"),
+        Candidate("c", "done", "amd64", "z", "4.1.0"),
+        Candidate("c", "newer", "amd64", "z", "4.2.0"),
+        Candidate("c", "sick", "amd64", "z", "3.28.0", health="crit"),
+        Candidate("c", "ok", "amd64", "z", "3.28.0"),
+    ]
+    plan = make_plan(parse_plan(doc(safety={"minHealthyPercent": 0})), nodes, shipped_arches=SHIPPED)
+    assert {e.node.name: e.reason for e in plan.excluded} == {
+        "outside": OUTSIDE, "pinned": PINNED, "arm": ARCH, "done": AT_TARGET, "newer": DOWNGRADE, "sick": UNHEALTHY,
+    }  # fmt: skip
+    assert [c.name for c in plan.nodes] == ["ok"]
+    assert any("downgrade" in r for r in plan.refusals) and any("does not ship" in r for r in plan.refusals)
+    allowed = make_plan(
+        parse_plan(doc(allowDowngrade=True, safety={"minHealthyPercent": 0})), nodes[4:5], shipped_arches=SHIPPED
+    )
+    assert [c.name for c in allowed.nodes] == ["newer"] and not allowed.refusals
+
+
+def test_unhealthy_fleet_and_a_spent_unavailability_budget_are_refused() -> None:
+    sick = [*fleet(4), *fleet(6, health="crit")]
+    sick = [Candidate(c.cluster, f"{c.name}-{i}", c.arch, c.zone, c.kata, health=c.health) for i, c in enumerate(sick)]
+    assert any("healthy" in r for r in make_plan(parse_plan(doc()), sick, shipped_arches=SHIPPED).refusals)
+    cordoned = [*fleet(4), Candidate("c", "x", "amd64", "z", "3.28.0", cordoned=True)]
+    plan = make_plan(parse_plan(doc(waves={"maxUnavailable": 1})), cordoned, shipped_arches=SHIPPED)
+    assert plan.unavailable_now == 1 and any("maxUnavailable" in r for r in plan.refusals)
+
+
+def test_budgets_and_the_estimate() -> None:
+    spec = parse_plan(
+        doc(waves={"sizes": [2, "50%"], "maxUnavailable": 2}, failureBudget={"perWave": "50%", "perRun": 1},
+            gates={"soak": "60s", "checks": [{"name": "a", "query": "up", "successCondition": "value > 0", "interval": "10s", "count": 4}]})
+    )  # fmt: skip
+    plan = make_plan(spec, fleet(10), shipped_arches=SHIPPED, node_seconds=100)
+    assert [len(w) for w in plan.waves] == [2, 5, 3]
+    assert plan.wave_budgets == [1, 2, 1] and plan.run_budget == 1
+    assert plan.estimate_s == (1 + 3 + 2) * 100 + 3 * (60 + 30)
+
+
+@given(st.lists(st.sampled_from(["amd64", "s390x", "ppc64le", "arm64"]), min_size=1, max_size=60), st.integers(1, 9))
+def test_the_same_inputs_always_give_the_same_plan_covering_each_node_once(arches: list[str], first: int) -> None:
+    nodes = [Candidate("c", f"n{i}", a, f"z{i % 3}", "3.28.0") for i, a in enumerate(arches)]
+    spec = parse_plan(doc(waves={"sizes": [first, "30%"]}, safety={"minHealthyPercent": 0}))
+    one, two = (
+        make_plan(spec, nodes, shipped_arches=SHIPPED),
+        make_plan(spec, list(reversed(nodes)), shipped_arches=SHIPPED),
+    )
+    assert [[c.key for c in w] for w in one.waves] == [[c.key for c in w] for w in two.waves]
+    assert sorted(c.key for c in one.nodes) == sorted(c.key for c in nodes)
+
+
+def test_percentages_round_up_for_waves_and_down_for_budgets() -> None:
+    assert resolve_size("10%", 15) == 2 and resolve_size("10%", 15, minimum=0, round_up=False) == 1
+    assert resolve_size("10%", 3, minimum=0, round_up=False) == 0 and resolve_size(4, 100) == 4
