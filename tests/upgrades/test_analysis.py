@@ -23,7 +23,12 @@ from upgrades.window import is_open, next_opening
 
 def rule(**kw: object) -> CheckRule:
     base: dict[str, object] = {
-        "success": "value < 1", "failure": None, "count": 3, "failure_limit": 0, "consecutive_error_limit": 1, "no_data": "fail"
+        "success": "value < 1",
+        "failure": None,
+        "count": 3,
+        "failure_limit": 0,
+        "consecutive_error_limit": 1,
+        "no_data": "fail",
     }
     base.update(kw)
     return CheckRule(**base)  # type: ignore[arg-type]
