@@ -52,6 +52,7 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
         for name in STEPS[start:]:
             set_step(ctx.store, step.id, step=name, state="running")
             failpoints.hit(f"before:{name}")
+            began = time.monotonic()
             if name == "claim":
                 facts = facts or _claim(ops, step, ctx)
                 set_step(ctx.store, step.id, facts=facts)
@@ -77,7 +78,10 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
                 )
             failpoints.hit(f"after:{name}")
             following = STEPS[STEPS.index(name) + 1] if name != STEPS[-1] else "done"
-            set_step(ctx.store, step.id, step=following, state="pending" if following != "done" else "done")
+            facts.setdefault("seconds", {})[name] = round(time.monotonic() - began, 3)
+            set_step(
+                ctx.store, step.id, step=following, state="pending" if following != "done" else "done", facts=facts
+            )
         return "done"
     except (NodeFailed, NodeSkipped) as exc:
         state = "failed" if isinstance(exc, NodeFailed) else "skipped"

@@ -166,3 +166,13 @@ def test_the_same_inputs_always_give_the_same_plan_covering_each_node_once(arche
 def test_percentages_round_up_for_waves_and_down_for_budgets() -> None:
     assert resolve_size("10%", 15) == 2 and resolve_size("10%", 15, minimum=0, round_up=False) == 1
     assert resolve_size("10%", 3, minimum=0, round_up=False) == 0 and resolve_size(4, 100) == 4
+
+
+@pytest.mark.parametrize("name", ["upgrade-plan.yaml", "upgrade-plan-gated.yaml"])
+def test_the_documented_example_plans_are_valid(name: str) -> None:
+    from pathlib import Path
+
+    from upgrades.planfile import load_plan
+
+    spec = load_plan(Path(__file__).resolve().parents[2] / "docs" / "examples" / name)
+    assert spec.target == "4.1.0"

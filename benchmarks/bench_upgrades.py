@@ -1,0 +1,130 @@
+"""Upgrade planning and rollout overhead.
+
+- Planning 10,000 nodes (what ``fleetctl upgrade plan`` computes), against reading those nodes
+  from the store, the part no plan can skip. Target: under 1 s.
+- A time-scaled rollout of the ``seed`` fleet (about 400 nodes) against the ideal: the sum over
+  waves of the slowest node's install-plus-verify time, plus the soak. Target: ratio <= 1.15.
+- Kubernetes API requests per upgraded node (the simulator counts them), against the writes
+  the audit trail holds per node (the calls that change something).
+
+Run: .venv/bin/python benchmarks/bench_upgrades.py [--nodes N] [--time-scale X] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from _common import ROOT, Result, done, progress, report
+from gen_store import generate
+
+from simulator.server import ServerOptions, Simulator
+from store.migrate import open_store
+from store.query.reading import read_nodes
+from store.runs import audit_rows, read_run
+from upgrades.launch import plan_from_store
+from upgrades.planfile import parse_plan
+
+PLAN = {
+    "apiVersion": "fleetctl.io/v1",
+    "kind": "UpgradePlan",
+    "metadata": {"name": "bench"},
+    "spec": {
+        "target": "4.1.0",
+        "waves": {"sizes": [1, "10%", "25%"], "maxUnavailable": "30%"},
+        "drain": {"timeout": "120s", "onTimeout": "skip"},
+        "gates": {"enabled": False},
+        "safety": {"minHealthyPercent": 0},
+    },
+}
+
+
+def bench_planning(work: Path, nodes: int) -> list[Result]:
+    url = f"sqlite:///{work / 'plan.db'}"
+    progress(f"generating a {nodes}-node store...")
+    generate(url, nodes=nodes, days=1)
+    spec = parse_plan(PLAN)
+    with open_store(url) as store:
+        plan_from_store(store, spec)  # warm
+        reads, plans = [], []
+        for _ in range(5):
+            start = time.perf_counter()
+            read_nodes(store, where=None, selector=None, now=datetime.now(UTC))
+            reads.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            plan = plan_from_store(store, spec)
+            plans.append(time.perf_counter() - start)
+    value, base = sorted(plans)[2], sorted(reads)[2]
+    return [
+        Result(
+            f"plan {nodes} nodes ({len(plan.nodes)} in {len(plan.waves)} waves)",
+            value, "s", "< 1 s", base, "reading the nodes once", value < 1.0,
+        )
+    ]  # fmt: skip
+
+
+def bench_rollout(work: Path, time_scale: float) -> list[Result]:
+    options = ServerOptions(profile="seed", seed=5, time_scale=time_scale, out_dir=work / "sim", churn=False)
+    db = f"sqlite:///{work / 'rollout.db'}"
+    plan_path = work / "plan.yaml"
+    plan_path.write_text(yaml.safe_dump(PLAN))
+    fleetctl = [sys.executable, "-m", "fleetctl", "--db", db]
+    with Simulator(options) as sim:
+        base = [*fleetctl, "--kubeconfig", str(sim.kubeconfig)]
+        subprocess.run([*base, "collect"], check=True, capture_output=True)
+        before = sim.world.stats.api_requests
+        progress("rolling out the seed fleet...")
+        result = subprocess.run(
+            [*base, "upgrade", "apply", str(plan_path), "--yes", "--poll", "0.05s"],
+            capture_output=True, text=True, env={**os.environ},
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"the rollout failed: {result.stdout[-500:]} {result.stderr[-1000:]}")
+        requests = sim.world.stats.api_requests - before
+    with open_store(db) as store:
+        view = read_run(store, 1)
+        writes = sum(1 for a in audit_rows(store, 1))
+    upgraded = [s for s in view.steps if s.state == "done"]
+    assert view.run.started_at and view.run.finished_at
+    actual = (view.run.finished_at - view.run.started_at).total_seconds()
+    ideal = 0.0
+    for wave in view.waves:
+        spans = [
+            sum((s.facts.get("seconds") or {}).get(k, 0.0) for k in ("install", "verify"))
+            for s in view.wave_steps(wave.number) if s.state == "done"
+        ]  # fmt: skip
+        ideal += max(spans, default=0.0)
+    n = max(1, len(upgraded))
+    return [
+        Result(
+            f"rollout of {len(upgraded)} nodes in {len(view.waves)} waves (x{time_scale:g})",
+            actual, "s", "ratio <= 1.15", ideal, "ideal: slowest install+verify per wave", actual / ideal <= 1.15,
+        ),
+        Result("API requests per upgraded node", requests / n, "req", "-", writes / n, "writes per node (audit)", None),
+    ]  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--time-scale", type=float, default=100.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-upgrades-"))
+    os.chdir(ROOT)
+    try:
+        results = bench_planning(work, args.nodes) + bench_rollout(work, args.time_scale)
+    finally:
+        done()
+    return report("bench_upgrades", results, as_json=args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
