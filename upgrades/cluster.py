@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from collectors.inventory.nodefacts import NodeExtras, build_facts
 from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeApiError, KubeConflict, KubeNotFound, KubeThrottled
+from collectors.kube.errors import KubeApiError, KubeConflict, KubeInvalid, KubeNotFound, KubeThrottled
 from store.engine import Store
 from store.errors import BadInputError
 from store.facts import NodeFacts
@@ -27,6 +27,7 @@ STEP_ANNOTATION = f"{PREFIX}/step"
 CORDONED_BY = f"{PREFIX}/cordoned-by"
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 T = TypeVar("T")
 
 
@@ -109,22 +110,59 @@ class ClusterOps:
                 continue  # the node changed between our read and write: read again
         raise KubeConflict(f"node {name} kept changing while cordoning", where=f"context {self.cluster}")
 
-    def uncordon(self, name: str, step: str = "done") -> bool:
-        """Uncordon the node only if this run cordoned it; True when it did."""
-        node = self.node(name)
-        ours = (node["metadata"].get("annotations") or {}).get(CORDONED_BY) == self.marker
-        annotations: dict[str, Any] = {STEP_ANNOTATION: step}
-        body: dict[str, Any] = {"metadata": {"annotations": annotations}}
+    def uncordon(self, name: str, step: str = "done", *, ours: bool | None = None) -> bool:
+        """Uncordon the node only if this run cordoned it; True when it did.
+
+        ``ours`` is what the store recorded; the patch itself tests the cordon annotation, so the
+        check and the uncordon are one atomic request (a 422 means the cordon is not ours).
+        """
+        if ours is None:
+            ours = (self.node(name)["metadata"].get("annotations") or {}).get(CORDONED_BY) == self.marker
+        path = f"/api/v1/nodes/{quote(name)}"
         if ours:
-            annotations[CORDONED_BY] = None
-            body["spec"] = {"unschedulable": None}
+            key = "/metadata/annotations/" + CORDONED_BY.replace("~", "~0").replace("/", "~1")
+            operations = [
+                {"op": "test", "path": key, "value": self.marker},
+                {"op": "remove", "path": key},
+                {"op": "add", "path": "/spec/unschedulable", "value": False},
+                {"op": "add", "path": "/metadata/annotations/" + STEP_ANNOTATION.replace("/", "~1"), "value": step},
+            ]
+            try:
+                self._write(
+                    "uncordon",
+                    f"node/{name}",
+                    lambda: self.client.send("PATCH", path, operations, content_type=JSON_PATCH),
+                    reason=f"step {step}",
+                )
+                return True
+            except KubeInvalid:
+                pass  # the annotation is gone or not ours: someone else owns this cordon now
+        body = {"metadata": {"annotations": {STEP_ANNOTATION: step}}}
         self._write(
-            "uncordon" if ours else "annotate",
+            "annotate",
             f"node/{name}",
-            lambda: self.client.send("PATCH", f"/api/v1/nodes/{quote(name)}", body, content_type=MERGE),
+            lambda: self.client.send("PATCH", path, body, content_type=MERGE),
             reason=f"step {step}",
         )
-        return ours
+        return False
+
+    def wait_node(self, name: str, ready: Callable[[dict[str, Any]], bool], seconds: float) -> dict[str, Any] | None:
+        """Watch one node for up to ``seconds`` until ``ready(node)``; the node, or None on time-out."""
+        node = self.node(name)
+        if ready(node):
+            return node
+        params: dict[str, str | int] = {"fieldSelector": f"metadata.name={name}"}
+        events = self.client.watch(
+            "/api/v1/nodes", node["metadata"]["resourceVersion"], params, timeout_seconds=max(1, round(seconds))
+        )
+        try:
+            for event in events:
+                obj = event.get("object") or {}
+                if event.get("type") in ("ADDED", "MODIFIED") and ready(obj):
+                    return obj
+        finally:
+            events.close()  # type: ignore[attr-defined]
+        return None
 
     def event(self, name: str, uid: str | None, reason: str, message: str, *, warning: bool = False) -> None:
         """A core/v1 Event on the node, as kubectl describe shows it."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from store.engine import Store
@@ -19,7 +19,7 @@ from upgrades import failpoints
 from upgrades.cluster import ClusterOps, image_for, image_tag
 from upgrades.planfile import PlanSpec
 
-POD_CHECK_EVERY = 4  # install polls between looks at the kata-deploy pod's state
+WATCH_WINDOW_S = 3.0  # install watches the node this long between looks at the kata-deploy pod
 INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 
 
@@ -41,6 +41,7 @@ class FlowContext:
     poll_s: float
     deploy_lock: threading.Lock
     sleep: Callable[[float], None] = time.sleep
+    daemonsets: dict[str, dict[str, Any]] = field(default_factory=dict)  # by cluster, once at the target
 
 
 def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
@@ -50,16 +51,14 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
     cordoned = step.cordoned_by_us
     target = step.target_version or ctx.spec.target
     try:
+        set_step(ctx.store, step.id, step=STEPS[start], state="running")
         for name in STEPS[start:]:
-            set_step(ctx.store, step.id, step=name, state="running")
             failpoints.hit(f"before:{name}")
             began = time.monotonic()
             if name == "claim":
                 facts = facts or _claim(ops, step, ctx)
-                set_step(ctx.store, step.id, facts=facts)
             elif name == "cordon":
                 cordoned = ops.cordon(step.node)
-                set_step(ctx.store, step.id, cordoned_by_us=cordoned)
             elif name == "drain":
                 ops.trace(step.node, "drain")
                 drain(ctx, ops, step.node)
@@ -70,31 +69,25 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
                 ops.trace(step.node, "verify")
                 verify(ctx, ops, step.node, target, facts)
             elif name == "uncordon":
-                ops.uncordon(step.node, "done")
-                ops.event(
-                    step.node,
-                    facts.get("uid"),
-                    "FleetctlUpgraded",
-                    f"Kata {target} installed and verified (run {ops.run_id})",
-                )
+                ops.uncordon(step.node, "done", ours=cordoned)
+                message = f"Kata {target} installed and verified (run {ops.run_id})"
+                ops.event(step.node, facts.get("uid"), "FleetctlUpgraded", message)
             failpoints.hit(f"after:{name}")
-            following = STEPS[STEPS.index(name) + 1] if name != STEPS[-1] else "done"
             facts.setdefault("seconds", {})[name] = round(time.monotonic() - began, 3)
+            following = STEPS[STEPS.index(name) + 1] if name != STEPS[-1] else "done"
+            # One write records this step as done and the next as started: a resumed executor
+            # re-runs the next step from its beginning, which every step allows.
             set_step(
-                ctx.store, step.id, step=following, state="pending" if following != "done" else "done", facts=facts
-            )
+                ctx.store, step.id, step=following, state="running" if following != "done" else "done",
+                facts=facts, cordoned_by_us=cordoned,
+            )  # fmt: skip
         return "done"
     except (NodeFailed, NodeSkipped) as exc:
         state = "failed" if isinstance(exc, NodeFailed) else "skipped"
-        _release(ops, step.node, state)
+        ops.uncordon(step.node, state, ours=True if cordoned else None)  # never someone else's cordon
         ops.event(step.node, facts.get("uid"), f"FleetctlUpgrade{state.title()}", str(exc), warning=state == "failed")
         set_step(ctx.store, step.id, state=state, message=str(exc)[:2000])
         return state
-
-
-def _release(ops: ClusterOps, node: str, state: str) -> None:
-    """Undo our cordon of a node that will not continue (never someone else's)."""
-    ops.uncordon(node, state)
 
 
 def _claim(ops: ClusterOps, step: StepView, ctx: FlowContext) -> dict[str, Any]:
@@ -177,34 +170,36 @@ def _wait_for_builds(ctx: FlowContext, ops: ClusterOps, node: str, why: str) -> 
 def install(ctx: FlowContext, ops: ClusterOps, node: str, target: str) -> None:
     """kata-deploy OnDelete: the DaemonSet at the target image, then this node's pod deleted once."""
     conf = ctx.spec.install
-    with ctx.deploy_lock:  # one DaemonSet update at a time per run
-        ds = ops.daemonset(conf.namespace, conf.daemonset)
-        strategy = (ds["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate")
-        if strategy != "OnDelete":
-            raise NodeFailed(
-                f"DaemonSet {conf.namespace}/{conf.daemonset} uses {strategy}; set updateStrategy OnDelete "
-                "so nodes upgrade one at a time"
-            )
-        current = ds["spec"]["template"]["spec"]["containers"][0]["image"]
-        wanted = image_for(current, target)
-        if current != wanted:
-            ops.set_image(ds, wanted, reason=f"roll out {target}")
+    with ctx.deploy_lock:  # one DaemonSet update at a time per run; once at the target, it is not read again
+        ds = ctx.daemonsets.get(ops.cluster)
+        if ds is None or _image(ds) != image_for(_image(ds), target):
+            ds = ops.daemonset(conf.namespace, conf.daemonset)
+            strategy = (ds["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate")
+            if strategy != "OnDelete":
+                raise NodeFailed(
+                    f"DaemonSet {conf.namespace}/{conf.daemonset} uses {strategy}; set updateStrategy OnDelete "
+                    "so nodes upgrade one at a time"
+                )
+            wanted = image_for(_image(ds), target)
+            if _image(ds) != wanted:
+                ops.set_image(ds, wanted, reason=f"roll out {target}")
+                ds["spec"]["template"]["spec"]["containers"][0]["image"] = wanted
+            ctx.daemonsets[ops.cluster] = ds
     selector = ",".join(f"{k}={v}" for k, v in (ds["spec"]["selector"].get("matchLabels") or {}).items())
     pods = [p for p in ops.pods_on(node, selector) if not p["metadata"].get("deletionTimestamp")]
     if not any(image_tag(p["spec"]["containers"][0]["image"]) == target for p in pods):
         for pod in pods:  # the old release's pod: deleting it makes the controller install the target
             ops.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], reason=f"install {target}")
+
+    def reached(obj: dict[str, Any]) -> bool:
+        facts = ops.facts(obj, ctx.pins)
+        return facts.kata_version == target and facts.kata_label == "true" and bool(facts.ready)
+
     deadline = time.monotonic() + conf.timeout_s
-    polls = 0
-    while time.monotonic() < deadline:
-        ctx.sleep(ctx.poll_s)
-        polls += 1
-        facts = ops.facts(ops.node(node), ctx.pins)
-        if facts.kata_version == target and facts.kata_label == "true" and facts.ready:
+    while (left := deadline - time.monotonic()) > 0:
+        if ops.wait_node(node, reached, min(WATCH_WINDOW_S, left)) is not None:
             return
-        if polls % POD_CHECK_EVERY:
-            continue  # the node says most; the pod's state matters only while the node has not moved
-        for pod in ops.pods_on(node, selector):
+        for pod in ops.pods_on(node, selector):  # the node has not moved for a window: is kata-deploy failing?
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
                 waiting = (status.get("state") or {}).get("waiting") or {}
                 if waiting.get("reason") in INSTALL_FAILURES:
@@ -212,6 +207,10 @@ def install(ctx: FlowContext, ops: ClusterOps, node: str, target: str) -> None:
                         f"kata-deploy failed on {node}: {waiting['reason']}: {waiting.get('message', '')}"[:500]
                     )
     raise NodeFailed(f"{node} did not report Kata {target} within {conf.timeout_s:g}s (spec.install.timeout)")
+
+
+def _image(ds: dict[str, Any]) -> str:
+    return str(ds["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
 def verify(ctx: FlowContext, ops: ClusterOps, node: str, target: str, before: dict[str, Any]) -> None:
