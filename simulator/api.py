@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -148,6 +149,17 @@ class Api:
     def _view(self, rt: r.ResourceType, entry: Entry) -> Obj:
         return builders.events_v1_view(entry.obj) if rt is r.EVENTS_V1 else entry.obj
 
+    def _node_pods(
+        self, node: str, namespace: str | None, start_after: tuple[str, str] | None
+    ) -> Iterator[tuple[tuple[str, str], Entry]]:
+        """Pods bound to ``node`` in key order: the index an API server's watch cache keeps for spec.nodeName."""
+        for key in sorted(self.world.pods_by_node.get(node, ())):
+            if (namespace and key[0] != namespace) or (start_after is not None and key <= start_after):
+                continue
+            entry = self.store.get(r.PODS, *key)
+            if entry is not None:
+                yield key, entry
+
     def _object_response(self, rt: r.ResourceType, entry: Entry, status: int = 200) -> web.Response:
         if rt is r.EVENTS_V1:
             return json_response(builders.events_v1_view(entry.obj), status)
@@ -174,7 +186,13 @@ class Api:
         items: list[Entry] = []
         last_key = None
         more = False
-        for key, entry in self.store.scan(rt, target.namespace, start_after):
+        node = _node_name(rt, fields)
+        source = (
+            self._node_pods(node, target.namespace, start_after)
+            if node is not None
+            else self.store.scan(rt, target.namespace, start_after)
+        )
+        for key, entry in source:
             obj = entry.obj
             if not labels_match(labels, obj["metadata"].get("labels")) or not fields_match(fields, obj):
                 continue
@@ -546,3 +564,14 @@ def _validate_pod(pod: Obj) -> None:
     for i, c in enumerate(containers):
         if not isinstance(c, dict) or not c.get("name") or not c.get("image"):
             raise ApiError(422, "Invalid", f"Pod is invalid: spec.containers[{i}]: Required value: name and image")
+
+
+def _node_name(rt: r.ResourceType, fields: Any) -> str | None:
+    """The node of a ``spec.nodeName=NODE`` pod list, which the index answers."""
+    if rt is not r.PODS:
+        return None
+    getter = r.PODS.fields["spec.nodeName"]
+    for clause_getter, equal, value in fields or ():
+        if clause_getter is getter and equal:
+            return str(value)
+    return None

@@ -8,8 +8,10 @@ the WAL open. The TUI, the collector and the daemon can share one file safely.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,6 +114,9 @@ class Store:
         self.engine = _make_engine(url, echo=echo)
         self.write_engine = self.engine.execution_options(fleetctl_write=True)
         """The same pool, but every transaction takes the write lock up front (SQLite)."""
+        # SQLite has one writer. Threads of this process queue on a lock instead of meeting in
+        # SQLite's busy handler, whose sleeps grow to 100 ms; other processes still use busy_timeout.
+        self._write_lock: threading.RLock | None = threading.RLock() if url.backend == "sqlite" else None
 
     @property
     def backend(self) -> str:
@@ -144,7 +149,11 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction that commits on success and rolls back on any error."""
-        with self.translate_errors(), Session(self.write_engine, expire_on_commit=False) as session:
+        with (
+            self._write_lock or contextlib.nullcontext(),
+            self.translate_errors(),
+            Session(self.write_engine, expire_on_commit=False) as session,
+        ):
             try:
                 yield session
                 session.commit()

@@ -159,7 +159,12 @@ class Executor:
 
     def _nodes(self, number: int) -> str | None:
         """Run the wave's unfinished nodes; returns why it stopped early (None: all finished)."""
-        todo = [s for s in read_run(self.store, self.run_id).wave_steps(number) if s.state not in FINISHED]
+        view = read_run(self.store, self.run_id)
+        todo = [s for s in view.wave_steps(number) if s.state not in FINISHED]
+        failed = [  # this wave's and the run's failures, counted here rather than re-read every poll
+            sum(1 for s in view.wave_steps(number) if s.state == "failed"),
+            sum(1 for s in view.steps if s.state == "failed"),
+        ]
         resumed = [s for s in todo if s.step != "claim" or s.state == "running"]
         fresh = [s for s in todo if s not in resumed]
         workers = max(1, self.max_unavailable)
@@ -169,7 +174,7 @@ class Executor:
             for step in resumed:  # already out of service: finish them first, whatever the budget says
                 in_flight[pool.submit(self._node, step)] = step
             while fresh or in_flight:
-                stop = stop or self._control() or self._budget_stop(number)
+                stop = stop or self._control() or ("budget" if self._over_budget(number, *failed) else None)
                 if not stop:
                     while fresh and len(in_flight) < self._slots(len(in_flight)):
                         step = fresh.pop(0)
@@ -183,6 +188,8 @@ class Executor:
                 for future in finished:
                     step = in_flight.pop(future)
                     result = future.result()
+                    if result == "failed":
+                        failed = [failed[0] + 1, failed[1] + 1]
                     self.options.progress(f"run {self.run_id}: {step.cluster}/{step.node} {result}")
         return stop
 
@@ -204,12 +211,12 @@ class Executor:
             return "window"
         return None
 
-    def _budget_stop(self, number: int) -> str | None:
-        return "budget" if self._breach(read_run(self.store, self.run_id), number) else None
-
     def _breach(self, view: RunView, number: int) -> str | None:
         wave_failed = sum(1 for s in view.wave_steps(number) if s.state == "failed")
-        run_failed = sum(1 for s in view.steps if s.state == "failed")
+        return self._over_budget(number, wave_failed, sum(1 for s in view.steps if s.state == "failed"))
+
+    def _over_budget(self, number: int, wave_failed: int, run_failed: int) -> str | None:
+        """Why the failure budget is breached (None: it is not)."""
         wave_budget = self.wave_budgets[number - 1] if number - 1 < len(self.wave_budgets) else 0
         if wave_failed > wave_budget:
             return f"{wave_failed} nodes failed in wave {number} (perWave budget {wave_budget})"

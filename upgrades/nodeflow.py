@@ -19,6 +19,7 @@ from upgrades import failpoints
 from upgrades.cluster import ClusterOps, image_for, image_tag
 from upgrades.planfile import PlanSpec
 
+EVICT_BACKOFF_MAX_S = 1.0  # a pod a PDB protects is asked again after poll, 2x poll, ... up to this
 WATCH_WINDOW_S = 3.0  # install watches the node this long between looks at the kata-deploy pod
 INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 
@@ -124,24 +125,25 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> None:
     """Evict (or, opted in, delete) the node's workload pods; then the drain policy decides."""
     policy = ctx.spec.drain
     deadline = time.monotonic() + policy.timeout_s
+    retry_at: dict[str, tuple[float, float]] = {}  # pod uid -> (when to ask again, backoff) after a 429
     while True:
         pods = [p for p in ops.pods_on(node) if _evictable(p)]
         if not pods:
             return
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             break
         for pod in pods:
-            if pod["metadata"].get("deletionTimestamp"):
-                continue  # already going
+            meta = pod["metadata"]
+            if meta.get("deletionTimestamp") or retry_at.get(meta["uid"], (0.0, 0.0))[0] > now:
+                continue  # already going, or a PodDisruptionBudget said no a moment ago
             if policy.disable_eviction:
                 ops.delete_pod(
-                    pod["metadata"]["namespace"],
-                    pod["metadata"]["name"],
-                    grace=policy.grace_period_s,
-                    reason="drain (eviction bypassed)",
+                    meta["namespace"], meta["name"], grace=policy.grace_period_s, reason="drain (eviction bypassed)"
                 )
-            else:
-                ops.evict(pod, policy.grace_period_s)
+            elif ops.evict(pod, policy.grace_period_s) == "blocked":
+                backoff = min(EVICT_BACKOFF_MAX_S, 2 * retry_at.get(meta["uid"], (0.0, ctx.poll_s / 2))[1])
+                retry_at[meta["uid"]] = (now + backoff, backoff)
         ctx.sleep(ctx.poll_s)
     names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods[:5])
     why = f"drain timed out after {policy.timeout_s:g}s; {len(pods)} pods remain ({names})"
