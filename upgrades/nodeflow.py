@@ -19,7 +19,7 @@ from upgrades import failpoints
 from upgrades.cluster import ClusterOps, image_for, image_tag
 from upgrades.planfile import PlanSpec
 
-EVICT_BACKOFF_MAX_S = 1.0  # a pod a PDB protects is asked again after poll, 2x poll, ... up to this
+EVICT_BACKOFF_MAX_S = 2.0  # a pod a PDB protects is asked again after poll, 2x poll, ... up to this (kubectl: 5 s)
 WATCH_WINDOW_S = 3.0  # install watches the node this long between looks at the kata-deploy pod
 INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 from collections.abc import Iterator, Sequence
@@ -17,7 +18,7 @@ from store.checks import Status
 from store.engine import Store
 from store.errors import BadInputError
 from store.models import Cluster, HealthCheck, Node, NodeState
-from store.query.compiler import compile_query
+from store.query.compiler import compile_query, depends_on_time
 from store.query.selector import selector_to_query
 
 SORT_KEYS = ("name", "cluster", "arch", "zone", "kata", "health", "cpu", "age")
@@ -81,18 +82,19 @@ def read_nodes(
     """
     if sort_by not in SORT_KEYS:
         raise BadInputError(f"cannot sort by {sort_by!r}", where="--sort-by", hint=f"use one of {', '.join(SORT_KEYS)}")
-    conditions = [
-        compile_query(text, dialect=store.backend, now=now)
-        for text in (where, selector_to_query(selector) if selector else None)
-        if text
-    ]
-    with store.read_connection() as conn:
-        rows = conn.execute(_BASE.where(*conditions)).all()
-        clusters: dict[str, datetime | None] = dict(conn.execute(_FRESHNESS).tuples().all())
+    texts = tuple(t for t in (where, selector_to_query(selector) if selector else None) if t)
+    if any(depends_on_time(t) for t in texts):
+        statement = _BASE.where(*(compile_query(t, dialect=store.backend, now=now) for t in texts))
+    else:
+        statement = _timeless_statement(texts, store.backend)
     build = _ItemBuilder(now)
-    with _gc_paused():  # thousands of acyclic dicts: a full collection here is pure cost
+    # Thousands of rows, then dicts, none of them in a cycle: a full collection here is pure cost.
+    with _gc_paused():
+        with store.read_connection() as conn:
+            rows = conn.execute(statement).all()
+            clusters: dict[str, datetime | None] = dict(conn.execute(_FRESHNESS).all())
         items = [build(row) for row in rows]
-    items.sort(key=_sort_key(sort_by))
+        items.sort(key=_sort_key(sort_by))
     used = {i["cluster"] for i in items} or set(clusters)
     return NodeAnswer(items, {c: clusters.get(c) for c in used})
 
@@ -106,6 +108,14 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+@functools.lru_cache(maxsize=128)
+def _timeless_statement(texts: tuple[str, ...], dialect: str) -> sa.Select[Any]:
+    """The same statement object for a repeated query: SQLAlchemy then reuses its cache key
+    and compiled form as they are (a script or the TUI's filter asks the same question often)."""
+    epoch = datetime.min  # unused: the query does not depend on the time
+    return _BASE.where(*(compile_query(t, dialect=dialect, now=epoch) for t in texts))
 
 
 class _ItemBuilder:
