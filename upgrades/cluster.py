@@ -76,10 +76,14 @@ class ClusterOps:
             reason=f"step {step}",
         )
 
-    def cordon(self, name: str) -> bool:
-        """Cordon the node if it is not; True when we cordoned it now or did earlier in this run."""
+    def cordon(self, name: str, seen: dict[str, Any] | None = None, *, next_step: str = "drain") -> bool:
+        """Cordon the node if it is not; True when we cordoned it now or did earlier in this run.
+
+        ``seen`` is the node as just read (its resourceVersion guards the patch; a 409 reads it
+        again). The patch also records the run and ``next_step`` in the node's annotations.
+        """
         for _ in range(5):
-            node = self.node(name)
+            node, seen = seen or self.node(name), None
             meta = node["metadata"]
             if (meta.get("annotations") or {}).get(CORDONED_BY) == self.marker:
                 return True
@@ -90,7 +94,7 @@ class ClusterOps:
                     "resourceVersion": meta["resourceVersion"],
                     "annotations": {
                         CORDONED_BY: self.marker,
-                        STEP_ANNOTATION: "cordon",
+                        STEP_ANNOTATION: next_step,
                         RUN_ANNOTATION: str(self.run_id),
                     },
                 },

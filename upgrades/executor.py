@@ -280,5 +280,7 @@ class Executor:
 
             rollback_id = create_rollback(self.store, self.run_id)
             self.options.progress(f"run {self.run_id}: onBreach rollback: run {rollback_id} rolls it back")
-            return Executor(self.store, self.clients, rollback_id, self.options).execute()
+            outcome = Executor(self.store, self.clients, rollback_id, self.options).execute()
+            self.options.progress(f"run {rollback_id} (rollback of run {self.run_id}): {outcome}")
+            return "rolled-back"
         return "paused"

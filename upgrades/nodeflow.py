@@ -50,6 +50,7 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
     start = STEPS.index(step.step) if step.step in STEPS else 0
     facts = dict(step.facts)
     cordoned = step.cordoned_by_us
+    seen: dict[str, Any] | None = None  # the node as claim read it, for cordon's guarded patch
     target = step.target_version or ctx.spec.target
     try:
         set_step(ctx.store, step.id, step=STEPS[start], state="running")
@@ -57,11 +58,13 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
             failpoints.hit(f"before:{name}")
             began = time.monotonic()
             if name == "claim":
-                facts = facts or _claim(ops, step, ctx)
+                if not facts:
+                    facts, seen = _claim(ops, step, ctx)
             elif name == "cordon":
-                cordoned = ops.cordon(step.node)
+                cordoned = ops.cordon(step.node, seen)  # its patch also sets the run and step annotations
             elif name == "drain":
-                ops.trace(step.node, "drain")
+                if not cordoned:  # someone else's cordon: no patch of ours has traced the node yet
+                    ops.trace(step.node, "drain")
                 drain(ctx, ops, step.node)
             elif name == "install":
                 ops.trace(step.node, "install")
@@ -91,10 +94,10 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
         return state
 
 
-def _claim(ops: ClusterOps, step: StepView, ctx: FlowContext) -> dict[str, Any]:
+def _claim(ops: ClusterOps, step: StepView, ctx: FlowContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the node reports before anything changes (verify compares against it), and the node."""
     node = ops.node(step.node)
     facts = ops.facts(node, ctx.pins)
-    ops.trace(step.node, "claim")
     ops.event(
         step.node,
         node["metadata"].get("uid"),
@@ -109,7 +112,7 @@ def _claim(ops: ClusterOps, step: StepView, ctx: FlowContext) -> dict[str, Any]:
         "guestKernel": facts.guest_kernel,
         "customKernel": bool(facts.custom_kernel),
         "wasCordoned": bool(node.get("spec", {}).get("unschedulable")),
-    }
+    }, node
 
 
 def _evictable(pod: dict[str, Any]) -> bool:

@@ -118,27 +118,39 @@ def _number(column: Any, op: str, value: str, node: Any, scale: float) -> Cond:
     return ops[op]
 
 
-def _health_rank() -> Any:
-    rank = sa.case(_RANK, value=_CHECK.status, else_=1)
-    worst = sa.select(sa.func.max(rank)).where(_CHECK.node_id == _NODE.id).scalar_subquery()
-    return sa.func.coalesce(worst, _RANK["unknown"])
+def _at_least(rank: int) -> Cond:
+    """The node's worst check ranks ``rank`` or higher (no check at all counts as unknown).
+
+    Written as EXISTS over the node's checks (the primary key's prefix), not as a MAX per node:
+    both databases answer a semi-join from the index, and PostgreSQL plans MAX subqueries badly.
+    """
+    if rank <= 0:
+        return cast(Cond, sa.true())
+    if rank > max(_RANK.values()):
+        return cast(Cond, sa.false())
+    mine = _CHECK.node_id == _NODE.id
+    if rank == _RANK["unknown"]:  # any status but ok (or none at all) is at least unknown
+        return sa.or_(sa.not_(sa.exists().where(mine)), sa.exists().where(mine, _CHECK.status != "ok"))
+    statuses = sorted(s for s, r in _RANK.items() if r >= rank)
+    return cast(Cond, sa.exists().where(mine, _CHECK.status.in_(statuses)))
 
 
 def _health(op: str, value: str, node: Any) -> Cond:
     if value not in _RANK:
         raise _bad(node, f"health is one of ok, unknown, warn, crit, not {value!r}", "try: health != ok")
-    rank, target = _health_rank(), _RANK[value]
-    ops: dict[str, Cond] = {
-        "=": rank == target,
-        "!=": rank != target,
-        "<": rank < target,
-        "<=": rank <= target,
-        ">": rank > target,
-        ">=": rank >= target,
+    target = _RANK[value]
+    exactly = sa.and_(_at_least(target), sa.not_(_at_least(target + 1)))
+    ops: dict[str, Any] = {
+        "=": lambda: exactly,
+        "!=": lambda: sa.not_(exactly),
+        "<": lambda: sa.not_(_at_least(target)),
+        "<=": lambda: sa.not_(_at_least(target + 1)),
+        ">": lambda: _at_least(target + 1),
+        ">=": lambda: _at_least(target),
     }
     if op not in ops:
         raise _bad(node, f"'{op}' does not apply to health", "use = != < <= > >= (ok < unknown < warn < crit)")
-    return ops[op]
+    return cast(Cond, ops[op]())
 
 
 def _failing(codes: tuple[str, ...]) -> Cond:

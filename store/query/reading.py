@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import SQLModel, col
+from sqlmodel import SQLModel
 
 from store.checks import Status
 from store.engine import Store
@@ -47,27 +47,36 @@ _STATE_COLUMNS = (
 )  # fmt: skip
 _JSON_COLUMNS = {"runtime_handlers", "drift", "parse_problems"}  # read as text; most are "[]"
 _BY_RANK = {s.rank: s.value for s in Status}
+# Core table columns, not ORM attributes: SQLAlchemy then has nothing to adapt on each execution.
+_NODE, _STATE, _CLUSTER, _CHECK = (
+    SQLModel.metadata.tables[m.__tablename__].c for m in (Node, NodeState, Cluster, HealthCheck)
+)
 _WORST = (
-    sa.select(sa.func.max(sa.case({s.value: s.rank for s in Status}, value=col(HealthCheck.status), else_=1)))
-    .where(col(HealthCheck.node_id) == col(Node.id))
+    sa.select(sa.func.max(sa.case({s.value: s.rank for s in Status}, value=_CHECK.status, else_=1)))
+    .where(_CHECK.node_id == _NODE.id)
     .scalar_subquery()
 )
-# Core table columns, not ORM attributes: SQLAlchemy then has nothing to adapt on each execution.
-_NODE, _STATE, _CLUSTER = (SQLModel.metadata.tables[m.__tablename__].c for m in (Node, NodeState, Cluster))
-_COLUMNS = [
-    _NODE.id, _NODE.name, _NODE.first_seen, _CLUSTER.name.label("cluster_name"),
-    *(sa.type_coerce(_STATE[c], sa.Text).label(c) if c in _JSON_COLUMNS else _STATE[c] for c in _STATE_COLUMNS),
-    _WORST.label("worst"),
-]  # fmt: skip
-_BASE = (
-    sa.select(*_COLUMNS)
-    .select_from(
-        _NODE.id.table.join(_STATE.node_id.table, _STATE.node_id == _NODE.id).join(
-            _CLUSTER.id.table, _CLUSTER.id == _NODE.cluster_id
-        )
+
+
+@functools.cache
+def _base(dialect: str) -> sa.Select[Any]:
+    """Present nodes with their state, cluster and worst health; JSON lists come back as text
+    (on PostgreSQL a cast, so the driver does not decode 10,000 lists that are mostly "[]")."""
+
+    def text(column: Any) -> Any:
+        return sa.cast(column, sa.Text) if dialect == "postgresql" else sa.type_coerce(column, sa.Text)
+
+    columns = [
+        _NODE.id, _NODE.name, _NODE.first_seen, _CLUSTER.name.label("cluster_name"),
+        *(text(_STATE[c]).label(c) if c in _JSON_COLUMNS else _STATE[c] for c in _STATE_COLUMNS),
+        _WORST.label("worst"),
+    ]  # fmt: skip
+    joined = _NODE.id.table.join(_STATE.node_id.table, _STATE.node_id == _NODE.id).join(
+        _CLUSTER.id.table, _CLUSTER.id == _NODE.cluster_id
     )
-    .where(_NODE.gone_at.is_(None))
-)
+    return sa.select(*columns).select_from(joined).where(_NODE.gone_at.is_(None))
+
+
 _FRESHNESS = sa.select(_CLUSTER.name, _CLUSTER.last_collected_at)
 
 
@@ -84,7 +93,7 @@ def read_nodes(
         raise BadInputError(f"cannot sort by {sort_by!r}", where="--sort-by", hint=f"use one of {', '.join(SORT_KEYS)}")
     texts = tuple(t for t in (where, selector_to_query(selector) if selector else None) if t)
     if any(depends_on_time(t) for t in texts):
-        statement = _BASE.where(*(compile_query(t, dialect=store.backend, now=now) for t in texts))
+        statement = _base(store.backend).where(*(compile_query(t, dialect=store.backend, now=now) for t in texts))
     else:
         statement = _timeless_statement(texts, store.backend)
     build = _ItemBuilder(now)
@@ -115,7 +124,7 @@ def _timeless_statement(texts: tuple[str, ...], dialect: str) -> sa.Select[Any]:
     """The same statement object for a repeated query: SQLAlchemy then reuses its cache key
     and compiled form as they are (a script or the TUI's filter asks the same question often)."""
     epoch = datetime.min  # unused: the query does not depend on the time
-    return _BASE.where(*(compile_query(t, dialect=dialect, now=epoch) for t in texts))
+    return _base(dialect).where(*(compile_query(t, dialect=dialect, now=epoch) for t in texts))
 
 
 class _ItemBuilder:

@@ -352,3 +352,70 @@ def test_a_gate_with_no_data_fails_closed(gated: Fleet) -> None:
     assert result.returncode == 1
     status = gated.status()
     assert status["state"] == "paused" and "no data" in status["waves"][0]["gateMessage"]
+
+
+def test_no_node_starts_outside_the_maintenance_window(fleet: Fleet) -> None:
+    chosen = names(fleet, "amd64", 1)
+    plan = fleet.plan_file(selector={"where": where_names(chosen)}, window={"schedule": "0 0 1 1 *", "duration": "1h"})
+    result = fleet.apply(plan)
+    assert result.returncode == 1 and "maintenance window" in result.stdout
+    status = fleet.status()
+    assert status["state"] == "paused" and status["nodes"][0]["step"] == "claim"
+    assert fleet.installed()[chosen[0]] != NEWEST and chosen[0] not in fleet.cordoned()
+
+
+def test_wait_for_builds_lets_a_protected_build_finish(fleet: Fleet) -> None:
+    from kubernetes import client
+
+    from tests.support.sim import api_client
+
+    node = names(fleet, "amd64", 1)[0]
+    api = api_client(fleet.sim)
+    labels = {"fleetctl-test": "build"}
+    client.PolicyV1Api(api).create_namespaced_pod_disruption_budget(
+        "default",
+        {"metadata": {"name": "build-pdb"}, "spec": {"maxUnavailable": 0, "selector": {"matchLabels": labels}}},
+    )
+    client.CoreV1Api(api).create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "build-1", "labels": labels, "annotations": {"sim.fleetctl.io/run-seconds": "400"}},
+            "spec": {"nodeName": node, "restartPolicy": "Never", "containers": [{"name": "step", "image": "busybox"}]},
+        },
+    )
+    wait_for(
+        lambda: client.CoreV1Api(api).read_namespaced_pod("build-1", "default").status.phase == "Running",
+        what="the build to run",
+    )
+    plan = fleet.plan_file(
+        selector={"where": where_names([node])},
+        drain={
+            "timeout": "3s",
+            "onTimeout": "wait-for-builds",
+            "buildSelector": "fleetctl-test=build",
+            "buildWaitLimit": "60s",
+        },
+    )
+    result = fleet.apply(plan)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert fleet.installed()[node] == NEWEST
+    assert client.CoreV1Api(api).read_namespaced_pod("build-1", "default").status.phase == "Succeeded"
+
+
+def test_a_breached_budget_with_on_breach_rollback_rolls_back(fleet: Fleet) -> None:
+    admin(
+        fleet.sim, "/_sim/faults", "PATCH", {"installFailures": [{"rate": 1.0, "arch": "ppc64le", "release": NEWEST}]}
+    )
+    chosen = names(fleet, "amd64", 1) + names(fleet, "ppc64le", 1)
+    previous = {n: fleet.installed()[n] for n in chosen}
+    plan = fleet.plan_file(
+        selector={"where": where_names(chosen)},
+        waves={"sizes": [1], "order": "arch-zone"},
+        failureBudget={"perRun": 0, "onBreach": "rollback"},
+    )
+    result = fleet.apply(plan)
+    assert result.returncode == 1 and "rolled-back" in result.stdout, result.stderr
+    assert {n: fleet.installed()[n] for n in chosen} == previous
+    history = json.loads(fleet.run("upgrade", "history", "-o", "json").stdout)["items"]
+    assert [(i["kind"], i["state"]) for i in history] == [("rollback", "done"), ("upgrade", "rolled-back")]
+    assert not set(chosen) & set(fleet.cordoned())
