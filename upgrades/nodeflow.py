@@ -19,7 +19,7 @@ from upgrades import failpoints
 from upgrades.cluster import ClusterOps, image_for, image_tag
 from upgrades.planfile import PlanSpec
 
-EVICT_BACKOFF_MAX_S = 2.0  # a pod a PDB protects is asked again after poll, 2x poll, ... up to this (kubectl: 5 s)
+EVICT_BACKOFF_MAX_S = 0.5  # a pod a PDB protects is asked again after poll, 2x poll, ... up to this
 WATCH_WINDOW_S = 3.0  # install watches the node this long between looks at the kata-deploy pod
 INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 
@@ -147,7 +147,11 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> None:
             elif ops.evict(pod, policy.grace_period_s) == "blocked":
                 backoff = min(EVICT_BACKOFF_MAX_S, 2 * retry_at.get(meta["uid"], (0.0, ctx.poll_s / 2))[1])
                 retry_at[meta["uid"]] = (now + backoff, backoff)
-        ctx.sleep(ctx.poll_s)
+        # Look again soon while pods terminate; when every pod left waits on a PDB, at its retry time.
+        waiting = [retry_at[p["metadata"]["uid"]][0] for p in pods if p["metadata"]["uid"] in retry_at]
+        terminating = any(p["metadata"].get("deletionTimestamp") for p in pods)
+        pause = ctx.poll_s if terminating or len(waiting) < len(pods) else max(ctx.poll_s, min(waiting) - now)
+        ctx.sleep(min(pause, max(0.0, deadline - time.monotonic())) or ctx.poll_s)
     names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods[:5])
     why = f"drain timed out after {policy.timeout_s:g}s; {len(pods)} pods remain ({names})"
     if policy.on_timeout == "skip":
