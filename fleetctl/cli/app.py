@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from fleetctl import __version__
-from fleetctl.cli import collect, db, health, nodes, releases, report_node, sim, upgrade, versions
+from fleetctl.cli import collect, db, health, nodes, releases, report_node, sim, tui, upgrade, versions
 from fleetctl.cli.console import err, print_error, print_internal_error
 from fleetctl.config import load_config
 from fleetctl.exitcodes import ExitCode, exit_code_for
@@ -19,7 +19,6 @@ from store.errors import FleetctlError
 app = typer.Typer(
     name="fleetctl",
     help="See and upgrade a fleet of Kata Containers nodes on Kubernetes.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,  # never print locals: they can hold tokens and passwords
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -36,6 +35,7 @@ app.command("versions")(versions.versions)
 app.command("history")(versions.history)
 app.add_typer(versions.describe_app, name="describe")
 app.add_typer(upgrade.app, name="upgrade")
+app.command("tui")(tui.tui)
 
 
 def _show_version(value: bool) -> None:
@@ -44,7 +44,7 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
     db_url: Annotated[
@@ -79,6 +79,12 @@ def root(
 ) -> None:
     """See and upgrade a fleet of Kata Containers nodes on Kubernetes."""
     ctx.obj = resolve_settings(load_config(config), db=db_url, kubeconfig=kubeconfig, context=context, output=output)
+    if ctx.invoked_subcommand is None:  # no command: the dashboard on a terminal, the help otherwise
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            ctx.invoke(tui.tui, ctx)
+        else:
+            typer.echo(ctx.get_help())
+        raise typer.Exit()
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -1,0 +1,111 @@
+"""The dashboard, driven by Textual's pilot against a store the collector filled from the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from fleetctl.tui.app import FleetApp, FleetScreen, NodeScreen
+from simulator.server import Simulator
+from store.engine import Store
+from store.migrate import open_store
+from tests.cli.test_cli import fleetctl
+
+
+@pytest.fixture
+def store(fresh_sim: Simulator, sqlite_url: str) -> Iterator[Store]:
+    assert fleetctl("--kubeconfig", str(fresh_sim.kubeconfig), "--db", sqlite_url, "collect").returncode == 0
+    with open_store(sqlite_url) as s:
+        yield s
+
+
+def later() -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=3)
+
+
+async def settle(app: FleetApp) -> None:
+    await app.workers.wait_for_complete()
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+
+
+def column(table: DataTable, key: str) -> list[str]:
+    return [str(v) for v in table.get_column(key)]
+
+
+async def test_fleet_view_lists_every_node_and_filters_sorts_and_drills_in(store: Store, fresh_sim: Simulator) -> None:
+    truth = fresh_sim.world.truth()
+    app = FleetApp(store, refresh_s=0, clock=later)
+    async with app.run_test(size=(180, 50)) as pilot:
+        await settle(app)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        nodes = screen.query_one("#nodes", DataTable)
+        assert nodes.row_count == len(truth)
+        header = str(screen.query_one("#totals", Static).render())
+        assert f"{len(truth)} nodes" in header and "data 3m old" in header
+
+        await pilot.press("slash", *"arch = s390x", "enter")
+        await settle(app)
+        assert set(column(nodes, "arch")) == {"s390x"}
+        assert nodes.row_count == sum(1 for t in truth.values() if t["arch"] == "s390x")
+
+        nodes.move_cursor(column=4)  # KATA
+        await pilot.press("s")
+        await settle(app)
+        versions = [v.split()[0] for v in column(nodes, "kata")]
+        from store.versions import KataVersion
+
+        assert versions == sorted(versions, key=lambda v: KataVersion.parse(v).sort_key())
+
+        await pilot.press("escape")  # clears the filter
+        await settle(app)
+        assert nodes.row_count == len(truth)
+
+        nodes.move_cursor(row=0)
+        await pilot.press("enter")
+        await settle(app)
+        assert isinstance(app.screen, NodeScreen)
+        details = str(app.screen.query_one("#details", Static).render())
+        assert "facts" in details and "checks" in details and app.screen.node in truth
+        await pilot.press("escape")
+        assert isinstance(app.screen, FleetScreen)
+
+
+async def test_a_bad_filter_says_why_and_keeps_the_table(store: Store) -> None:
+    app = FleetApp(store, refresh_s=0, clock=later)
+    async with app.run_test(size=(180, 50)) as pilot:
+        await settle(app)
+        before = app.screen.query_one("#nodes", DataTable).row_count
+        await pilot.press("slash", *"arch = = s390x", "enter")
+        await settle(app)
+        status = str(app.screen.query_one("#status", Static).render())
+        assert "expected a value" in status and "^" in status
+        assert app.screen.query_one("#nodes", DataTable).row_count == before
+
+
+def test_cluster_changes_need_write(store: Store) -> None:
+    assert FleetApp(store).check_action("pause_run", ()) is None
+    assert FleetApp(store, write=True).check_action("pause_run", ()) is True
+    assert FleetApp(store).check_action("filter", ()) is True
+
+
+def test_fleet_view_snapshot(store: Store, snap_compare: object) -> None:
+    """The fleet view at 160x45 with a frozen clock (update with pytest --snapshot-update)."""
+    frozen = _first_seen(store) + timedelta(minutes=3)
+    app = FleetApp(store, refresh_s=0, clock=lambda: frozen)
+
+    async def loaded(pilot: object) -> None:
+        await settle(app)
+
+    assert snap_compare(app, terminal_size=(160, 45), run_before=loaded)  # type: ignore[operator]
+
+
+def _first_seen(store: Store) -> datetime:
+    from store.query.reading import read_nodes
+
+    items = read_nodes(store, where=None, selector=None, now=datetime.now(UTC)).items
+    return max(datetime.fromisoformat(i["firstSeen"]) for i in items)
