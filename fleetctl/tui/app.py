@@ -9,6 +9,7 @@ enforces it, so a key that cannot run shows dimmed in the footer.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,11 +23,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from fleetctl.tui.cells import cell
 from fleetctl.tui.model import (
     COLUMNS,
     HEALTH_ORDER,
     NONE,
+    SORT_KEYS,
     WIDE_COLUMNS,
+    Matrix,
+    Totals,
     age,
     cells,
     diff_rows,
@@ -44,12 +49,32 @@ WRITE_ACTIONS = frozenset({"pause_run", "resume_run", "abort_run", "rollback_run
 
 @dataclass
 class Snapshot:
-    """One refresh: every node, the filtered ones, and the data's age."""
+    """One refresh, prepared in the worker thread: the UI thread only applies it."""
 
-    fleet: list[dict[str, Any]]
-    shown: list[dict[str, Any]]
+    rows: dict[str, dict[str, str]]  # the shown nodes' cells, keyed, in display order
+    widths: dict[str, int]
+    totals: Totals | None
+    matrix: Matrix | None
+    kernels: list[tuple[str, bool, int]]
+    fleet_size: int
     oldest: datetime | None
     error: str | None = None
+
+
+MAX_WIDTH = 48
+
+
+def prepare(
+    fleet: list[dict[str, Any]] | None, shown: list[dict[str, Any]], sort_column: str, columns: list[str]
+) -> Snapshot:
+    """Everything the fleet view shows, computed off the UI thread (``fleet`` None: rows only)."""
+    by = SORT_KEYS.get(sort_column, SORT_KEYS["name"])
+    rows = {key_of(i): {c: v for c, v in cells(i).items() if c in columns} for i in sorted(shown, key=by)}
+    labels = dict(WIDE_COLUMNS)
+    widths = {c: min(MAX_WIDTH, max([len(labels[c]), *(len(r[c]) for r in rows.values())])) for c in columns}
+    if fleet is None:
+        return Snapshot(rows, widths, None, None, [], 0, None)
+    return Snapshot(rows, widths, totals(fleet), matrix(fleet), kernels(fleet), len(fleet), None)
 
 
 def _sort_value(column: str, text: str) -> Any:
@@ -89,6 +114,8 @@ class FleetScreen(Screen[None]):
         self.wide = False
         self.sort_column = "name"
         self.rows: dict[str, dict[str, str]] = {}
+        self.ui_seconds = 0.0
+        self.fleet_size = 0
 
     def compose(self) -> ComposeResult:
         yield Static(id="totals")
@@ -112,11 +139,9 @@ class FleetScreen(Screen[None]):
         return app
 
     def _columns(self) -> None:
-        table = self.query_one("#nodes", DataTable)
-        table.clear(columns=True)
+        """Forget the rows: the next refresh builds the table with the current columns."""
+        self.query_one("#nodes", DataTable).clear(columns=True)
         self.rows = {}
-        for key, label in WIDE_COLUMNS if self.wide else COLUMNS:
-            table.add_column(label, key=key)
 
     # --- loading ------------------------------------------------------------------------------
 
@@ -125,35 +150,48 @@ class FleetScreen(Screen[None]):
         self._load(self.where)
 
     @work(thread=True, exclusive=True, group="load")
-    def _load(self, where: str | None) -> None:
-        snapshot = self.fleet_app.read(where)
+    def _load(self, where: str | None, *, fleet: bool = True) -> None:
+        columns = [k for k, _ in (WIDE_COLUMNS if self.wide else COLUMNS)]
+        snapshot = self.fleet_app.read(where, self.sort_column, columns, fleet=fleet)
         self.app.call_from_thread(self._show, snapshot)
 
     def _show(self, snap: Snapshot) -> None:
+        started = time.perf_counter()
+        try:
+            self._apply(snap)
+        finally:
+            self.ui_seconds = time.perf_counter() - started  # the UI thread's share of a refresh (bench_tui)
+
+    def _apply(self, snap: Snapshot) -> None:
         status = self.query_one("#status", Static)
         if snap.error:
             status.update(f"[b red]{escape(snap.error)}[/]")
             return
+        if snap.totals is not None and snap.matrix is not None:
+            self._overview(snap)
+            self.fleet_size = snap.fleet_size
+        self._rows(snap)
+        shown = f"{len(snap.rows)} of {self.fleet_size} nodes"
+        where = f"  where: {escape(self.where)}" if self.where else ""
+        status.update(f"{shown}{where}  sorted by {self.sort_column}")
+
+    def _overview(self, snap: Snapshot) -> None:
+        assert snap.totals is not None and snap.matrix is not None
         now = self.fleet_app.clock()
         data_age = f"data {age((now - snap.oldest).total_seconds())} old" if snap.oldest else "never collected"
-        t = totals(snap.fleet)
+        t = snap.totals
         health = "  ".join(f"{h} {n}" for h, n in t.health.items())
         self.query_one("#totals", Static).update(
             f"[b]{t.clusters}[/] clusters  [b]{t.nodes}[/] nodes  [b]{t.vcpus:g}[/] vCPUs  [b]{t.releases}[/] Kata releases  "
             f"[b]{t.drift}[/] drift  [b]{t.custom_kernels}[/] custom kernels  |  {health}  |  {data_age}"
         )
-        self._matrix(snap.fleet)
+        self._matrix(snap.matrix)
         self.query_one("#kernels", Static).update(
             "[b]guest kernels[/]\n"
-            + "\n".join(f"{escape(k)}{' (custom)' if custom else ''}: {n}" for k, custom, n in kernels(snap.fleet)[:8])
+            + "\n".join(f"{escape(k)}{' (custom)' if custom else ''}: {n}" for k, custom, n in snap.kernels[:8])
         )
-        self._rows(snap.shown)
-        shown = f"{len(snap.shown)} of {len(snap.fleet)} nodes"
-        where = f"  where: {escape(self.where)}" if self.where else ""
-        status.update(f"{shown}{where}  sorted by {self.sort_column}")
 
-    def _matrix(self, fleet: list[dict[str, Any]]) -> None:
-        m = matrix(fleet)
+    def _matrix(self, m: Matrix) -> None:
         table = self.query_one("#matrix", DataTable)
         if [str(c.key.value) for c in table.columns.values()] != ["kata", *m.arches]:
             table.clear(columns=True)
@@ -171,20 +209,32 @@ class FleetScreen(Screen[None]):
         for gone in keys - set(m.releases):
             table.remove_row(gone)
 
-    def _rows(self, items: list[dict[str, Any]]) -> None:
+    def _rows(self, snap: Snapshot) -> None:
         table = self.query_one("#nodes", DataTable)
-        columns = [k for k, _ in (WIDE_COLUMNS if self.wide else COLUMNS)]
-        new = {key_of(i): {c: v for c, v in cells(i).items() if c in columns} for i in items}
+        columns = list(snap.widths)
+        new = snap.rows
         diff = diff_rows(self.rows, new)
+        if not self.rows or len(diff.removed) > len(new):
+            # A new view (the first paint, or a filter that replaced most rows): build it in order,
+            # with column widths from the data. Thousands of single removals would cost far more;
+            # refreshes take the keyed path below.
+            table.clear(columns=True)
+            labels = dict(WIDE_COLUMNS)
+            for c in columns:
+                table.add_column(labels[c], width=snap.widths[c], key=c)
+            for key, row in new.items():
+                table.add_row(*(cell(c, row[c]) for c in columns), key=key)
+            self.rows = new
+            return
         for key in diff.removed:
             table.remove_row(key)
         for key, changed in diff.changed.items():
             for column, value in changed.items():
-                table.update_cell(key, column, value)
+                table.update_cell(key, column, cell(column, value))
         for key in diff.added:
-            table.add_row(*(new[key][c] for c in columns), key=key)
+            table.add_row(*(cell(c, new[key][c]) for c in columns), key=key)
         self.rows = new
-        if diff.added or diff.changed:
+        if diff.added or any(self.sort_column in changed for changed in diff.changed.values()):
             self._sort()
 
     def _sort(self) -> None:
@@ -211,7 +261,7 @@ class FleetScreen(Screen[None]):
     def _filter(self, event: Input.Submitted) -> None:
         self.where = event.value.strip() or None
         self.query_one("#nodes", DataTable).focus()
-        self.action_refresh()
+        self._load(self.where, fleet=False)  # the totals and the matrix are the fleet's: they stay
 
     def action_sort(self) -> None:
         """Sort by the column under the cursor."""
@@ -315,17 +365,29 @@ class FleetApp(App[None]):
             return None
         return True
 
-    def read(self, where: str | None) -> Snapshot:
-        """The fleet and the filtered nodes, from the store (called in a worker thread)."""
+    def read(
+        self, where: str | None, sort_column: str = "name", columns: list[str] | None = None, *, fleet: bool = True
+    ) -> Snapshot:
+        """The fleet view's data from the store, prepared (called in a worker thread).
+
+        With ``fleet`` False (a new filter), only the filtered nodes are read: the totals, the
+        matrix and the kernels describe the whole fleet and stay as they were.
+        """
         from store.query.reading import read_nodes
 
         now = self.clock()
         try:
-            fleet = read_nodes(self.store, where=None, selector=None, now=now)
-            shown = read_nodes(self.store, where=where, selector=None, now=now).items if where else fleet.items
+            everything = read_nodes(self.store, where=None, selector=None, now=now) if fleet or not where else None
+            shown = read_nodes(self.store, where=where, selector=None, now=now) if where else everything
         except FleetctlError as exc:
-            return Snapshot([], [], None, error=f"{exc.message}" + (f"  ({exc.hint})" if exc.hint else ""))
-        return Snapshot(fleet.items, shown, fleet.oldest())
+            error = f"{exc.message}" + (f"  ({exc.hint})" if exc.hint else "")
+            return Snapshot({}, {}, None, None, [], 0, None, error=error)
+        assert shown is not None
+        snap = prepare(
+            everything.items if everything else None, shown.items, sort_column, columns or [k for k, _ in COLUMNS]
+        )
+        snap.oldest = (everything or shown).oldest()
+        return snap
 
     def describe(self, cluster: str, name: str) -> str:
         """The node view's text (called in a worker thread)."""
