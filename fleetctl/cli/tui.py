@@ -18,10 +18,11 @@ def tui(
     ] = False,
 ) -> None:
     """The fleet dashboard: totals, the release x arch matrix, kernels, and every node, live from the store."""
+    from fleetctl.cli.upgrade import executor_for
     from fleetctl.tui.app import FleetApp
     from store.migrate import open_store
 
     settings: Settings = ctx.obj
     seconds = parse_duration(refresh, where="--refresh").total_seconds() if refresh not in ("0", "0s") else 0.0
     with open_store(settings.db) as store:
-        FleetApp(store, refresh_s=seconds, write=write).run()
+        FleetApp(store, refresh_s=seconds, write=write, executor=executor_for(store, settings) if write else None).run()

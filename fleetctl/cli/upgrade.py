@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -171,12 +172,34 @@ def _clients(settings: Settings, clusters: set[str]) -> dict[str, Any]:
     return {c.name: KubeClient(c) for c in open_contexts(settings.kubeconfig, sorted(clusters))}
 
 
-def _execute(store: Store, settings: Settings, run_id: int, options: ExecutorOptions) -> None:
+def execute_run(store: Store, settings: Settings, run_id: int, options: ExecutorOptions) -> str:
+    """Execute a stored run here until it is done, paused or aborted; the state it ends in."""
     from store.runs import read_run
     from upgrades.executor import Executor
 
     clusters = {s.cluster for s in read_run(store, run_id).steps}
-    state = Executor(store, _clients(settings, clusters), run_id, options).execute()
+    return Executor(store, _clients(settings, clusters), run_id, options).execute()
+
+
+def executor_for(store: Store, settings: Settings, prometheus: str | None = None) -> Callable[[int], str]:
+    """What the dashboard calls to execute a run (resume, rollback) in one of its worker threads."""
+
+    def run(run_id: int) -> str:
+        from store.runs import read_run
+
+        gates = (read_run(store, run_id).run.plan.get("source") or {}).get("spec", {}).get("gates") or {}
+        need = gates.get("enabled", True) and bool(gates.get("checks"))
+        options = _options(settings, prometheus, "1s", "30s", need_prometheus=need)
+        options.progress = lambda _message: None  # the dashboard shows progress from the store
+        return execute_run(store, settings, run_id, options)
+
+    return run
+
+
+def _execute(store: Store, settings: Settings, run_id: int, options: ExecutorOptions) -> None:
+    from store.runs import read_run
+
+    state = execute_run(store, settings, run_id, options)
     view = read_run(store, run_id)
     failed = sum(1 for s in view.steps if s.state == "failed")
     typer.echo(f"run {run_id}: {state}" + (f" ({view.run.message})" if view.run.message else ""))
@@ -253,38 +276,26 @@ def resume(
 
 def pause(ctx: typer.Context, run: RunArg) -> None:
     """Ask the run to pause: no new node starts; nodes in flight finish."""
-    _request(ctx, run, "pausing", "paused", ("pending", "running"))
+    from store.migrate import open_store
+    from upgrades.controls import request_pause
+
+    settings: Settings = ctx.obj
+    with open_store(settings.db) as store:
+        done = request_pause(store, run)
+    typer.echo(f"run {run}: {done.state}" + (" (the executor stops starting nodes)" if done.live else ""))
 
 
 def abort(ctx: typer.Context, run: RunArg, poll: PollOption = "1s", lease_ttl: LeaseOption = "30s") -> None:
     """Stop the run for good: nodes in flight finish and are uncordoned; no other node starts."""
     from store.migrate import open_store
-    from store.runs import read_run
+    from upgrades.controls import request_abort
 
-    _request(ctx, run, "aborting", "aborting", ("pending", "running", "pausing", "paused"))
     settings: Settings = ctx.obj
     with open_store(settings.db) as store:
-        view = read_run(store, run)
-        if view.run.state == "aborting" and not view.run.holder:  # nobody runs it: finish its in-flight nodes here
+        done = request_abort(store, run)
+        typer.echo(f"run {run}: {done.state}" + (" (the executor stops starting nodes)" if done.live else ""))
+        if not done.live:  # nobody runs it: finish its in-flight nodes here
             _execute(store, settings, run, _options(settings, None, poll, lease_ttl, need_prometheus=False))
-
-
-def _request(ctx: typer.Context, run: int, live: str, idle: str, allowed: tuple[str, ...]) -> None:
-    from store.migrate import open_store
-    from store.models import now
-    from store.runs import read_run, set_run
-
-    settings: Settings = ctx.obj
-    with open_store(settings.db) as store:
-        view = read_run(store, run)
-        if view.run.state not in allowed:
-            raise BadInputError(
-                f"run {run} is {view.run.state}", where="run", hint=f"this works on a run that is {', '.join(allowed)}"
-            )
-        held = bool(view.run.holder and view.run.lease_expires_at and view.run.lease_expires_at > now())
-        state = live if held else idle
-        set_run(store, run, state=state, expect=list(allowed))
-    typer.echo(f"run {run}: {state}" + (" (the executor stops starting nodes)" if held else ""))
 
 
 def rollback(

@@ -105,6 +105,7 @@ class FleetScreen(Screen[None]):
         Binding("s", "sort", "Sort column"),
         Binding("w", "wide", "Wide"),
         Binding("r", "refresh", "Refresh"),
+        Binding("u", "upgrades", "Upgrades"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -272,6 +273,12 @@ class FleetScreen(Screen[None]):
             self._sort()
             self.action_refresh()
 
+    def action_upgrades(self) -> None:
+        """The upgrade runs."""
+        from fleetctl.tui.upgrades import UpgradesScreen
+
+        self.app.push_screen(UpgradesScreen())
+
     def action_wide(self) -> None:
         """Toggle the wide columns."""
         self.wide = not self.wide
@@ -345,9 +352,11 @@ class FleetApp(App[None]):
         refresh_s: float = 5.0,
         write: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        executor: Callable[[int], str] | None = None,
     ) -> None:
         super().__init__()
         self.store, self.refresh_s, self.write, self.clock = store, refresh_s, write, clock
+        self.executor = executor  # runs a run to its end in the calling thread (resume, rollback)
 
     def on_mount(self) -> None:
         self.push_screen(FleetScreen())
@@ -388,6 +397,65 @@ class FleetApp(App[None]):
         )
         snap.oldest = (everything or shown).oldest()
         return snap
+
+    def runs(self) -> list[dict[str, str]]:
+        """The runs table (called in a worker thread)."""
+        import sqlalchemy as sa
+        from sqlmodel import col
+
+        from fleetctl.tui.upgrades import run_rows
+        from store.models import NodeStep
+        from store.runs import list_runs
+
+        runs = list_runs(self.store)
+        with self.store.read_connection() as conn:
+            rows = conn.execute(
+                sa.select(col(NodeStep.run_id), col(NodeStep.state), sa.func.count()).group_by(
+                    col(NodeStep.run_id), col(NodeStep.state)
+                )
+            ).all()
+        counts: dict[int, tuple[int, int, int]] = {}
+        for run_id, state, n in rows:
+            done, failed, total = counts.get(run_id, (0, 0, 0))
+            counts[run_id] = (done + (n if state == "done" else 0), failed + (n if state == "failed" else 0), total + n)
+        return run_rows(runs, counts, self.clock())
+
+    def read_upgrade_run(self, run_id: int) -> Any:
+        """One run with its waves and steps (called in a worker thread)."""
+        from store.runs import read_run
+
+        return read_run(self.store, run_id)
+
+    def act(self, run_id: int, what: str) -> str:
+        """Pause, resume, abort or roll back a run (called in a worker thread, after check_action)."""
+        from store.errors import BadInputError
+        from store.runs import set_run
+        from upgrades.controls import request_abort, request_pause
+        from upgrades.launch import create_rollback
+
+        if not self.write:  # check_action already dims the keys; this is the same rule, for any caller
+            raise BadInputError("the dashboard is read-only", where="fleetctl tui", hint="start it with --write")
+        if what == "pause":
+            return f"run {run_id}: {request_pause(self.store, run_id).state}"
+        if what == "abort":
+            done = request_abort(self.store, run_id)
+            if done.live or self.executor is None:
+                return f"run {run_id}: {done.state}"
+            return f"run {run_id}: {self.executor(run_id)}"
+        if self.executor is None:
+            raise BadInputError(
+                "this dashboard cannot execute runs",
+                where="fleetctl tui",
+                hint=f"run: fleetctl upgrade {what} {run_id}",
+            )
+        if what == "resume":
+            if not set_run(self.store, run_id, state="running", message="", expect=["paused", "pausing"]):
+                raise BadInputError(f"run {run_id} is not paused", where="run", hint="only a paused run resumes")
+            return f"run {run_id}: {self.executor(run_id)}"
+        if what == "rollback":
+            rollback_id = create_rollback(self.store, run_id)
+            return f"run {rollback_id} (rollback of {run_id}): {self.executor(rollback_id)}"
+        raise BadInputError(f"unknown action {what!r}", where="fleetctl tui", hint="p, r, a or b")
 
     def describe(self, cluster: str, name: str) -> str:
         """The node view's text (called in a worker thread)."""
