@@ -106,6 +106,7 @@ class FleetScreen(Screen[None]):
         Binding("w", "wide", "Wide"),
         Binding("r", "refresh", "Refresh"),
         Binding("u", "upgrades", "Upgrades"),
+        Binding("v", "releases", "Releases"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -278,6 +279,12 @@ class FleetScreen(Screen[None]):
         from fleetctl.tui.upgrades import UpgradesScreen
 
         self.app.push_screen(UpgradesScreen())
+
+    def action_releases(self) -> None:
+        """The release catalog and the nodes on each release."""
+        from fleetctl.tui.releases import ReleasesScreen
+
+        self.app.push_screen(ReleasesScreen())
 
     def action_wide(self) -> None:
         """Toggle the wide columns."""

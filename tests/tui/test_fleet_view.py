@@ -89,3 +89,21 @@ def _first_seen(store: Store) -> datetime:
 
     items = read_nodes(store, where=None, selector=None, now=datetime.now(UTC)).items
     return max(datetime.fromisoformat(i["firstSeen"]) for i in items)
+
+
+async def test_releases_view_counts_nodes_per_release(store: Store, fresh_sim: Simulator) -> None:
+    from collections import Counter
+
+    from fleetctl.tui.releases import ReleasesScreen
+
+    app = FleetApp(store, refresh_s=0, clock=later)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app)
+        await pilot.press("v")
+        await settle(app)
+        assert isinstance(app.screen, ReleasesScreen)
+        table = app.screen.query_one("#releases", DataTable)
+        counts = {str(k.value): int(str(table.get_cell(k, "nodes"))) for k in table.rows}
+        truth = Counter(t["installed"] for t in fresh_sim.world.truth().values())
+        assert {v: n for v, n in counts.items() if n} == dict(truth)
+        assert str(table.get_cell("4.1.0", "behind")) == "" and "4.1.0" in counts
