@@ -23,7 +23,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from fleetctl.tui.cells import cell
 from fleetctl.tui.model import (
     COLUMNS,
     HEALTH_ORDER,
@@ -40,6 +39,7 @@ from fleetctl.tui.model import (
     matrix,
     totals,
 )
+from fleetctl.tui.table import NodeTable
 from store.engine import Store
 from store.errors import FleetctlError
 from store.versions import KataVersion
@@ -125,7 +125,7 @@ class FleetScreen(Screen[None]):
             yield DataTable(id="matrix", cursor_type="cell", zebra_stripes=True)
             yield Static(id="kernels")
         yield Input(placeholder="filter: arch = s390x and kata < 4.0   (enter applies, escape clears)", id="filter")
-        yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
+        yield NodeTable(id="nodes")
         yield Static(id="status")
         yield Footer()
 
@@ -142,7 +142,6 @@ class FleetScreen(Screen[None]):
 
     def _columns(self) -> None:
         """Forget the rows: the next refresh builds the table with the current columns."""
-        self.query_one("#nodes", DataTable).clear(columns=True)
         self.rows = {}
 
     # --- loading ------------------------------------------------------------------------------
@@ -173,9 +172,13 @@ class FleetScreen(Screen[None]):
             self._overview(snap)
             self.fleet_size = snap.fleet_size
         self._rows(snap)
-        shown = f"{len(snap.rows)} of {self.fleet_size} nodes"
+        self._status_line()
+
+    def _status_line(self) -> None:
+        shown = f"{len(self.rows)} of {self.fleet_size} nodes"
         where = f"  where: {escape(self.where)}" if self.where else ""
-        status.update(f"{shown}{where}  sorted by {self.sort_column}")
+        hint = "  (s sorts by the column under the cursor; left and right move it)"
+        self.query_one("#status", Static).update(f"{shown}{where}  sorted by {self.sort_column}{hint}")
 
     def _overview(self, snap: Snapshot) -> None:
         assert snap.totals is not None and snap.matrix is not None
@@ -212,36 +215,19 @@ class FleetScreen(Screen[None]):
             table.remove_row(gone)
 
     def _rows(self, snap: Snapshot) -> None:
-        table = self.query_one("#nodes", DataTable)
-        columns = list(snap.widths)
-        new = snap.rows
-        diff = diff_rows(self.rows, new)
-        if not self.rows or len(diff.removed) > len(new):
-            # A new view (the first paint, or a filter that replaced most rows): build it in order,
-            # with column widths from the data. Thousands of single removals would cost far more;
-            # refreshes take the keyed path below.
-            table.clear(columns=True)
-            labels = dict(WIDE_COLUMNS)
-            for c in columns:
-                table.add_column(labels[c], width=snap.widths[c], key=c)
-            for key, row in new.items():
-                table.add_row(*(cell(c, row[c]) for c in columns), key=key)
-            self.rows = new
-            return
-        for key in diff.removed:
-            table.remove_row(key)
-        for key, changed in diff.changed.items():
-            for column, value in changed.items():
-                table.update_cell(key, column, cell(column, value))
-        for key in diff.added:
-            table.add_row(*(cell(c, new[key][c]) for c in columns), key=key)
-        self.rows = new
-        if diff.added or any(self.sort_column in changed for changed in diff.changed.values()):
-            self._sort()
-
-    def _sort(self) -> None:
-        column = self.sort_column
-        self.query_one("#nodes", DataTable).sort(column, key=lambda value: _sort_value(column, str(value)))
+        table = self.query_one("#nodes", NodeTable)
+        labels = dict(WIDE_COLUMNS)
+        columns = [(c, labels[c]) for c in snap.widths]
+        diff = diff_rows(self.rows, snap.rows)
+        if not self.rows or diff.added or diff.removed or table.columns != columns:
+            table.set_columns(columns, snap.widths)  # a new view: rows in the worker's order (O(n), no widgets)
+            table.set_rows(list(snap.rows), snap.rows)
+        elif diff.changed:
+            table.update_rows({k: snap.rows[k] for k in diff.changed})  # by key: only changed lines repaint
+            if any(self.sort_column in changed for changed in diff.changed.values()):
+                table.set_rows(list(snap.rows), snap.rows)
+        table.sorted_by = self.sort_column
+        self.rows = snap.rows
 
     # --- keys ---------------------------------------------------------------------------------
 
@@ -256,23 +242,23 @@ class FleetScreen(Screen[None]):
         box = self.query_one("#filter", Input)
         box.value, box.display = "", False
         self.where = None
-        self.query_one("#nodes", DataTable).focus()
+        self.query_one("#nodes", NodeTable).focus()
         self.action_refresh()
 
     @on(Input.Submitted, "#filter")
     def _filter(self, event: Input.Submitted) -> None:
         self.where = event.value.strip() or None
-        self.query_one("#nodes", DataTable).focus()
+        self.query_one("#nodes", NodeTable).focus()
         self._load(self.where, fleet=False)  # the totals and the matrix are the fleet's: they stay
 
     def action_sort(self) -> None:
-        """Sort by the column under the cursor."""
-        table = self.query_one("#nodes", DataTable)
-        columns = list(table.columns)
-        if columns:
-            self.sort_column = str(columns[min(table.cursor_column, len(columns) - 1)].value)
-            self._sort()
-            self.action_refresh()
+        """Sort by the column under the cursor (left and right move it)."""
+        table = self.query_one("#nodes", NodeTable)
+        column = table.cursor_column_key
+        if column:
+            self.sort_column = column
+            table.sort(column, key=lambda text: _sort_value(column, text))
+            self._status_line()
 
     def action_upgrades(self) -> None:
         """The upgrade runs."""
@@ -303,9 +289,9 @@ class FleetScreen(Screen[None]):
         box.value, box.display = self.where or "", bool(self.where)
         self.action_refresh()
 
-    @on(DataTable.RowSelected, "#nodes")
-    def _drill(self, event: DataTable.RowSelected) -> None:
-        cluster, _, name = str(event.row_key.value).partition("/")
+    @on(NodeTable.RowSelected, "#nodes")
+    def _drill(self, event: NodeTable.RowSelected) -> None:
+        cluster, _, name = event.key.partition("/")
         self.app.push_screen(NodeScreen(cluster, name))
 
 

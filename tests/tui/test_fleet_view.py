@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from textual.widgets import DataTable, Static
 
 from fleetctl.tui.app import FleetApp, FleetScreen, NodeScreen
+from fleetctl.tui.table import NodeTable
 from simulator.server import Simulator
 from store.engine import Store
 from tests.tui.conftest import later, settle
 
 
-def column(table: DataTable, key: str) -> list[str]:
+def column(table: NodeTable, key: str) -> list[str]:
     return [str(v) for v in table.get_column(key)]
 
 
@@ -23,7 +24,7 @@ async def test_fleet_view_lists_every_node_and_filters_sorts_and_drills_in(store
         await settle(app)
         screen = app.screen
         assert isinstance(screen, FleetScreen)
-        nodes = screen.query_one("#nodes", DataTable)
+        nodes = screen.query_one("#nodes", NodeTable)
         assert nodes.row_count == len(truth)
         header = str(screen.query_one("#totals", Static).render())
         assert f"{len(truth)} nodes" in header and "data 3m old" in header
@@ -59,12 +60,12 @@ async def test_a_bad_filter_says_why_and_keeps_the_table(store: Store) -> None:
     app = FleetApp(store, refresh_s=0, clock=later)
     async with app.run_test(size=(180, 50)) as pilot:
         await settle(app)
-        before = app.screen.query_one("#nodes", DataTable).row_count
+        before = app.screen.query_one("#nodes", NodeTable).row_count
         await pilot.press("slash", *"arch = = s390x", "enter")
         await settle(app)
         status = str(app.screen.query_one("#status", Static).render())
         assert "expected a value" in status and "^" in status
-        assert app.screen.query_one("#nodes", DataTable).row_count == before
+        assert app.screen.query_one("#nodes", NodeTable).row_count == before
 
 
 def test_cluster_changes_need_write(store: Store) -> None:
