@@ -116,8 +116,9 @@ class FleetScreen(Screen[None]):
         self.wide = False
         self.sort_column = "name"
         self.rows: dict[str, dict[str, str]] = {}
-        self.ui_seconds = 0.0
+        self.ui_seconds = self.shown_at = 0.0
         self.fleet_size = 0
+        self.focus_table_after_load = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="totals")
@@ -161,7 +162,8 @@ class FleetScreen(Screen[None]):
         try:
             self._apply(snap)
         finally:
-            self.ui_seconds = time.perf_counter() - started  # the UI thread's share of a refresh (bench_tui)
+            self.shown_at = time.perf_counter()  # when the table took this refresh's rows (bench_tui)
+            self.ui_seconds = self.shown_at - started  # the UI thread's share of a refresh (bench_tui)
 
     def _apply(self, snap: Snapshot) -> None:
         status = self.query_one("#status", Static)
@@ -173,6 +175,9 @@ class FleetScreen(Screen[None]):
             self.fleet_size = snap.fleet_size
         self._rows(snap)
         self._status_line()
+        if self.focus_table_after_load:
+            self.focus_table_after_load = False
+            self.call_after_refresh(self.query_one("#nodes", NodeTable).focus)
 
     def _status_line(self) -> None:
         shown = f"{len(self.rows)} of {self.fleet_size} nodes"
@@ -248,7 +253,7 @@ class FleetScreen(Screen[None]):
     @on(Input.Submitted, "#filter")
     def _filter(self, event: Input.Submitted) -> None:
         self.where = event.value.strip() or None
-        self.query_one("#nodes", NodeTable).focus()
+        self.focus_table_after_load = True  # after the rows: moving focus restyles the screen, rows come first
         self._load(self.where, fleet=False)  # the totals and the matrix are the fleet's: they stay
 
     def action_sort(self) -> None:
