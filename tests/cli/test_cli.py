@@ -116,3 +116,8 @@ def test_db_upgrade_and_its_dry_run(sqlite_url: str) -> None:
     assert real.returncode == 0 and f"migrated from empty to {head_revision()}" in real.stdout
     again = fleetctl("--db", sqlite_url, "db", "upgrade")
     assert "nothing to do" in again.stdout
+
+
+def test_no_command_in_a_pipe_prints_the_help() -> None:
+    result = fleetctl()
+    assert result.returncode == 0 and "tui" in result.stdout and "upgrade" in result.stdout
