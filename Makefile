@@ -10,10 +10,8 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint typecheck pytest system-deps clean help
 
 demo: $(STAMP)
-	@echo "fleetctl demo: serving the simulated 'seed' fleet (400 Kata nodes, time x10) until Ctrl-C."
-	@echo "Explore it from another terminal with .venv/bin/kubectl --kubeconfig <the kubeconfig path below>."
-	@echo "(Collection into the SQLite store and the TUI join this demo with the collectors and TUI issues.)"
-	@$(BIN)/fleetctl sim serve --profile seed --time-scale 10
+	@echo "fleetctl demo: the simulated 'seed' fleet (400 Kata nodes, time x10), a SQLite store and the dashboard."
+	@$(BIN)/fleetctl demo
 
 test: $(STAMP) system-deps lint typecheck pytest
 

@@ -121,3 +121,9 @@ def test_db_upgrade_and_its_dry_run(sqlite_url: str) -> None:
 def test_no_command_in_a_pipe_prints_the_help() -> None:
     result = fleetctl()
     assert result.returncode == 0 and "tui" in result.stdout and "upgrade" in result.stdout
+
+
+def test_demo_sets_up_a_simulated_fleet_and_store() -> None:
+    result = fleetctl("demo", "--no-tui", "--profile", "small")
+    assert result.returncode == 0, result.stderr
+    assert "demo fleet: 30 nodes" in result.stdout and "upgrade-plan.yaml" in result.stdout

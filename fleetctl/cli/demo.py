@@ -1,0 +1,100 @@
+"""``fleetctl demo``: the product on a simulated fleet, no cluster needed (what ``make demo`` runs).
+
+It starts the simulator in this process, collects it into a fresh SQLite store, keeps
+collecting in the background, writes an example upgrade plan, and opens the dashboard with
+write access, so a rollout can be started, watched, paused and rolled back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from fleetctl.cli.console import err
+from fleetctl.settings import Settings
+from store.durations import parse_duration
+
+PLAN = {
+    "apiVersion": "fleetctl.io/v1",
+    "kind": "UpgradePlan",
+    "metadata": {"name": "demo-to-newest"},
+    "spec": {
+        "target": "4.1.0",
+        "waves": {"sizes": [1, 5, "10%", "25%"], "order": "zone-arch", "maxUnavailable": "10%"},
+        "drain": {"timeout": "2m", "onTimeout": "skip"},
+        "gates": {"enabled": False},
+        "failureBudget": {"perWave": 1, "perRun": "2%", "onBreach": "pause"},
+    },
+}
+
+
+def demo(
+    ctx: typer.Context,
+    profile: Annotated[
+        str, typer.Option("--profile", help="The simulated fleet: seed (400 nodes) or small (30).")
+    ] = "seed",
+    time_scale: Annotated[float, typer.Option("--time-scale", help="Simulated seconds per real second.")] = 10.0,
+    interval: Annotated[str, typer.Option("--interval", help="How often to collect in the background.")] = "10s",
+    no_tui: Annotated[
+        bool, typer.Option("--no-tui", help="Set everything up, print where it is, and exit (no dashboard).")
+    ] = False,
+) -> None:
+    """A simulated fleet, a SQLite store, background collection and the dashboard, in one command."""
+    from collectors.inventory.collector import RetryPolicy, collect_cluster
+    from collectors.kube.client import KubeClient
+    from collectors.kube.config import open_contexts
+    from collectors.releases.catalog import kernel_pins
+    from simulator.server import ServerOptions, Simulator
+    from store.migrate import open_store
+
+    if profile not in ("seed", "small"):
+        raise typer.BadParameter("use seed or small", param_hint="--profile")
+    every = parse_duration(interval, where="--interval").total_seconds()
+    work = Path(tempfile.mkdtemp(prefix="fleetctl-demo-"))
+    url = f"sqlite:///{work / 'fleet.db'}"
+    plan = work / "upgrade-plan.yaml"
+    plan.write_text(yaml.safe_dump(PLAN, sort_keys=False))
+    settings: Settings = ctx.obj
+    progress = err if sys.stderr.isatty() else (lambda _m: None)
+    progress(f"starting the simulated '{profile}' fleet (time x{time_scale:g})...")
+    options = ServerOptions(profile=profile, time_scale=time_scale, out_dir=work / "sim", cluster_name="demo")
+    with Simulator(options) as sim, open_store(url) as store:
+        settings = dataclasses.replace(settings, db=url, kubeconfig=sim.kubeconfig, context=None)
+        client = KubeClient(open_contexts(sim.kubeconfig)[0])
+        pins = kernel_pins(store)
+        progress("collecting...")
+        first = collect_cluster(client, store, pins, retry=RetryPolicy(base=0.05))
+        if first.error:
+            raise typer.Exit(3)
+        typer.echo(f"demo fleet: {first.nodes} nodes, {first.pods} pods in {first.seconds:.1f}s")
+        typer.echo(f"  store:      {url}")
+        typer.echo(f"  kubeconfig: {sim.kubeconfig}")
+        typer.echo(f"  plan:       {plan}")
+        if no_tui or not sys.stdout.isatty():
+            typer.echo("(no terminal or --no-tui: the simulator stops as the demo ends)")
+            return
+        typer.echo("  try, from another terminal while the dashboard runs (u: upgrades):")
+        typer.echo(f"    .venv/bin/fleetctl --db {url} --kubeconfig {sim.kubeconfig} upgrade apply {plan} --yes")
+        stop = threading.Event()
+
+        def keep_collecting() -> None:
+            while not stop.wait(every):
+                collect_cluster(client, store, pins, retry=RetryPolicy(base=0.05))
+
+        collector = threading.Thread(target=keep_collecting, name="demo-collect", daemon=True)
+        collector.start()
+        try:
+            from fleetctl.cli.upgrade import executor_for
+            from fleetctl.tui.app import FleetApp
+
+            FleetApp(store, refresh_s=2.0, write=True, executor=executor_for(store, settings)).run()
+        finally:
+            stop.set()
+            collector.join(timeout=30)
