@@ -31,6 +31,7 @@ class DraftNode:
     name: str
     from_version: str | None
     target_version: str
+    facts: dict[str, Any] = field(default_factory=dict)  # known before claim (a rollback's expected handlers)
 
 
 @dataclass
@@ -100,7 +101,7 @@ def create_run(
                     NodeStep(
                         run_id=run.id, wave_id=wave.id, node_id=ids[(n.cluster, n.name)], step="claim",
                         state="pending", from_version=n.from_version, target_version=n.target_version,
-                        position=position, updated_at=at,
+                        position=position, updated_at=at, facts=dict(n.facts),
                     )
                 )  # fmt: skip
         return run.id

@@ -122,6 +122,7 @@ def create_rollback(store: Store, run_id: int) -> int:
     A changed node is one whose install started: done, or failed at install or verify. Nodes
     are grouped by the release they go back to (one wave each, since kata-deploy has one
     template at a time), newest-changed first. Gates are off: the release being left is the suspect.
+    Verify expects the runtime handlers each node had before the upgrade, not the newer release's.
     """
     view = read_run(store, run_id)
     if view.run.kind == "rollback":
@@ -139,7 +140,10 @@ def create_rollback(store: Store, run_id: int) -> int:
     groups: dict[str, list[DraftNode]] = {}
     for s in sorted(changed, key=lambda s: -s.position):
         assert s.from_version is not None
-        groups.setdefault(s.from_version, []).append(DraftNode(s.cluster, s.node, s.target_version, s.from_version))
+        expect = {"expectHandlers": s.facts["handlers"]} if "handlers" in s.facts else {}
+        groups.setdefault(s.from_version, []).append(
+            DraftNode(s.cluster, s.node, s.target_version, s.from_version, facts=expect)
+        )
     source = dict(view.run.plan.get("source") or {})
     spec = dict(source.get("spec") or {})
     spec["gates"] = {"enabled": False}

@@ -58,8 +58,9 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
             failpoints.hit(f"before:{name}")
             began = time.monotonic()
             if name == "claim":
-                if not facts:
-                    facts, seen = _claim(ops, step, ctx)
+                if "uid" not in facts:  # not claimed yet (a rollback step arrives with expectations only)
+                    claimed, seen = _claim(ops, step, ctx)
+                    facts = {**claimed, **facts}
             elif name == "cordon":
                 cordoned = ops.cordon(step.node, seen)  # its patch also sets the run and step annotations
             elif name == "drain":
@@ -225,7 +226,8 @@ def _image(ds: dict[str, Any]) -> str:
 def verify(ctx: FlowContext, ops: ClusterOps, node: str, target: str, before: dict[str, Any]) -> None:
     """The node reports the target, keeps its handlers (plus the plan's), is Ready, and runs a smoke pod."""
     arch = before.get("arch") or ""
-    required = set(before.get("handlers") or []) | set(ctx.spec.verify.handlers.get(arch, ()))
+    kept = before.get("expectHandlers", before.get("handlers")) or []  # a rollback expects the pre-upgrade set
+    required = set(kept) | set(ctx.spec.verify.handlers.get(arch, ()))
     problems: list[str] = []
     deadline = time.monotonic() + 60.0
     while True:

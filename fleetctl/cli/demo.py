@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -45,6 +45,13 @@ def demo(
     no_tui: Annotated[
         bool, typer.Option("--no-tui", help="Set everything up, print where it is, and exit (no dashboard).")
     ] = False,
+    headless: Annotated[
+        bool,
+        typer.Option(
+            "--headless",
+            help="Run the guided scenario with no terminal: roll out, stop at an s390x regression's gate, roll back.",
+        ),
+    ] = False,
 ) -> None:
     """A simulated fleet, a SQLite store, background collection and the dashboard, in one command."""
     from collectors.inventory.collector import RetryPolicy, collect_cluster
@@ -65,6 +72,10 @@ def demo(
     progress = err if sys.stderr.isatty() else (lambda _m: None)
     progress(f"starting the simulated '{profile}' fleet (time x{time_scale:g})...")
     options = ServerOptions(profile=profile, time_scale=time_scale, out_dir=work / "sim", cluster_name="demo")
+    if headless:
+        with Simulator(options) as sim, open_store(url) as store:
+            _headless(sim, store)
+        return
     with Simulator(options) as sim, open_store(url) as store:
         settings = dataclasses.replace(settings, db=url, kubeconfig=sim.kubeconfig, context=None)
         client = KubeClient(open_contexts(sim.kubeconfig)[0])
@@ -98,3 +109,23 @@ def demo(
         finally:
             stop.set()
             collector.join(timeout=30)
+
+
+def _headless(sim: Any, store: Any) -> None:
+    """The guided scenario, narrated on stdout; exit 1 unless a gate stopped it and the rollback restored every node."""
+    from contextlib import ExitStack
+
+    from fleetctl.demo_scenario import run_scenario
+    from simulator.prometheus import prometheus_binary, prometheus_server
+
+    with ExitStack() as stack:
+        prometheus = stack.enter_context(prometheus_server(sim.targets)) if prometheus_binary() else None
+        outcome = run_scenario(sim, store, prometheus, typer.echo)
+    if outcome.gate:
+        typer.echo(
+            f"Summary: the gate '{outcome.gate}' stopped the rollout at wave {outcome.wave}; {outcome.rolled_back} nodes rolled back."
+        )
+    else:
+        typer.echo(f"Summary: no gate stopped the rollout; {outcome.rolled_back} nodes rolled back.")
+    if not (outcome.gate and outcome.restored):
+        raise typer.Exit(1)

@@ -127,3 +127,13 @@ def test_demo_sets_up_a_simulated_fleet_and_store() -> None:
     result = fleetctl("demo", "--no-tui", "--profile", "small")
     assert result.returncode == 0, result.stderr
     assert "demo fleet: 30 nodes" in result.stdout and "upgrade-plan.yaml" in result.stdout
+
+
+def test_headless_demo_stops_at_the_s390x_gate_and_rolls_back() -> None:
+    result = subprocess.run(
+        [*FLEETCTL, "demo", "--headless", "--profile", "small", "--time-scale", "50"],
+        capture_output=True, text=True, timeout=240, env={**os.environ},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Summary: the gate 'scrape-failures' stopped the rollout" in result.stdout
+    assert "first wave with s390x nodes" in result.stdout and "confirms every node is back" in result.stdout
