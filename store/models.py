@@ -150,6 +150,23 @@ class HealthTransition(SQLModel, table=True):
     message: str = ""
 
 
+class NodeEvent(SQLModel, table=True):
+    """A Kubernetes Event about a node: on the Node itself, or a Warning on a pod it runs."""
+
+    __tablename__ = "node_event"
+    __table_args__ = (sa.UniqueConstraint("node_id", "uid", name="uq_node_event_node_uid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: int = Field(foreign_key="node.id", index=True)
+    uid: str = Field(max_length=64)
+    at: datetime = _ts(index=True)  # lastTimestamp (or eventTime)
+    type: str = Field(max_length=16)
+    reason: str = Field(max_length=128)
+    message: str = ""
+    count: int = 1
+    object: str = Field(default="", max_length=300)  # "Node" or "Pod ns/name"
+
+
 class Release(SQLModel, table=True):
     """A Kata release in the catalog, with its pinned guest kernel and per-arch assets."""
 

@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from store.models import HealthCheck, HealthTransition, Node, NodeChange, NodeState, NodeStep
+from store.models import HealthCheck, HealthTransition, Node, NodeChange, NodeEvent, NodeState, NodeStep
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class CompactResult:
 
 
 def compact(session: Session, *, before: datetime, dry_run: bool = False) -> CompactResult:
-    """Drop change rows and transitions older than ``before``, and nodes gone before it."""
+    """Drop change rows, transitions and events older than ``before``, and nodes gone before it."""
     old_changes = sa.select(sa.func.count()).select_from(NodeChange).where(col(NodeChange.at) < before)
     old_transitions = sa.select(sa.func.count()).select_from(HealthTransition).where(col(HealthTransition.at) < before)
     referenced = sa.select(col(NodeStep.node_id))
@@ -40,12 +40,14 @@ def compact(session: Session, *, before: datetime, dry_run: bool = False) -> Com
         return result
     session.execute(sa.delete(NodeChange).where(col(NodeChange.at) < before))
     session.execute(sa.delete(HealthTransition).where(col(HealthTransition.at) < before))
+    session.execute(sa.delete(NodeEvent).where(col(NodeEvent.at) < before))
     for i in range(0, len(gone_ids), 500):
         chunk = gone_ids[i : i + 500]
         for table, column in (
             (NodeChange, NodeChange.node_id),
             (HealthTransition, HealthTransition.node_id),
             (HealthCheck, HealthCheck.node_id),
+            (NodeEvent, NodeEvent.node_id),
             (NodeState, NodeState.node_id),
         ):
             session.execute(sa.delete(table).where(col(column).in_(chunk)))

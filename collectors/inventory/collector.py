@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from collectors.inventory.nodefacts import NodeExtras, build_facts
 from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeApiError, KubeTemporaryError
+from collectors.kube.errors import KubeApiError, KubePermanentError, KubeTemporaryError
 from store.engine import Store
 from store.facts import NodeFacts
 from store.snapshots import SnapshotResult, record_snapshot
@@ -50,6 +50,7 @@ class CollectResult:
     errors_retried: int = 0
     seconds: float = 0.0
     error: str | None = None
+    events_written: int = 0
 
 
 @dataclass
@@ -173,6 +174,7 @@ def collect_cluster(
         result.nodes = len(facts)
         with store.write() as session:
             result.snapshot = record_snapshot(session, client.name, facts, at=now(), server=client.context.server)
+        result.events_written = _collect_events(client, store, retrier)
     except KubeTemporaryError as exc:
         where = f"{exc.where}: " if exc.where else ""
         result.error = f"{where}{exc.message} (gave up after {retrier.policy.attempts} tries)"
@@ -182,3 +184,16 @@ def collect_cluster(
     result.api_requests = client.requests
     result.seconds = time.monotonic() - started
     return result
+
+
+def _collect_events(client: KubeClient, store: Store, retrier: _Retrier) -> int:
+    """Node events into the store; an events list the cluster refuses (RBAC) leaves the facts collected."""
+    from collectors.inventory.events import gather_events
+    from store.events import record_events
+
+    try:
+        events = gather_events(client, retrier.run)
+    except KubePermanentError:
+        return 0
+    with store.write() as session:
+        return record_events(session, client.name, events)

@@ -135,6 +135,7 @@ def describe_node(
                 checks=[c.model_dump(exclude={"node_id"}, mode="json") for c in f["checks"]],
                 changes=[c.model_dump(exclude={"node_id", "id"}, mode="json") for c in f["changes"]],
                 healthEvents=[t.model_dump(exclude={"node_id", "id"}, mode="json") for t in f["transitions"]],
+                events=[e.model_dump(exclude={"node_id", "id"}, mode="json") for e in f["events"]],
                 upgradeStep=f["step"].model_dump(mode="json") if f["step"] else None,
             ),
             fmt,
@@ -227,6 +228,27 @@ def describe_node(
             )
         )
         if f["transitions"]
+        else "  <none>"
+    )
+    typer.echo("\nEvents (newest first, as last collected):")
+    typer.echo(
+        _indent(
+            table(
+                ["last seen", "type", "reason", "object", "count", "message"],
+                [
+                    [
+                        e.at.isoformat()[:19].replace("T", " "),
+                        e.type,
+                        e.reason,
+                        e.object,
+                        e.count,
+                        _short(e.message, 70),
+                    ]
+                    for e in f["events"]
+                ],
+            )
+        )
+        if f["events"]
         else "  <none>"
     )
     typer.echo(f"\nUpgrade step: {f['step'].step} ({f['step'].state})" if f["step"] else "\nUpgrade step: <none>")

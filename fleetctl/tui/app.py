@@ -486,6 +486,13 @@ class FleetApp(App[None]):
         lines.append("\n[b]health transitions[/]")
         for tr in n["transitions"][:10]:
             lines.append(f"  {tr.at:%Y-%m-%d %H:%M}  {tr.code}: {tr.old_status or NONE} -> {tr.new_status}")
+        lines.append("\n[b]recent events[/] (newest first)")
+        for ev in n["events"][:10]:
+            lines.append(
+                f"  {ev.at:%Y-%m-%d %H:%M}  {ev.type:<7} {escape(ev.reason)}  {escape(ev.object)}: {escape(ev.message[:100])}"
+            )
+        if not n["events"]:
+            lines.append("  none")
         step = n["step"]
         lines.append("\n[b]upgrade[/]")
         lines.append(f"  run {step.run_id}: {step.step} ({step.state}) {escape(step.message)}" if step else "  none")

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from store.engine import Store
+from store.events import recent_events
 from store.models import Cluster, HealthCheck, HealthTransition, Node, NodeChange, NodeState, NodeStep, Release
 from store.query.compiler import compile_query, nodes_select
 from store.versions import KataVersion
@@ -173,8 +174,10 @@ def read_node(store: Store, name: str, cluster: str | None) -> list[dict[str, An
                 .scalars()
                 .first()
             )
+            events = recent_events(session, node.id or 0, limit=15)
             out.append(
                 {
+                    "events": events,
                     "node": node,
                     "state": state,
                     "cluster": cl,

@@ -178,3 +178,44 @@ def test_old_data_is_flagged_stale(filled: tuple[Simulator, str], tmp_path: obje
     result = fleetctl("--config", str(cfg), "--db", db, "nodes", "-o", "json")
     assert result.returncode == 0 and "STALE" in result.stderr
     assert json.loads(result.stdout)["metadata"]["stale"] is True
+
+
+def test_describe_shows_the_nodes_recent_events(filled: tuple[Simulator, str]) -> None:
+    sim, db = filled
+    from kubernetes import client
+
+    from tests.support.sim import api_client
+
+    core = client.CoreV1Api(api_client(sim))
+    node = "kata-s390x-0001"
+    at = "2026-11-26T10:00:00Z"
+    core.create_namespaced_event(
+        "default",
+        {
+            "metadata": {"name": f"{node}.test1"},
+            "involvedObject": {"kind": "Node", "name": node, "apiVersion": "v1"},
+            "reason": "NodeHasDiskPressure", "message": "disk [red]pressure", "type": "Warning",
+            "source": {"component": "kubelet", "host": node}, "firstTimestamp": at, "lastTimestamp": at, "count": 3,
+        },
+    )  # fmt: skip
+    core.create_namespaced_event(
+        "default",
+        {
+            "metadata": {"name": "build-x.test2"},
+            "involvedObject": {"kind": "Pod", "name": "build-x", "namespace": "default", "apiVersion": "v1"},
+            "reason": "FailedCreatePodSandBox", "message": 'no runtime for "kata-qemu-se" is configured',
+            "type": "Warning", "source": {"component": "kubelet", "host": node},
+            "firstTimestamp": at, "lastTimestamp": at, "count": 1,
+        },
+    )  # fmt: skip
+    assert fleetctl("--kubeconfig", str(sim.kubeconfig), "--db", db, "collect").returncode == 0
+    doc = json.loads(fleetctl("--db", db, "describe", "node", node, "-o", "json").stdout)
+    reasons = {e["reason"]: e for e in doc["events"]}
+    assert reasons["NodeHasDiskPressure"]["count"] == 3 and reasons["NodeHasDiskPressure"]["object"] == "Node"
+    assert reasons["FailedCreatePodSandBox"]["object"] == "Pod default/build-x"
+    table = fleetctl("--db", db, "describe", "node", node).stdout
+    assert "FailedCreatePodSandBox" in table and "NodeHasDiskPressure" in table
+    again = fleetctl("--kubeconfig", str(sim.kubeconfig), "--db", db, "collect", "-o", "json")
+    assert again.returncode == 0  # the same events again: nothing new written
+    doc = json.loads(fleetctl("--db", db, "describe", "node", node, "-o", "json").stdout)
+    assert sorted(e["reason"] for e in doc["events"] if e["reason"] in reasons) == sorted(reasons)
