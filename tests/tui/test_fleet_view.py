@@ -108,3 +108,15 @@ async def test_releases_view_counts_nodes_per_release(store: Store, fresh_sim: S
         truth = Counter(t["installed"] for t in fresh_sim.world.truth().values())
         assert {v: n for v, n in counts.items() if n} == dict(truth)
         assert str(table.get_cell("4.1.0", "behind")) == "" and "4.1.0" in counts
+
+
+def test_releases_view_snapshot(store: Store, snap_compare: object) -> None:
+    """The releases view at 120x30 (the catalog and the simulator's counts are fixed)."""
+    app = FleetApp(store, refresh_s=0, clock=later)
+
+    async def opened(pilot: object) -> None:
+        await settle(app)
+        await pilot.press("v")  # type: ignore[attr-defined]
+        await settle(app)
+
+    assert snap_compare(app, terminal_size=(120, 30), run_before=opened)  # type: ignore[operator]
