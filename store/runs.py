@@ -18,8 +18,6 @@ from store.engine import Store
 from store.errors import BadInputError
 from store.models import AuditEvent, Cluster, Node, NodeStep, UpgradeRun, Wave, now
 
-ACTIVE = ("pending", "running", "pausing", "aborting")
-FINAL = ("done", "aborted", "rolled-back")
 STEPS = ("claim", "cordon", "drain", "install", "verify", "uncordon")
 
 
@@ -176,6 +174,21 @@ def list_runs(store: Store, limit: int = 50) -> list[UpgradeRun]:
     """The newest runs first."""
     with store.read() as session:
         return list(session.exec(select(UpgradeRun).order_by(col(UpgradeRun.id).desc()).limit(limit)).all())
+
+
+def run_progress(store: Store) -> dict[int, tuple[int, int, int]]:
+    """Per run: (nodes done, nodes failed, nodes in all), in one grouped read."""
+    with store.read_connection() as conn:
+        rows = conn.execute(
+            sa.select(col(NodeStep.run_id), col(NodeStep.state), sa.func.count()).group_by(
+                col(NodeStep.run_id), col(NodeStep.state)
+            )
+        ).all()
+    out: dict[int, tuple[int, int, int]] = {}
+    for run_id, state, n in rows:
+        done, failed, total = out.get(run_id, (0, 0, 0))
+        out[run_id] = (done + (n if state == "done" else 0), failed + (n if state == "failed" else 0), total + n)
+    return out
 
 
 def set_run(store: Store, run_id: int, *, expect: Sequence[str] | None = None, **values: Any) -> bool:

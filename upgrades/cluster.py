@@ -66,15 +66,20 @@ class ClusterOps:
         """What the node reports (version, handlers, kernel), read the way the collector reads it."""
         return build_facts(node, NodeExtras(), pins)
 
+    def _patch_node(self, name: str, body: Any, *, action: str, reason: str, content_type: str = MERGE) -> None:
+        """One audited PATCH of a node."""
+        path = f"/api/v1/nodes/{quote(name)}"
+        self._write(
+            action,
+            f"node/{name}",
+            lambda: self.client.send("PATCH", path, body, content_type=content_type),
+            reason=reason,
+        )
+
     def trace(self, name: str, step: str) -> None:
         """Annotate the node with this run and its current step."""
         body = {"metadata": {"annotations": {RUN_ANNOTATION: str(self.run_id), STEP_ANNOTATION: step}}}
-        self._write(
-            "annotate",
-            f"node/{name}",
-            lambda: self.client.send("PATCH", f"/api/v1/nodes/{quote(name)}", body, content_type=MERGE),
-            reason=f"step {step}",
-        )
+        self._patch_node(name, body, action="annotate", reason=f"step {step}")
 
     def cordon(self, name: str, seen: dict[str, Any] | None = None, *, next_step: str = "drain") -> bool:
         """Cordon the node if it is not; True when we cordoned it now or did earlier in this run.
@@ -89,26 +94,13 @@ class ClusterOps:
                 return True
             if node.get("spec", {}).get("unschedulable"):
                 return False  # someone else's cordon: leave it, and never undo it
+            annotations = {CORDONED_BY: self.marker, STEP_ANNOTATION: next_step, RUN_ANNOTATION: str(self.run_id)}
             body = {
-                "metadata": {
-                    "resourceVersion": meta["resourceVersion"],
-                    "annotations": {
-                        CORDONED_BY: self.marker,
-                        STEP_ANNOTATION: next_step,
-                        RUN_ANNOTATION: str(self.run_id),
-                    },
-                },
+                "metadata": {"resourceVersion": meta["resourceVersion"], "annotations": annotations},
                 "spec": {"unschedulable": True},
             }
             try:
-                self._write(
-                    "cordon",
-                    f"node/{name}",
-                    lambda body=body: self.client.send(  # type: ignore[misc]
-                        "PATCH", f"/api/v1/nodes/{quote(name)}", body, content_type=MERGE
-                    ),
-                    reason="upgrade",
-                )
+                self._patch_node(name, body, action="cordon", reason="upgrade")
                 return True
             except KubeConflict:
                 continue  # the node changed between our read and write: read again
@@ -122,7 +114,6 @@ class ClusterOps:
         """
         if ours is None:
             ours = (self.node(name)["metadata"].get("annotations") or {}).get(CORDONED_BY) == self.marker
-        path = f"/api/v1/nodes/{quote(name)}"
         if ours:
             key = "/metadata/annotations/" + CORDONED_BY.replace("~", "~0").replace("/", "~1")
             operations = [
@@ -132,21 +123,12 @@ class ClusterOps:
                 {"op": "add", "path": "/metadata/annotations/" + STEP_ANNOTATION.replace("/", "~1"), "value": step},
             ]
             try:
-                self._write(
-                    "uncordon",
-                    f"node/{name}",
-                    lambda: self.client.send("PATCH", path, operations, content_type=JSON_PATCH),
-                    reason=f"step {step}",
-                )
+                self._patch_node(name, operations, action="uncordon", reason=f"step {step}", content_type=JSON_PATCH)
                 return True
             except KubeInvalid:
                 pass  # the annotation is gone or not ours: someone else owns this cordon now
-        body = {"metadata": {"annotations": {STEP_ANNOTATION: step}}}
-        self._write(
-            "annotate",
-            f"node/{name}",
-            lambda: self.client.send("PATCH", path, body, content_type=MERGE),
-            reason=f"step {step}",
+        self._patch_node(
+            name, {"metadata": {"annotations": {STEP_ANNOTATION: step}}}, action="annotate", reason=f"step {step}"
         )
         return False
 

@@ -41,12 +41,6 @@ def is_open(window: Window | None, now: datetime) -> bool:
     return window is None or opening_before(window, now) is not None
 
 
-def closes_at(window: Window, now: datetime) -> datetime | None:
-    """When the open window closes (None when it is not open)."""
-    start = opening_before(window, now)
-    return None if start is None else start + timedelta(seconds=window.duration_s)
-
-
 def next_opening(window: Window, now: datetime) -> datetime | None:
     """The next time the window opens after ``now``."""
     nxt: datetime | None = _trigger(window).get_next_fire_time(None, now + timedelta(microseconds=1))

@@ -172,13 +172,16 @@ def _clients(settings: Settings, clusters: set[str]) -> dict[str, Any]:
     return {c.name: KubeClient(c) for c in open_contexts(settings.kubeconfig, sorted(clusters))}
 
 
-def execute_run(store: Store, settings: Settings, run_id: int, options: ExecutorOptions) -> str:
+def execute_run(
+    store: Store, settings: Settings, run_id: int, options: ExecutorOptions, clients: dict[str, Any] | None = None
+) -> str:
     """Execute a stored run here until it is done, paused or aborted; the state it ends in."""
     from store.runs import read_run
     from upgrades.executor import Executor
 
-    clusters = {s.cluster for s in read_run(store, run_id).steps}
-    return Executor(store, _clients(settings, clusters), run_id, options).execute()
+    if clients is None:
+        clients = _clients(settings, {s.cluster for s in read_run(store, run_id).steps})
+    return Executor(store, clients, run_id, options).execute()
 
 
 def executor_for(store: Store, settings: Settings, prometheus: str | None = None) -> Callable[[int], str]:
@@ -196,10 +199,12 @@ def executor_for(store: Store, settings: Settings, prometheus: str | None = None
     return run
 
 
-def _execute(store: Store, settings: Settings, run_id: int, options: ExecutorOptions) -> None:
+def _execute(
+    store: Store, settings: Settings, run_id: int, options: ExecutorOptions, clients: dict[str, Any] | None = None
+) -> None:
     from store.runs import read_run
 
-    state = execute_run(store, settings, run_id, options)
+    state = execute_run(store, settings, run_id, options, clients)
     view = read_run(store, run_id)
     failed = sum(1 for s in view.steps if s.state == "failed")
     typer.echo(f"run {run_id}: {state}" + (f" ({view.run.message})" if view.run.message else ""))
@@ -242,12 +247,11 @@ def apply(
         options = _options(
             settings, prometheus, poll, lease_ttl, need_prometheus=spec.gates.enabled and bool(spec.gates.checks)
         )
-        clients = _clients(settings, {c.cluster for c in result.nodes})  # fail on a bad kubeconfig before writing
-        del clients
+        clients = _clients(settings, {c.cluster for c in result.nodes})  # a bad kubeconfig fails before writing
         _confirm(yes, f"Upgrade {len(result.nodes)} nodes to Kata {spec.target} in {len(result.waves)} waves?")
         run_id = create_run_from_plan(store, result)
         typer.echo(f"run {run_id} created: {len(result.nodes)} nodes in {len(result.waves)} waves")
-        _execute(store, settings, run_id, options)
+        _execute(store, settings, run_id, options, clients)
 
 
 def resume(

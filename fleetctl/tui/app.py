@@ -8,7 +8,6 @@ enforces it, so a key that cannot run shows dimmed in the footer.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from fleetctl.tui.model import (
     COLUMNS,
-    HEALTH_ORDER,
     NONE,
     SORT_KEYS,
     WIDE_COLUMNS,
@@ -42,7 +40,6 @@ from fleetctl.tui.model import (
 from fleetctl.tui.table import NodeTable
 from store.engine import Store
 from store.errors import FleetctlError
-from store.versions import KataVersion
 
 WRITE_ACTIONS = frozenset({"pause_run", "resume_run", "abort_run", "rollback_run"})
 
@@ -75,25 +72,6 @@ def prepare(
     if fleet is None:
         return Snapshot(rows, widths, None, None, [], 0, None)
     return Snapshot(rows, widths, totals(fleet), matrix(fleet), kernels(fleet), len(fleet), None)
-
-
-def _sort_value(column: str, text: str) -> Any:
-    """Sort key for a cell's text (ages, versions and health sort by meaning, not spelling)."""
-    if text == NONE:
-        return (1, "")
-    if column == "age":
-        m = re.fullmatch(r"(\d+)([smhd])", text)
-        return (0, -int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]) if m else (1, text)
-    if column == "kata":
-        try:
-            return (0, KataVersion.parse(text.split()[0]).sort_key())
-        except ValueError:
-            return (1, text)
-    if column == "health":
-        return (0, HEALTH_ORDER.index(text) if text in HEALTH_ORDER else 9)
-    if column == "cpu":
-        return (0, float(text))
-    return (0, text)
 
 
 class FleetScreen(Screen[None]):
@@ -227,10 +205,12 @@ class FleetScreen(Screen[None]):
         if not self.rows or diff.added or diff.removed or table.columns != columns:
             table.set_columns(columns, snap.widths)  # a new view: rows in the worker's order (O(n), no widgets)
             table.set_rows(list(snap.rows), snap.rows)
-        elif diff.changed:
-            table.update_rows({k: snap.rows[k] for k in diff.changed})  # by key: only changed lines repaint
-            if any(self.sort_column in changed for changed in diff.changed.values()):
-                table.set_rows(list(snap.rows), snap.rows)
+        else:
+            if diff.changed:
+                table.update_rows({k: snap.rows[k] for k in diff.changed})  # by key: only changed lines repaint
+            order = list(snap.rows)  # the worker sorted the items by SORT_KEYS
+            if order != table.order:
+                table.set_rows(order, snap.rows)
         table.sorted_by = self.sort_column
         self.rows = snap.rows
 
@@ -261,9 +241,8 @@ class FleetScreen(Screen[None]):
         table = self.query_one("#nodes", NodeTable)
         column = table.cursor_column_key
         if column:
-            self.sort_column = column
-            table.sort(column, key=lambda text: _sort_value(column, text))
-            self._status_line()
+            self.sort_column = column  # the worker orders the rows by it (model.SORT_KEYS, on the values)
+            self._load(self.where, fleet=not self.where)
 
     def action_upgrades(self) -> None:
         """The upgrade runs."""
@@ -398,25 +377,10 @@ class FleetApp(App[None]):
 
     def runs(self) -> list[dict[str, str]]:
         """The runs table (called in a worker thread)."""
-        import sqlalchemy as sa
-        from sqlmodel import col
-
         from fleetctl.tui.upgrades import run_rows
-        from store.models import NodeStep
-        from store.runs import list_runs
+        from store.runs import list_runs, run_progress
 
-        runs = list_runs(self.store)
-        with self.store.read_connection() as conn:
-            rows = conn.execute(
-                sa.select(col(NodeStep.run_id), col(NodeStep.state), sa.func.count()).group_by(
-                    col(NodeStep.run_id), col(NodeStep.state)
-                )
-            ).all()
-        counts: dict[int, tuple[int, int, int]] = {}
-        for run_id, state, n in rows:
-            done, failed, total = counts.get(run_id, (0, 0, 0))
-            counts[run_id] = (done + (n if state == "done" else 0), failed + (n if state == "failed" else 0), total + n)
-        return run_rows(runs, counts, self.clock())
+        return run_rows(list_runs(self.store), run_progress(self.store), self.clock())
 
     def read_upgrade_run(self, run_id: int) -> Any:
         """One run with its waves and steps (called in a worker thread)."""

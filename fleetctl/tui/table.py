@@ -7,8 +7,8 @@ demand (the Line API), so loading, filtering and refreshing cost the same whatev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -100,12 +100,6 @@ class NodeTable(ScrollView, can_focus=True):
     def get_column(self, key: str) -> list[str]:
         """A column's values in display order."""
         return [self.rows[k].get(key, "") for k in self.order]
-
-    def sort(self, column: str, key: Callable[[str], Any]) -> None:
-        """Order the rows by a column, through ``key`` on each cell's text; the cursor keeps its row."""
-        self.sorted_by = column
-        order = sorted(self.order, key=lambda k: key(self.rows[k].get(column, "")))
-        self.set_rows(order, self.rows)
 
     def move_cursor(self, *, row: int | None = None, column: int | None = None) -> None:
         """Put the cursor on a row and/or column."""
