@@ -388,7 +388,9 @@ class Api:
             ns_ok = target.namespace is None or obj["metadata"].get("namespace") == target.namespace
             return ns_ok and labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj)
 
-        watcher = Watcher(key=r.STORAGE_KEY.get(rt.key, rt.key))
+        watcher = Watcher(
+            key=r.STORAGE_KEY.get(rt.key, rt.key), accepts=lambda event: self._translate(event, visible)[0] is not None
+        )
         self.store.subscribe(watcher)
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"})
         response.enable_chunked_encoding()

@@ -19,15 +19,30 @@ if TYPE_CHECKING:
     from simulator.world import World
 
 
-def _matching(world: World, pdb: Obj) -> list[Obj]:
+Groups = dict[tuple[tuple[str, str], ...], list[Obj]]
+
+
+def _groups(world: World, namespace: str) -> Groups:
+    """The namespace's pods by their label set: one app's pods share one, so a selector is
+    matched once per set rather than once per pod."""
+    groups: Groups = {}
+    for _, entry in world.store.scan(r.PODS, namespace):
+        labels = entry.obj["metadata"].get("labels") or {}
+        groups.setdefault(tuple(sorted(labels.items())), []).append(entry.obj)
+    return groups
+
+
+def _matching(world: World, pdb: Obj, groups: Groups | None = None) -> list[Obj]:
     reqs = match_labels_selector(pdb["spec"].get("selector"))
-    ns = pdb["metadata"]["namespace"]
-    return [e.obj for _, e in world.store.scan(r.PODS, ns) if labels_match(reqs, e.obj["metadata"].get("labels"))]
+    if groups is None:
+        groups = _groups(world, pdb["metadata"]["namespace"])
+    return [pod for labels, pods in groups.items() if labels_match(reqs, dict(labels)) for pod in pods]
 
 
-def budget(world: World, pdb: Obj) -> dict[str, Any]:
+def budget(world: World, pdb: Obj, groups: Groups | None = None) -> dict[str, Any]:
     """The PDB's status, computed from the pods it selects."""
-    pods = [p for p in _matching(world, pdb) if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
+    selected = _matching(world, pdb, groups)
+    pods = [p for p in selected if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
     expected = len(pods)
     healthy = sum(1 for p in pods if is_ready(p))
     spec = pdb["spec"]
@@ -104,8 +119,8 @@ def evict(world: World, namespace: str, name: str, body: Obj) -> None:
         _write_status(world, pdb)
 
 
-def _write_status(world: World, pdb: Obj) -> None:
-    status = budget(world, pdb)
+def _write_status(world: World, pdb: Obj, groups: Groups | None = None) -> None:
+    status = budget(world, pdb, groups)
     old = dict(pdb.get("status") or {})
     if {k: v for k, v in old.items() if k != "conditions"} != {k: v for k, v in status.items() if k != "conditions"}:
         world.store.mutate(
@@ -133,6 +148,10 @@ def _set_max_unavailable(value: int) -> Callable[[Obj], None]:
 async def reconcile_forever(world: World) -> None:
     """Keep every PDB's status current."""
     while True:
+        groups: dict[str, Groups] = {}
         for _, entry in list(world.store.scan(r.PDBS)):
-            _write_status(world, entry.obj)
+            namespace = entry.obj["metadata"]["namespace"]
+            if namespace not in groups:
+                groups[namespace] = _groups(world, namespace)
+            _write_status(world, entry.obj, groups[namespace])
         await world.tick(2.0, floor=0.5)

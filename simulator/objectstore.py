@@ -97,6 +97,9 @@ class Watcher:
 
     key: StoreKey
     queue: asyncio.Queue[WatchEvent | None] = field(default_factory=asyncio.Queue)
+    accepts: Callable[[WatchEvent], bool] | None = None
+    """The watch's filter, applied when a change happens: a watch of one node is not woken for
+    the changes of the others (the API server's watch cache filters the same way)."""
 
 
 class ObjectStore:
@@ -251,7 +254,14 @@ class ObjectStore:
         if rv < self._compacted_rv:
             raise ApiError(410, "Expired", f"too old resource version: {rv} ({self._compacted_rv + 1})")
         key = STORAGE_KEY.get(rt.key, rt.key)
-        return [e for e in self._history if e.rv > rv and e.key == key]
+        found = []
+        for event in reversed(self._history):  # newest first: a watch mostly starts from a recent list
+            if event.rv <= rv:
+                break
+            if event.key == key:
+                found.append(event)
+        found.reverse()
+        return found
 
     def subscribe(self, watcher: Watcher) -> None:
         """Start delivering changes to ``watcher``."""
@@ -314,6 +324,7 @@ class ObjectStore:
             self._compacted_rv = self._history[0].rv
         self._history.append(event)
         for watcher in tuple(self._watchers.get(key, ())):
-            watcher.queue.put_nowait(event)
+            if watcher.accepts is None or watcher.accepts(event):
+                watcher.queue.put_nowait(event)
         for listener in self.listeners:
             listener(event)

@@ -77,6 +77,7 @@ class World:
         self.rng = random.Random(fleet.seed + 1)
         self.store = ObjectStore(uid=self.new_uid, now=self.now)
         self.nodes: dict[str, NodeTruth] = {n.name: NodeTruth(n, n.release) for n in fleet.nodes}
+        self._node_traits: dict[str, tuple[Entry, tuple[bool, bool, frozenset[str]]]] = {}
         self.pods_by_node: dict[str, set[tuple[str, str]]] = {n.name: set() for n in fleet.nodes}
         self.stats = Stats()
         self.started = time.monotonic()
@@ -156,26 +157,35 @@ class World:
 
     def node_ready(self, name: str) -> bool:
         """The node's Ready condition."""
-        node = self.node_obj(name)
-        if node is None:
-            return False
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+        return self._traits(name)[1]
 
-    def node_handlers(self, name: str) -> set[str]:
+    def node_handlers(self, name: str) -> frozenset[str]:
         """The runtime handlers the node reports."""
-        node = self.node_obj(name)
-        return {h["name"] for h in (node or {}).get("status", {}).get("runtimeHandlers", []) if h.get("name")}
+        return self._traits(name)[2]
+
+    def _traits(self, name: str) -> tuple[bool, bool, frozenset[str]]:
+        """(schedulable, Ready, handlers), worked out once per version of the Node object: the
+        scheduler asks for every node each time it places a pod."""
+        entry = self.store.get(r.NODES, "", name)
+        if entry is None:
+            return (False, False, frozenset())
+        cached = self._node_traits.get(name)
+        if cached is not None and cached[0] is entry:
+            return cached[1]
+        node = entry.obj
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+        handlers = frozenset(h["name"] for h in node["status"].get("runtimeHandlers", []) if h.get("name"))
+        traits = (ready and not node["spec"].get("unschedulable"), ready, handlers)
+        self._node_traits[name] = (entry, traits)
+        return traits
 
     def schedulable_nodes(self, handler: str | None = None) -> list[str]:
         """Ready, uncordoned nodes (with ``handler`` if given), in name order."""
         out = []
         for name in self.nodes:
-            node = self.node_obj(name)
-            if node is None or node["spec"].get("unschedulable") or not self.node_ready(name):
-                continue
-            if handler and handler not in self.node_handlers(name):
-                continue
-            out.append(name)
+            schedulable, _, handlers = self._traits(name)
+            if schedulable and (not handler or handler in handlers):
+                out.append(name)
         return out
 
     def pods_on(self, node: str) -> list[Entry]:

@@ -6,6 +6,7 @@ change is its own short write, so a killed executor leaves the last step it reco
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -211,8 +212,20 @@ def run_state(store: Store, run_id: int) -> str:
 def set_step(store: Store, step_id: int, **values: Any) -> None:
     """Record a node's step: written before and after each step runs."""
     values.setdefault("updated_at", now())
-    with store.write() as session:
-        session.execute(sa.update(NodeStep).where(col(NodeStep.id) == step_id).values(**values))
+    statement = _step_update(tuple(sorted(values)))
+    params = {"step_id": step_id, **{f"new_{k}": v for k, v in values.items()}}
+    store.write_grouped(statement, params)
+
+
+@functools.lru_cache(maxsize=64)
+def _step_update(columns: tuple[str, ...]) -> sa.Update:
+    """One statement per set of columns, compiled once: a rollout writes thousands of steps."""
+    table = NodeStep.__table__  # type: ignore[attr-defined]
+    return (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("step_id"))
+        .values({name: sa.bindparam(f"new_{name}") for name in columns})
+    )
 
 
 def set_wave(store: Store, run_id: int, number: int, **values: Any) -> None:
@@ -272,19 +285,22 @@ def audit(
     reason: str = "",
     details: dict[str, Any] | None = None,
 ) -> None:
-    """One audit row: a change fleetctl made (or tried to make) to a cluster."""
-    with store.write() as session:
-        cluster_id = (
-            session.execute(sa.select(col(Cluster.id)).where(col(Cluster.name) == cluster)).scalar()
-            if cluster
-            else None
-        )
-        session.add(
-            AuditEvent(
-                at=now(), actor=actor, cluster_id=cluster_id, run_id=run_id, action=action, target=target[:512],
-                reason=reason, result=result[:16], details=details or {},
-            )
-        )  # fmt: skip
+    """One audit row: a change fleetctl made (or tried to make) to a cluster. Committed with the
+    rows other threads write at the same moment (``Store.write_grouped``)."""
+    params = {
+        "at": now(), "actor": actor, "cluster_name": cluster, "run_id": run_id, "action": action,
+        "target": target[:512], "reason": reason, "result": result[:16], "details": details or {},
+    }  # fmt: skip
+    store.write_grouped(_AUDIT_INSERT, params)
+
+
+_AUDIT_INSERT = sa.insert(AuditEvent).values(
+    cluster_id=sa.select(col(Cluster.id)).where(col(Cluster.name) == sa.bindparam("cluster_name")).scalar_subquery(),
+    **{
+        name: sa.bindparam(name)
+        for name in ("at", "actor", "run_id", "action", "target", "reason", "result", "details")
+    },
+)
 
 
 def audit_rows(store: Store, run_id: int) -> list[AuditEvent]:

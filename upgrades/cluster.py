@@ -7,6 +7,7 @@ so only our cordons are undone.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from urllib.parse import quote
 
 from collectors.inventory.nodefacts import NodeExtras, build_facts
 from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeApiError, KubeConflict, KubeInvalid, KubeNotFound, KubeThrottled
+from collectors.kube.errors import KubeApiError, KubeConflict, KubeGone, KubeInvalid, KubeNotFound, KubeThrottled
 from store.engine import Store
 from store.errors import BadInputError
 from store.facts import NodeFacts
@@ -179,13 +180,40 @@ class ClusterOps:
 
     def pods_on(self, name: str, label_selector: str | None = None) -> list[dict[str, Any]]:
         """Every pod bound to the node (optionally matching a label selector)."""
+        return self.pod_list(name, label_selector)[0]
+
+    def pod_list(self, name: str, label_selector: str | None = None) -> tuple[list[dict[str, Any]], str]:
+        """The node's pods and the list's resourceVersion, to watch from."""
         params: dict[str, str | int] = {"fieldSelector": f"spec.nodeName={name}"}
         if label_selector:
             params["labelSelector"] = label_selector
         items: list[dict[str, Any]] = []
+        version = ""
         for page in self.client.list_pages("/api/v1/pods", params):
             items.extend(page.get("items") or [])
-        return items
+            version = str((page.get("metadata") or {}).get("resourceVersion") or version)
+        return items, version
+
+    def wait_pods_gone(self, name: str, uids: set[str], version: str, seconds: float) -> bool:
+        """Watch the node's pods from ``version`` until every pod in ``uids`` is deleted (True),
+        or for about ``seconds`` (False), as ``kubectl drain`` waits for its evictions."""
+        left = set(uids)
+        if not left or not version:
+            return not left
+        params: dict[str, str | int] = {"fieldSelector": f"spec.nodeName={name}"}
+        try:
+            events = self.client.watch("/api/v1/pods", version, params, timeout_seconds=max(1, math.ceil(seconds)))
+            try:
+                for event in events:
+                    if event.get("type") == "DELETED":
+                        left.discard(((event.get("object") or {}).get("metadata") or {}).get("uid", ""))
+                        if not left:
+                            return True
+            finally:
+                events.close()  # type: ignore[attr-defined]
+        except KubeGone:  # the list is too old to watch from: the caller lists again
+            pass
+        return False
 
     def evict(self, pod: dict[str, Any], grace: int | None) -> str:
         """Ask the Eviction API to remove a pod: "evicted", "blocked" (a PDB said no) or "gone"."""

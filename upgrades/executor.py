@@ -30,6 +30,9 @@ from upgrades.nodeflow import FlowContext, run_node
 from upgrades.planfile import PlanSpec, parse_plan
 
 FINISHED = ("done", "failed", "skipped")
+AVAILABILITY_TTL_S = 5.0
+"""How long a count of the pool's unavailable nodes is reused while nodes wait for a slot; a
+node of the run finishing counts again at once. Counting lists every node of the cluster."""
 
 
 @dataclass
@@ -173,8 +176,11 @@ class Executor:
         with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"run-{self.run_id}") as pool:
             for step in resumed:  # already out of service: finish them first, whatever the budget says
                 in_flight[pool.submit(self._node, step)] = step
+            control_at = 0.0  # the stored controls are read once per poll, however often nodes finish
             while fresh or in_flight:
-                stop = stop or self._control() or ("budget" if self._over_budget(number, *failed) else None)
+                if not stop and time.monotonic() >= control_at:
+                    stop, control_at = self._control(), time.monotonic() + self.options.poll_s
+                stop = stop or ("budget" if self._over_budget(number, *failed) else None)
                 if not stop:
                     while fresh and len(in_flight) < self._slots(len(in_flight)):
                         step = fresh.pop(0)
@@ -185,6 +191,8 @@ class Executor:
                     time.sleep(self.options.poll_s)  # waiting for unavailable nodes to come back
                     continue
                 finished, _ = cf.wait(in_flight, timeout=self.options.poll_s, return_when=cf.FIRST_COMPLETED)
+                if finished:  # a slot freed: count the others again before filling it
+                    self._unavailable_cache = (0.0, 0)
                 for future in finished:
                     step = in_flight.pop(future)
                     result = future.result()
@@ -227,7 +235,7 @@ class Executor:
     def _slots(self, in_flight: int) -> int:
         """How many nodes may be out at once now: maxUnavailable minus pool nodes already out."""
         stamp, others = self._unavailable_cache
-        if time.monotonic() - stamp > self.options.poll_s or in_flight == 0:
+        if time.monotonic() - stamp > AVAILABILITY_TTL_S or in_flight == 0:
             others = self._unavailable_elsewhere()
             self._unavailable_cache = (time.monotonic(), others)
         return max(0, self.max_unavailable - others)

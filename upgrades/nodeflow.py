@@ -7,6 +7,7 @@ shows on the cluster (a second kata-deploy pod deletion would be a second instal
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from upgrades import failpoints
 from upgrades.cluster import ClusterOps, image_for, image_tag
 from upgrades.planfile import PlanSpec
 
+DRAIN_PARALLEL = 8  # evictions in flight per node
 EVICT_BACKOFF_MAX_S = 0.5  # a pod a PDB protects is asked again after poll, 2x poll, ... up to this
 WATCH_WINDOW_S = 3.0  # install watches the node this long between looks at the kata-deploy pod
 INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
@@ -131,27 +133,35 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> None:
     deadline = time.monotonic() + policy.timeout_s
     retry_at: dict[str, tuple[float, float]] = {}  # pod uid -> (when to ask again, backoff) after a 429
     while True:
-        pods = [p for p in ops.pods_on(node) if _evictable(p)]
+        listed, version = ops.pod_list(node)
+        pods = [p for p in listed if _evictable(p)]
         if not pods:
             return
         now = time.monotonic()
         if now >= deadline:
             break
-        for pod in pods:
-            meta = pod["metadata"]
-            if meta.get("deletionTimestamp") or retry_at.get(meta["uid"], (0.0, 0.0))[0] > now:
-                continue  # already going, or a PodDisruptionBudget said no a moment ago
-            if policy.disable_eviction:
-                ops.delete_pod(
-                    meta["namespace"], meta["name"], grace=policy.grace_period_s, reason="drain (eviction bypassed)"
-                )
-            elif ops.evict(pod, policy.grace_period_s) == "blocked":
-                backoff = min(EVICT_BACKOFF_MAX_S, 2 * retry_at.get(meta["uid"], (0.0, ctx.poll_s / 2))[1])
-                retry_at[meta["uid"]] = (now + backoff, backoff)
-        # Look again soon while pods terminate; when every pod left waits on a PDB, at its retry time.
-        waiting = [retry_at[p["metadata"]["uid"]][0] for p in pods if p["metadata"]["uid"] in retry_at]
-        terminating = any(p["metadata"].get("deletionTimestamp") for p in pods)
-        pause = ctx.poll_s if terminating or len(waiting) < len(pods) else max(ctx.poll_s, min(waiting) - now)
+        asks = [  # not those already going, nor those a PodDisruptionBudget refused a moment ago
+            p
+            for p in pods
+            if not p["metadata"].get("deletionTimestamp") and retry_at.get(p["metadata"]["uid"], (0.0, 0.0))[0] <= now
+        ]
+        for pod, outcome in zip(
+            asks, _remove_all(ops, asks, policy.grace_period_s, policy.disable_eviction), strict=True
+        ):
+            if outcome == "blocked":
+                uid = pod["metadata"]["uid"]
+                backoff = min(EVICT_BACKOFF_MAX_S, 2 * retry_at.get(uid, (0.0, ctx.poll_s / 2))[1])
+                retry_at[uid] = (now + backoff, backoff)
+        waiting = [
+            retry_at[p["metadata"]["uid"]][0] for p in pods if retry_at.get(p["metadata"]["uid"], (0.0,))[0] > now
+        ]
+        if not waiting:  # every pod is on its way out: watch until they are gone, then list again
+            uids = {p["metadata"]["uid"] for p in pods}
+            ops.wait_pods_gone(node, uids, version, min(WATCH_WINDOW_S, max(0.0, deadline - time.monotonic())))
+            continue
+        # Some pod waits on a PodDisruptionBudget: ask again at the first retry time, or sooner
+        # when others are still terminating.
+        pause = ctx.poll_s if len(waiting) < len(pods) else max(ctx.poll_s, min(waiting) - now)
         ctx.sleep(min(pause, max(0.0, deadline - time.monotonic())) or ctx.poll_s)
     names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods[:5])
     why = f"drain timed out after {policy.timeout_s:g}s; {len(pods)} pods remain ({names})"
@@ -161,6 +171,23 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> None:
         _wait_for_builds(ctx, ops, node, why)
         return
     raise NodeFailed(why + "; a PodDisruptionBudget may allow no disruption (onTimeout: fail)")
+
+
+def _remove_all(ops: ClusterOps, pods: list[dict[str, Any]], grace: int | None, delete: bool) -> list[str]:
+    """Evict (or delete) the pods at once, as ``kubectl drain`` does: one node's pods wait on each
+    other no longer than the slowest. Each outcome is "evicted", "blocked" or "gone"."""
+
+    def remove(pod: dict[str, Any]) -> str:
+        meta = pod["metadata"]
+        if not delete:
+            return ops.evict(pod, grace)
+        gone = ops.delete_pod(meta["namespace"], meta["name"], grace=grace, reason="drain (eviction bypassed)")
+        return "evicted" if gone else "gone"
+
+    if len(pods) <= 1:
+        return [remove(p) for p in pods]
+    with cf.ThreadPoolExecutor(max_workers=min(DRAIN_PARALLEL, len(pods)), thread_name_prefix="drain") as pool:
+        return list(pool.map(remove, pods))
 
 
 def _wait_for_builds(ctx: FlowContext, ops: ClusterOps, node: str, why: str) -> None:

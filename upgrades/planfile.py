@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -133,11 +134,13 @@ class Budget:
 
 @dataclass(frozen=True)
 class Window:
-    """A maintenance window: opens on a cron schedule, stays open ``duration_s``."""
+    """A maintenance window: opens on a cron or RRULE schedule, stays open ``duration_s``, and
+    skips the openings that fall on an excluded date (inclusive ranges, in its time zone)."""
 
     schedule: str
     duration_s: float
     timezone: str = "UTC"
+    exclude: tuple[tuple[date, date], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -391,13 +394,20 @@ def _budget(r: _Reader) -> Budget:
 
 
 def _window(r: _Reader) -> Window:
-    from upgrades.window import validate_window  # the window module owns cron and time zones
+    from upgrades.window import parse_exclusion, validate_window  # the window module owns schedules
 
-    r.keys({"schedule", "duration", "timezone"})
+    r.keys({"schedule", "duration", "timezone", "exclude"})
+    exclude = []
+    for i, item in enumerate(r.value("exclude", list, [])):
+        try:
+            exclude.append(parse_exclusion(str(item)))
+        except ValueError as exc:
+            r.fail(f"exclude[{i}]", str(exc), "e.g. exclude: [2026-12-24..2026-12-26]")
     window = Window(
         schedule=r.get("schedule", str),
         duration_s=r.duration("duration", 0.0),
         timezone=r.get("timezone", str, "UTC"),
+        exclude=tuple(exclude),
     )
     problem = validate_window(window)
     if problem:
