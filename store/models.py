@@ -205,6 +205,26 @@ class UpgradeRun(SQLModel, table=True):
     message: str = ""
 
 
+class Schedule(SQLModel, table=True):
+    """A plan that ``fleetctl serve`` runs in a maintenance window, opening after opening."""
+
+    __tablename__ = "schedule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    plan: dict[str, Any] = _json({})  # the plan document as it was added
+    window_schedule: str = Field(max_length=1024)  # cron, or an RRULE (with an optional DTSTART line)
+    duration_s: float
+    timezone: str = Field(max_length=64)
+    exclude: list[list[str]] = _json([])  # [[first, last], ...] ISO dates, inclusive
+    enabled: bool = True
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    last_opening: datetime | None = _ts(nullable=True)  # the opening the last run was started for
+    last_run_id: int | None = None
+    message: str = ""
+
+
 class Wave(SQLModel, table=True):
     """One wave of a run: its nodes, its state and its gate result."""
 

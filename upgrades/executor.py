@@ -30,6 +30,7 @@ from upgrades.nodeflow import FlowContext, run_node
 from upgrades.planfile import PlanSpec, parse_plan
 
 FINISHED = ("done", "failed", "skipped")
+WINDOW_CLOSED = "the maintenance window closed; the run continues when it opens"
 AVAILABILITY_TTL_S = 5.0
 """How long a count of the pool's unavailable nodes is reused while nodes wait for a slot; a
 node of the run finishing counts again at once. Counting lists every node of the cluster."""
@@ -45,6 +46,9 @@ class ExecutorOptions:
     pins: dict[str, str] = field(default_factory=dict)
     actor: str = "fleetctl"
     progress: Callable[[str], None] = lambda _message: None
+    interrupt: threading.Event = field(default_factory=threading.Event)
+    """Set it (SIGTERM) to stop at the next step boundary: the run stays ``running``, each node
+    at its recorded step, and the next executor carries on from there."""
 
 
 class Executor:
@@ -68,7 +72,9 @@ class Executor:
             )
         self.ops = {c: ClusterOps(clients[c], store, run_id=run_id, actor=options.actor) for c in clusters}
         self.lease = RunLease(store, [clients[c] for c in clusters], run_id, ttl=options.lease_ttl)
-        self.flow = FlowContext(store, self.spec, options.pins, options.poll_s, threading.Lock())
+        self.flow = FlowContext(
+            store, self.spec, options.pins, options.poll_s, threading.Lock(), interrupt=options.interrupt
+        )
         self._lost = threading.Event()
         self._stop_renewing = threading.Event()
         self._unavailable_cache: tuple[float, int] = (0.0, 0)
@@ -208,6 +214,8 @@ class Executor:
 
     def _control(self) -> str | None:
         """Why no new node may start now: paused, aborted, lease lost or window closed (None: go on)."""
+        if self.options.interrupt.is_set():
+            return "interrupted"
         if self._lost.is_set():
             return "lease-lost"
         state = run_state(self.store, self.run_id)
@@ -263,6 +271,9 @@ class Executor:
     # --- ending --------------------------------------------------------------------------------
 
     def _stop(self, why: str, number: int) -> str:
+        if why == "interrupted":  # a checkpoint, not a pause: whoever executes it next goes on
+            self.options.progress(f"run {self.run_id}: interrupted; every node is at a recorded step")
+            return "interrupted"
         set_wave(self.store, self.run_id, number, state="paused")
         if why == "aborted":
             set_run(
@@ -276,7 +287,7 @@ class Executor:
         messages = {
             "paused": "paused by request",
             "lease-lost": "another executor took the run's lease; this one stopped",
-            "window": "the maintenance window closed; the run continues when it opens",
+            "window": WINDOW_CLOSED,
         }
         return self._pause(messages.get(why, why))
 

@@ -62,6 +62,77 @@ def _parse(text: str | None) -> datetime | None:
             return None
 
 
+class LeaseHeld(Exception):
+    """The Lease is someone else's: its holder, and when it expires (None: it just moved)."""
+
+    def __init__(self, holder: str, expires: datetime | None) -> None:
+        super().__init__(holder)
+        self.holder, self.expires = holder, expires
+
+
+class KubeLease:
+    """A coordination.k8s.io/v1 Lease held by this process: taken, renewed, given back."""
+
+    def __init__(self, name: str, identity: str, ttl: timedelta, namespace: str = NAMESPACE) -> None:
+        self.name, self.identity, self.ttl, self.namespace = name, identity, ttl, namespace
+
+    def path(self, name: str | None = None) -> str:
+        """The Lease's API path (or its collection's)."""
+        base = f"/apis/coordination.k8s.io/v1/namespaces/{quote(self.namespace)}/leases"
+        return f"{base}/{quote(name)}" if name else base
+
+    def take(self, client: KubeClient) -> None:
+        """Take or renew the Lease; ``LeaseHeld`` when another live holder has it."""
+        now = datetime.now(UTC)
+        spec = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": max(1, int(self.ttl.total_seconds())),
+            "renewTime": _micro(now),
+        }
+        try:
+            lease = client.get(self.path(self.name))
+        except KubeNotFound:
+            body = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self.name, "namespace": self.namespace},
+                "spec": {**spec, "acquireTime": _micro(now), "leaseTransitions": 0},
+            }
+            try:
+                client.send("POST", self.path(), body)
+                return
+            except KubeConflict:
+                lease = client.get(self.path(self.name))
+        current: dict[str, Any] = lease.get("spec") or {}
+        holder = current.get("holderIdentity")
+        if holder and holder != self.identity:
+            renewed = _parse(current.get("renewTime")) or now
+            expires = renewed + timedelta(seconds=int(current.get("leaseDurationSeconds") or 0))
+            if expires > now and holder_alive(holder):
+                raise LeaseHeld(holder, expires)
+            spec["acquireTime"] = _micro(now)
+            spec["leaseTransitions"] = int(current.get("leaseTransitions") or 0) + 1
+        lease["spec"] = {**current, **spec}
+        try:
+            client.send("PUT", self.path(self.name), lease)  # carries resourceVersion: 409 if it moved
+        except KubeConflict:
+            raise LeaseHeld("another holder", None) from None
+
+    def give_back(self, client: KubeClient) -> None:
+        """Clear the holder if it is still us, so the next one need not wait for the TTL."""
+        try:
+            lease = client.get(self.path(self.name))
+        except KubeNotFound:
+            return
+        if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+            return
+        lease["spec"]["holderIdentity"] = None
+        try:
+            client.send("PUT", self.path(self.name), lease)
+        except KubeConflict:
+            return
+
+
 class RunLease:
     """The locks on one run: the store row and a Lease in every cluster the run touches."""
 
@@ -69,6 +140,7 @@ class RunLease:
         self.store, self.clients, self.run_id, self.ttl = store, clients, run_id, ttl
         self.identity = new_identity()
         self.name = f"fleetctl-run-{run_id}"
+        self.lease = KubeLease(self.name, self.identity, ttl)
 
     def acquire(self) -> None:
         """Take every lock, or none: raises ``RunLockedError`` naming the holder."""
@@ -86,7 +158,7 @@ class RunLease:
                 taken.append(client)
         except BaseException:
             for client in taken:
-                self._give_back(client)
+                self.lease.give_back(client)
             release_run(self.store, self.run_id, self.identity)
             raise
 
@@ -105,66 +177,22 @@ class RunLease:
         """Give every lock back (best effort: they expire anyway)."""
         for client in self.clients:
             with contextlib.suppress(FleetctlError):
-                self._give_back(client)
+                self.lease.give_back(client)
         release_run(self.store, self.run_id, self.identity)
 
-    def _path(self, name: str | None = None) -> str:
-        base = f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases"
-        return f"{base}/{quote(name)}" if name else base
-
     def _take(self, client: KubeClient) -> None:
-        now = datetime.now(UTC)
-        spec = {
-            "holderIdentity": self.identity,
-            "leaseDurationSeconds": max(1, int(self.ttl.total_seconds())),
-            "renewTime": _micro(now),
-        }
         try:
-            lease = client.get(self._path(self.name))
-        except KubeNotFound:
-            body = {
-                "apiVersion": "coordination.k8s.io/v1",
-                "kind": "Lease",
-                "metadata": {"name": self.name, "namespace": NAMESPACE},
-                "spec": {**spec, "acquireTime": _micro(now), "leaseTransitions": 0},
-            }
-            try:
-                client.send("POST", self._path(), body)
-                return
-            except KubeConflict:
-                lease = client.get(self._path(self.name))
-        current: dict[str, Any] = lease.get("spec") or {}
-        holder = current.get("holderIdentity")
-        if holder and holder != self.identity:
-            renewed = _parse(current.get("renewTime")) or now
-            expires = renewed + timedelta(seconds=int(current.get("leaseDurationSeconds") or 0))
-            if expires > now and holder_alive(holder):
+            self.lease.take(client)
+        except LeaseHeld as held:
+            where = f"Lease {NAMESPACE}/{self.name} in {client.name}"
+            if held.expires is None:
                 raise RunLockedError(
-                    f"run {self.run_id} is being executed by {holder} (Lease {NAMESPACE}/{self.name} in {client.name})",
+                    f"run {self.run_id}: another executor took {where}",
                     where=f"run {self.run_id}",
-                    hint=f"wait until {expires:%H:%M:%S}Z, or pause it with: fleetctl upgrade pause {self.run_id}",
-                )
-            spec["acquireTime"] = _micro(now)
-            spec["leaseTransitions"] = int(current.get("leaseTransitions") or 0) + 1
-        lease["spec"] = {**current, **spec}
-        try:
-            client.send("PUT", self._path(self.name), lease)  # carries resourceVersion: 409 if it moved
-        except KubeConflict:
+                    hint="only one executor may run it; check fleetctl upgrade status",
+                ) from None
             raise RunLockedError(
-                f"run {self.run_id}: another executor took Lease {NAMESPACE}/{self.name} in {client.name}",
+                f"run {self.run_id} is being executed by {held.holder} ({where})",
                 where=f"run {self.run_id}",
-                hint="only one executor may run it; check fleetctl upgrade status",
+                hint=f"wait until {held.expires:%H:%M:%S}Z, or pause it with: fleetctl upgrade pause {self.run_id}",
             ) from None
-
-    def _give_back(self, client: KubeClient) -> None:
-        try:
-            lease = client.get(self._path(self.name))
-        except KubeNotFound:
-            return
-        if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
-            return
-        lease["spec"]["holderIdentity"] = None
-        try:
-            client.send("PUT", self._path(self.name), lease)
-        except KubeConflict:
-            return

@@ -34,6 +34,10 @@ class NodeSkipped(Exception):
     """The plan's drain policy skips this node."""
 
 
+class NodeInterrupted(Exception):
+    """The executor is shutting down: the node stays at its recorded step."""
+
+
 @dataclass
 class FlowContext:
     """What every node flow of a run shares."""
@@ -44,6 +48,7 @@ class FlowContext:
     poll_s: float
     deploy_lock: threading.Lock
     sleep: Callable[[float], None] = time.sleep
+    interrupt: threading.Event = field(default_factory=threading.Event)  # stop at the next step boundary
     daemonsets: dict[str, dict[str, Any]] = field(default_factory=dict)  # by cluster, once at the target
 
 
@@ -57,6 +62,8 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
     try:
         set_step(ctx.store, step.id, step=STEPS[start], state="running")
         for name in STEPS[start:]:
+            if ctx.interrupt.is_set():
+                return "interrupted"
             failpoints.hit(f"before:{name}")
             began = time.monotonic()
             if name == "claim":
@@ -89,6 +96,8 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
                 facts=facts, cordoned_by_us=cordoned,
             )  # fmt: skip
         return "done"
+    except NodeInterrupted:
+        return "interrupted"
     except (NodeFailed, NodeSkipped) as exc:
         state = "failed" if isinstance(exc, NodeFailed) else "skipped"
         ops.uncordon(step.node, state, ours=True if cordoned else None)  # never someone else's cordon
@@ -133,6 +142,7 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> None:
     deadline = time.monotonic() + policy.timeout_s
     retry_at: dict[str, tuple[float, float]] = {}  # pod uid -> (when to ask again, backoff) after a 429
     while True:
+        _check(ctx)
         listed, version = ops.pod_list(node)
         pods = [p for p in listed if _evictable(p)]
         if not pods:
@@ -171,6 +181,11 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> None:
         _wait_for_builds(ctx, ops, node, why)
         return
     raise NodeFailed(why + "; a PodDisruptionBudget may allow no disruption (onTimeout: fail)")
+
+
+def _check(ctx: FlowContext) -> None:
+    if ctx.interrupt.is_set():
+        raise NodeInterrupted
 
 
 def _remove_all(ops: ClusterOps, pods: list[dict[str, Any]], grace: int | None, delete: bool) -> list[str]:
@@ -236,6 +251,7 @@ def install(ctx: FlowContext, ops: ClusterOps, node: str, target: str) -> None:
     while (left := deadline - time.monotonic()) > 0:
         if ops.wait_node(node, reached, min(WATCH_WINDOW_S, left)) is not None:
             return
+        _check(ctx)  # safe to stop here: a resumed install finds the pod at the target and only waits
         for pod in ops.pods_on(node, selector):  # the node has not moved for a window: is kata-deploy failing?
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
                 waiting = (status.get("state") or {}).get("waiting") or {}

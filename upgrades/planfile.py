@@ -185,7 +185,7 @@ def load_plan(path: str | Path) -> PlanSpec:
     except UnicodeDecodeError:
         raise PlanError("the plan is not UTF-8 text", where=where, hint="save it as UTF-8 YAML") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_PlanLoader)  # a SafeLoader that keeps dates as text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
@@ -194,6 +194,16 @@ def load_plan(path: str | Path) -> PlanSpec:
     except RecursionError:
         raise PlanError("the YAML is nested too deeply", where=where, hint="a plan is a short document") from None
     return parse_plan(data, where=where)
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """YAML's safe loader, but ``2026-12-24`` stays the text it was: a plan is stored as JSON."""
+
+
+_PlanLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def parse_plan(data: Any, *, where: str = "plan") -> PlanSpec:

@@ -9,7 +9,21 @@ from typing import Annotated, NoReturn
 import typer
 
 from fleetctl import __version__
-from fleetctl.cli import collect, db, demo, health, nodes, releases, report_node, sim, tui, upgrade, versions
+from fleetctl.cli import (
+    collect,
+    db,
+    demo,
+    health,
+    nodes,
+    releases,
+    report_node,
+    schedule,
+    serve,
+    sim,
+    tui,
+    upgrade,
+    versions,
+)
 from fleetctl.cli.console import err, print_error, print_internal_error
 from fleetctl.config import load_config
 from fleetctl.exitcodes import ExitCode, exit_code_for
@@ -35,6 +49,8 @@ app.command("versions")(versions.versions)
 app.command("history")(versions.history)
 app.add_typer(versions.describe_app, name="describe")
 app.add_typer(upgrade.app, name="upgrade")
+app.add_typer(schedule.app, name="schedule")
+app.command("serve")(serve.serve)
 app.command("tui")(tui.tui)
 app.command("demo")(demo.demo)
 
