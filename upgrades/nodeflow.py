@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from store.engine import Store
+from store.models import now
 from store.runs import STEPS, StepView, set_step
 from upgrades import failpoints
 from upgrades.cluster import ClusterOps, image_for, image_tag
@@ -60,7 +61,8 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
     seen: dict[str, Any] | None = None  # the node as claim read it, for cordon's guarded patch
     target = step.target_version or ctx.spec.target
     try:
-        set_step(ctx.store, step.id, step=STEPS[start], state="running")
+        first = {} if step.started_at else {"started_at": now()}  # when the node first started: estimates use it
+        set_step(ctx.store, step.id, step=STEPS[start], state="running", **first)
         for name in STEPS[start:]:
             if ctx.interrupt.is_set():
                 return "interrupted"

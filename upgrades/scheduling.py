@@ -15,7 +15,7 @@ from typing import Any
 from store.engine import Store
 from store.errors import BadInputError
 from store.models import Schedule
-from store.runs import read_run, run_state
+from store.runs import read_run, run_state, set_run
 from store.schedules import record_opening, set_schedule_run
 from upgrades.executor import WINDOW_CLOSED
 from upgrades.planfile import Window, parse_plan
@@ -94,6 +94,12 @@ def due(store: Store, schedule: Schedule, now: datetime) -> Due:
     if schedule.last_opening is not None and schedule.last_opening >= opened[0]:
         return Due("none", reason="this opening already ran")
     return Due("start", opening=opened[0])
+
+
+def reopen(store: Store, run_id: int) -> None:
+    """Set a run that waited for the window going again (a run paused by a person stays paused:
+    ``due`` only offers runs whose pause was the window's)."""
+    set_run(store, run_id, state="running", message="", expect=["paused"])
 
 
 def start_run(store: Store, schedule: Schedule, opening: datetime) -> int | None:

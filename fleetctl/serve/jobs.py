@@ -135,7 +135,7 @@ def sync_releases() -> None:
 def run_schedule(schedule_id: int) -> None:
     """Whatever the schedule's open window calls for: start this opening's run, or resume its run."""
     from store.schedules import get_schedule
-    from upgrades.scheduling import due, start_run
+    from upgrades.scheduling import due, reopen, start_run
 
     ctx = _context()
     with ctx.lock:
@@ -151,6 +151,8 @@ def run_schedule(schedule_id: int) -> None:
             log.info("schedule %s: window opened; %s", schedule.name, get_schedule(ctx.store, schedule_id).message)
         if what.action == "none" or run_id is None or ctx.interrupt.is_set():
             return
+        if what.action == "resume":
+            reopen(ctx.store, run_id)
         log.info("schedule %s: executing run %s", schedule.name, run_id)
         state = execute(ctx, run_id)
         log.info("schedule %s: run %s is %s", schedule.name, run_id, state)
