@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,23 @@ class Context:
     name: str
     server: str
     api: client.ApiClient
+
+
+def in_cluster() -> Context:
+    """The pod's own service account, as a context named ``$FLEETCTL_CLUSTER`` (or in-cluster)."""
+    settings = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=settings)
+    except ConfigException as exc:
+        raise BadInputError(
+            f"no kubeconfig, and the in-cluster service account cannot be used: {exc}",
+            where="in-cluster config",
+            hint="mount a service account token, or pass --kubeconfig PATH",
+        ) from None
+    settings.connection_pool_maxsize = POOL_CONNECTIONS
+    register_secret(str(settings.api_key.get("authorization", "")).removeprefix("Bearer "))
+    name = os.environ.get("FLEETCTL_CLUSTER") or "in-cluster"
+    return Context(name=name, server=str(settings.host), api=client.ApiClient(settings))
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -57,7 +75,10 @@ def context_names(path: Path) -> tuple[list[str], str | None]:
 
 
 def open_contexts(path: Path, names: list[str] | None = None, *, all_contexts: bool = False) -> list[Context]:
-    """API clients for the named contexts (default: the current-context)."""
+    """API clients for the named contexts (default: the current-context). In a pod, with no
+    kubeconfig file, the pod's service account (the cluster is named by ``FLEETCTL_CLUSTER``)."""
+    if not path.exists() and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return [in_cluster()]
     available, current = context_names(path)
     if all_contexts:
         wanted = available

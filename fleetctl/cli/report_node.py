@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -56,17 +55,13 @@ def report_node(
 
 
 def _patch(settings: Settings, node: str, annotations: dict[str, str]) -> None:
-    from kubernetes import client, config
+    from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
     from collectors.kube.config import open_contexts
     from collectors.kube.errors import from_status
 
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and not settings.kubeconfig.exists():
-        config.load_incluster_config()
-        api = client.ApiClient()
-    else:
-        api = open_contexts(settings.kubeconfig, [settings.context] if settings.context else None)[0].api
+    api = open_contexts(settings.kubeconfig, [settings.context] if settings.context else None)[0].api
     try:
         client.CoreV1Api(api).patch_node(node, {"metadata": {"annotations": annotations}})
     except ApiException as exc:
