@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from collectors.health.prom import PromConfig, PromSource
 from collectors.kube.client import KubeClient
@@ -31,6 +32,7 @@ from upgrades.planfile import PlanSpec, parse_plan
 
 FINISHED = ("done", "failed", "skipped")
 WINDOW_CLOSED = "the maintenance window closed; the run continues when it opens"
+LISTED_FRESH_S = 2.0  # a node from the availability list is claimed from it if the list is this recent
 AVAILABILITY_TTL_S = 5.0
 """How long a count of the pool's unavailable nodes is reused while nodes wait for a slot; a
 node of the run finishing counts again at once. Counting lists every node of the cluster."""
@@ -78,6 +80,7 @@ class Executor:
         self._lost = threading.Event()
         self._stop_renewing = threading.Event()
         self._unavailable_cache: tuple[float, int] = (0.0, 0)
+        self._listed: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -208,7 +211,9 @@ class Executor:
         return stop
 
     def _node(self, step: StepView) -> str:
-        return run_node(self.flow, self.ops[step.cluster], step)
+        stamp, node = self._listed.pop((step.cluster, step.node), (0.0, None))
+        fresh = node if time.monotonic() - stamp < LISTED_FRESH_S else None
+        return run_node(self.flow, self.ops[step.cluster], step, fresh)
 
     # --- controls, budgets and availability --------------------------------------------------
 
@@ -252,12 +257,15 @@ class Executor:
         """Pool nodes NotReady or cordoned, other than the ones this run has cordoned."""
         pool = set(self.pool)
         count = 0
+        listed: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         for cluster, ops in self.ops.items():
             for page in ops.client.list_pages("/api/v1/nodes"):
+                at = time.monotonic()
                 for node in page.get("items") or []:
                     meta = node["metadata"]
                     if f"{cluster}/{meta['name']}" not in pool:
                         continue
+                    listed[(cluster, meta["name"])] = (at, node)
                     if (meta.get("annotations") or {}).get(CORDONED_BY) == ops.marker:
                         continue
                     ready = any(
@@ -266,6 +274,7 @@ class Executor:
                     )
                     if node.get("spec", {}).get("unschedulable") or not ready:
                         count += 1
+        self._listed = listed  # the nodes about to start claim from this list instead of a GET each
         return count
 
     # --- ending --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ shows on the cluster (a second kata-deploy pod deletion would be a second instal
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -53,8 +54,11 @@ class FlowContext:
     daemonsets: dict[str, dict[str, Any]] = field(default_factory=dict)  # by cluster, once at the target
 
 
-def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
-    """Carry one node from its recorded step to the end: "done", "failed" or "skipped"."""
+def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView, listed: dict[str, Any] | None = None) -> str:
+    """Carry one node from its recorded step to the end: "done", "failed" or "skipped".
+
+    ``listed`` is the node as a list of the wave's start just returned it: claim reads that
+    rather than asking again (a stale one only costs cordon a 409 and a fresh read)."""
     start = STEPS.index(step.step) if step.step in STEPS else 0
     facts = dict(step.facts)
     cordoned = step.cordoned_by_us
@@ -70,7 +74,7 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
             began = time.monotonic()
             if name == "claim":
                 if "uid" not in facts:  # not claimed yet (a rollback step arrives with expectations only)
-                    claimed, seen = _claim(ops, step, ctx)
+                    claimed, seen = _claim(ops, step, ctx, listed)
                     facts = {**claimed, **facts}
             elif name == "cordon":
                 cordoned = ops.cordon(step.node, seen)  # its patch also sets the run and step annotations
@@ -80,7 +84,9 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
                 drain(ctx, ops, step.node)
             elif name == "install":
                 ops.trace(step.node, "install")
-                install(ctx, ops, step.node, target)
+                message = f"run {ops.run_id}: {facts.get('version')} -> {target}"
+                announce = functools.partial(ops.event, step.node, facts.get("uid"), "FleetctlUpgradeStarted", message)
+                install(ctx, ops, step.node, target, announce)
             elif name == "verify":
                 ops.trace(step.node, "verify")
                 verify(ctx, ops, step.node, target, facts)
@@ -108,16 +114,12 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView) -> str:
         return state
 
 
-def _claim(ops: ClusterOps, step: StepView, ctx: FlowContext) -> tuple[dict[str, Any], dict[str, Any]]:
+def _claim(
+    ops: ClusterOps, step: StepView, ctx: FlowContext, listed: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the node reports before anything changes (verify compares against it), and the node."""
-    node = ops.node(step.node)
+    node = listed or ops.node(step.node)
     facts = ops.facts(node, ctx.pins)
-    ops.event(
-        step.node,
-        node["metadata"].get("uid"),
-        "FleetctlUpgradeStarted",
-        f"run {ops.run_id}: {facts.kata_version} -> {step.target_version}",
-    )
     return {
         "uid": node["metadata"].get("uid"),
         "arch": facts.arch,
@@ -221,8 +223,12 @@ def _wait_for_builds(ctx: FlowContext, ops: ClusterOps, node: str, why: str) -> 
     raise NodeFailed(f"{why}; build pods still running after buildWaitLimit {policy.build_wait_s:g}s")
 
 
-def install(ctx: FlowContext, ops: ClusterOps, node: str, target: str) -> None:
-    """kata-deploy OnDelete: the DaemonSet at the target image, then this node's pod deleted once."""
+def install(
+    ctx: FlowContext, ops: ClusterOps, node: str, target: str, started: Callable[[], None] = lambda: None
+) -> None:
+    """kata-deploy OnDelete: the DaemonSet at the target image, then this node's pod deleted once.
+    ``started`` runs once that deletion is done (the node's "upgrade started" Event): the install
+    wait is idle time, so nothing before the deletion waits on it."""
     conf = ctx.spec.install
     with ctx.deploy_lock:  # one DaemonSet update at a time per run; once at the target, it is not read again
         ds = ctx.daemonsets.get(ops.cluster)
@@ -244,6 +250,7 @@ def install(ctx: FlowContext, ops: ClusterOps, node: str, target: str) -> None:
     if not any(image_tag(p["spec"]["containers"][0]["image"]) == target for p in pods):
         for pod in pods:  # the old release's pod: deleting it makes the controller install the target
             ops.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], reason=f"install {target}")
+        started()
 
     def reached(obj: dict[str, Any]) -> bool:
         facts = ops.facts(obj, ctx.pins)
