@@ -45,6 +45,10 @@ def demo(
     no_tui: Annotated[
         bool, typer.Option("--no-tui", help="Set everything up, print where it is, and exit (no dashboard).")
     ] = False,
+    screenshot: Annotated[
+        str | None,
+        typer.Option("--screenshot", help="Collect, save the dashboard as an SVG at this path, and exit."),
+    ] = None,
     headless: Annotated[
         bool,
         typer.Option(
@@ -58,6 +62,7 @@ def demo(
     from collectors.kube.client import KubeClient
     from collectors.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
+    from fleetctl.cli.collect import _health_runner
     from simulator.server import ServerOptions, Simulator
     from store.migrate import open_store
 
@@ -84,10 +89,16 @@ def demo(
         first = collect_cluster(client, store, pins, retry=RetryPolicy(base=0.05))
         if first.error:
             raise typer.Exit(3)
+        health = _health_runner(settings, None)  # Kubernetes checks; VM health is unknown without Prometheus
+        health(store, client)
         typer.echo(f"demo fleet: {first.nodes} nodes, {first.pods} pods in {first.seconds:.1f}s")
         typer.echo(f"  store:      {url}")
         typer.echo(f"  kubeconfig: {sim.kubeconfig}")
         typer.echo(f"  plan:       {plan}")
+        if screenshot:
+            _screenshot(store, Path(screenshot))
+            typer.echo(f"  screenshot: {screenshot}")
+            return
         if no_tui or not sys.stdout.isatty():
             typer.echo("(no terminal or --no-tui: the simulator stops as the demo ends)")
             return
@@ -97,7 +108,8 @@ def demo(
 
         def keep_collecting() -> None:
             while not stop.wait(every):
-                collect_cluster(client, store, pins, retry=RetryPolicy(base=0.05))
+                if not collect_cluster(client, store, pins, retry=RetryPolicy(base=0.05)).error:
+                    health(store, client)
 
         collector = threading.Thread(target=keep_collecting, name="demo-collect", daemon=True)
         collector.start()
@@ -109,6 +121,24 @@ def demo(
         finally:
             stop.set()
             collector.join(timeout=30)
+
+
+def _screenshot(store: Any, path: Path) -> None:
+    """The dashboard on the collected fleet, saved as an SVG (the README's picture)."""
+    import asyncio
+
+    from fleetctl.tui.app import FleetApp
+
+    async def shoot() -> None:
+        app = FleetApp(store, refresh_s=3600.0, write=False)
+        async with app.run_test(size=(150, 44)) as pilot:
+            for _ in range(4):
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            app.save_screenshot(filename=path.name, path=str(path.parent.resolve()))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(shoot())
 
 
 def _headless(sim: Any, store: Any) -> None:

@@ -129,6 +129,14 @@ def test_demo_sets_up_a_simulated_fleet_and_store() -> None:
     assert "demo fleet: 30 nodes" in result.stdout and "upgrade-plan.yaml" in result.stdout
 
 
+def test_demo_screenshot_is_the_dashboard_as_svg(tmp_path: Path) -> None:
+    target = tmp_path / "shot" / "fleet.svg"
+    result = fleetctl("demo", "--profile", "small", "--screenshot", str(target))
+    assert result.returncode == 0, result.stderr
+    svg = target.read_text()
+    assert svg.startswith("<svg") and "30&#160;of&#160;30&#160;nodes" in svg and "kata-amd64-0000" in svg
+
+
 def test_headless_demo_stops_at_the_s390x_gate_and_rolls_back() -> None:
     result = subprocess.run(
         [*FLEETCTL, "demo", "--headless", "--profile", "small", "--time-scale", "50"],
