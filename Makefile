@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest system-deps clean help
+.PHONY: demo test bench lint typecheck pytest system-deps clean help
 
 demo: $(STAMP)
 	@echo "fleetctl demo: the simulated 'seed' fleet (400 Kata nodes, time x10), a SQLite store and the dashboard."
@@ -25,6 +25,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Every benchmark script, one after another; writes docs/benchmarks.md (exit 1 when a target is missed).
+bench: $(STAMP) system-deps
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
+
 # Debian packages the tests run for real: Prometheus and PostgreSQL.
 system-deps:
 	@scripts/system-deps.sh
@@ -40,4 +44,4 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 help:
-	@echo "make demo | make test | make lint | make typecheck | make pytest | make clean"
+	@echo "make demo | make test | make bench | make lint | make typecheck | make pytest | make clean"
