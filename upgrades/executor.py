@@ -187,6 +187,7 @@ class Executor:
                 in_flight[pool.submit(self._node, step)] = step
             control_at = 0.0  # the stored controls are read once per poll, however often nodes finish
             while fresh or in_flight:
+                stop = stop or self._halted()  # in memory: every time round
                 if not stop and time.monotonic() >= control_at:
                     stop, control_at = self._control(), time.monotonic() + self.options.poll_s
                 stop = stop or ("budget" if self._over_budget(number, *failed) else None)
@@ -207,6 +208,8 @@ class Executor:
                     result = future.result()
                     if result == "failed":
                         failed = [failed[0] + 1, failed[1] + 1]
+                    elif result == "interrupted":  # the node did not finish: neither does this wave
+                        stop = "interrupted"
                     self.options.progress(f"run {self.run_id}: {step.cluster}/{step.node} {result}")
         return stop
 
@@ -217,12 +220,19 @@ class Executor:
 
     # --- controls, budgets and availability --------------------------------------------------
 
-    def _control(self) -> str | None:
-        """Why no new node may start now: paused, aborted, lease lost or window closed (None: go on)."""
+    def _halted(self) -> str | None:
+        """An interrupt (SIGTERM) or a lost lease: known in memory, no read needed."""
         if self.options.interrupt.is_set():
             return "interrupted"
         if self._lost.is_set():
             return "lease-lost"
+        return None
+
+    def _control(self) -> str | None:
+        """Why no new node may start now: paused, aborted, lease lost or window closed (None: go on)."""
+        halted = self._halted()
+        if halted:
+            return halted
         state = run_state(self.store, self.run_id)
         if state in ("pausing", "paused"):
             return "paused"

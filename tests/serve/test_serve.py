@@ -120,6 +120,9 @@ def test_sigterm_checkpoints_mid_step_and_a_restart_resumes(fleet: Fleet) -> Non
     view = run_view(fleet)
     assert view.run.state == "running" and view.run.holder is None  # a checkpoint, not a pause; the lock is free
     assert any(s.state == "running" for s in view.steps) or any(s.state == "pending" for s in view.steps)
+    for wave in view.waves:  # a wave whose nodes were interrupted is not done
+        if wave.state == "done":
+            assert all(s.state in ("done", "failed", "skipped") for s in view.wave_steps(wave.number)), wave.number
     second = Serve(fleet, "second")
     try:
         wait_for(lambda: run_state(fleet) == "done", timeout=240, interval=0.5, what="the resumed run done")
