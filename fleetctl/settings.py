@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetctl.config import FileConfig
+
+if TYPE_CHECKING:
+    from collectors.health.prom import PromConfig
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,14 @@ class Settings:
     prometheus: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
     collect_interval: str = "30s"
+
+    def prom_config(self, url: str | None = None) -> PromConfig | None:
+        """Prometheus settings: ``url`` (a flag) over the config's ``[prometheus] url``; None without either."""
+        from collectors.health.prom import PromConfig
+
+        options = {k: v for k, v in self.prometheus.items() if k != "url"}
+        chosen = url or self.prometheus.get("url")
+        return PromConfig(url=chosen, **options) if chosen else None
 
 
 def resolve_settings(

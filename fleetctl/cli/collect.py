@@ -133,14 +133,12 @@ def collect(
 def _health_runner(settings: Settings, url: str | None, retain: Any = None) -> Any:
     """A function running one health round (and compaction, with --retain) for a cluster after its inventory."""
     from collectors.health.collector import check_cluster
-    from collectors.health.prom import PromConfig, PromSource
+    from collectors.health.prom import PromSource
     from collectors.health.thresholds import thresholds_from
 
     thresholds = thresholds_from(settings.health, where=str(settings.config_path or "config"))
-    prom_cfg = dict(settings.prometheus)
-    url = url or prom_cfg.pop("url", None)
-    prom_cfg.pop("url", None)
-    source = PromSource(PromConfig(url=url, **prom_cfg), thresholds.rate_window) if url else None
+    prom = settings.prom_config(url)
+    source = PromSource(prom, thresholds.rate_window) if prom else None
 
     def run(store: Any, client: Any) -> Any:
         result = check_cluster(store, client.name, prom=source, kube=client, thresholds=thresholds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,3 +38,10 @@ def output_format(ctx: typer.Context, local: str | None, allowed: tuple[str, ...
             f"output format {chosen!r} is not available here", where="-o", hint=f"use one of {', '.join(allowed)}"
         )
     return chosen
+
+
+def emit(doc: dict[str, Any], fmt: str) -> None:
+    """Print a document as JSON or YAML (``-o json|yaml``)."""
+    from fleetctl.output import to_json, to_yaml
+
+    typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())

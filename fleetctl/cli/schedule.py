@@ -7,18 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from fleetctl.cli.options import OutputOption, output_format
-from fleetctl.output import NONE, document, listing, table, to_json, to_yaml
+from fleetctl.cli.options import OutputOption, emit, output_format
+from fleetctl.output import NONE, document, listing, table
 from fleetctl.settings import Settings
 from store.durations import parse_duration
 
 app = typer.Typer(help="Schedule rollouts in maintenance windows (fleetctl serve runs them).", no_args_is_help=True)
 
 RefArg = Annotated[str, typer.Argument(help="The schedule's name or number (fleetctl schedule list).")]
-
-
-def _emit(doc: dict[str, Any], fmt: str) -> None:
-    typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())
 
 
 def _span(seconds: float) -> str:
@@ -85,7 +81,7 @@ def add(
         )  # fmt: skip
     upcoming = openings(win, datetime.now(UTC), 1)
     if fmt != "table":
-        _emit(document("Schedule", **_doc(row)), fmt)
+        emit(document("Schedule", **_doc(row)), fmt)
         return
     first = f"; it first opens {upcoming[0][0]:%Y-%m-%d %H:%M}Z" if upcoming else ""
     typer.echo(f"schedule {row.id} ({row.name}) added{first}. fleetctl serve starts its runs.")
@@ -102,7 +98,7 @@ def list_cmd(ctx: typer.Context, output: OutputOption = None) -> None:
     with open_store(settings.db) as store:
         items = [_doc(s) for s in list_schedules(store)]
     if fmt != "table":
-        _emit(listing("ScheduleList", items), fmt)
+        emit(listing("ScheduleList", items), fmt)
         return
     typer.echo(
         table(
@@ -165,7 +161,7 @@ def next_cmd(
                  "local": f"{opens.astimezone(zone):%a %Y-%m-%d %H:%M %Z}"}
             )  # fmt: skip
     if fmt != "table":
-        _emit(listing("OpeningList", items), fmt)
+        emit(listing("OpeningList", items), fmt)
         return
     typer.echo(
         table(

@@ -47,7 +47,6 @@ def serve(
     """Collect on a timer and run scheduled rollouts in their windows. Run two replicas for
     failover: the one holding the Lease kube-system/fleetctl-serve leads. SIGTERM stops at the
     next node step boundary and exits 0."""
-    from collectors.health.prom import PromConfig
     from collectors.kube.client import KubeClient
     from collectors.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
@@ -72,17 +71,14 @@ def serve(
         settings.kubeconfig, [settings.context] if settings.context else None, all_contexts=not settings.context
     )
     _logging()
-    prom_cfg = dict(settings.prometheus)
-    url = prometheus or prom_cfg.pop("url", None)
-    prom_cfg.pop("url", None)
     with open_store(settings.db) as store:
         context = Context(
             store=store,
             clients={c.name: KubeClient(c) for c in contexts},
             pins=kernel_pins(store),
-            health=_health_runner(settings, url),
+            health=_health_runner(settings, prometheus),
             metrics=Metrics(store),
-            prometheus=PromConfig(url=url, **prom_cfg) if url else None,
+            prometheus=settings.prom_config(prometheus),
             poll_s=poll_s,
             lease_ttl=run_ttl,
         )

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fleetctl.cli.console import err
-from fleetctl.cli.options import OutputOption, output_format
+from fleetctl.cli.options import OutputOption, emit, output_format
 from fleetctl.exitcodes import ExitCode
-from fleetctl.output import NONE, document, listing, table, to_json, to_yaml
+from fleetctl.output import NONE, document, listing, table
 from fleetctl.settings import Settings
 from store.durations import format_duration, parse_duration
 from store.errors import BadInputError, UnreachableError
@@ -40,10 +40,6 @@ LeaseOption = Annotated[
 
 class RefusedError(BadInputError):
     """A plan that must not start as it is."""
-
-
-def _emit(doc: dict[str, Any], fmt: str) -> None:
-    typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())
 
 
 def _load(path: str, allow_downgrade: bool) -> Any:
@@ -126,7 +122,7 @@ def plan(
     if fmt == "table":
         _print_plan(result)
     else:
-        _emit(_plan_doc(result), fmt)
+        emit(_plan_doc(result), fmt)
     if result.refusals:
         raise typer.Exit(ExitCode.FINDINGS)
 
@@ -134,14 +130,11 @@ def plan(
 def _options(
     settings: Settings, prometheus: str | None, poll: str, lease_ttl: str, *, need_prometheus: bool
 ) -> ExecutorOptions:
-    from collectors.health.prom import PromConfig, PromSource
+    from collectors.health.prom import PromSource
     from upgrades.executor import ExecutorOptions
     from upgrades.lease import new_identity
 
-    cfg = dict(settings.prometheus)
-    url = prometheus or cfg.pop("url", None)
-    cfg.pop("url", None)
-    prom = PromConfig(url=url, **cfg) if url else None
+    prom = settings.prom_config(prometheus)
     if need_prometheus:
         if prom is None:
             raise RefusedError(
@@ -351,7 +344,7 @@ def status(
         ],
     )  # fmt: skip
     if fmt != "table":
-        _emit(doc, fmt)
+        emit(doc, fmt)
         return
     typer.echo(
         f"run {r.id} {r.name} ({r.kind}): {r.state}, target {r.target_version}"
@@ -399,7 +392,7 @@ def history(ctx: typer.Context, output: OutputOption = None) -> None:
         for r in runs
     ]  # fmt: skip
     if fmt != "table":
-        _emit(listing("UpgradeRunList", items), fmt)
+        emit(listing("UpgradeRunList", items), fmt)
         return
     typer.echo(
         table(

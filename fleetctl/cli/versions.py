@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from fleetctl.cli.console import err
-from fleetctl.cli.options import OutputOption, WhereOption, output_format
-from fleetctl.output import NONE, document, key_values, listing, table, to_json, to_yaml
+from fleetctl.cli.options import OutputOption, WhereOption, emit, output_format
+from fleetctl.output import NONE, document, key_values, listing, table
 from fleetctl.settings import Settings
 
 describe_app = typer.Typer(help="Show everything fleetctl knows about one object.", no_args_is_help=True)
-
-
-def _emit(doc: dict[str, Any], fmt: str) -> None:
-    typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())
 
 
 def versions(
@@ -33,7 +29,7 @@ def versions(
     with open_store(settings.db) as store:
         rows = read_versions(store, where=where, now=datetime.now(UTC))
     if fmt != "table":
-        _emit(listing("VersionList", rows), fmt)
+        emit(listing("VersionList", rows), fmt)
         return
     cells = [
         [
@@ -68,7 +64,7 @@ def history(
     with open_store(settings.db) as store:
         rows = read_history(store, node=node, cluster=cluster, since=start)
     if fmt != "table":
-        _emit(listing("ChangeList", rows), fmt)
+        emit(listing("ChangeList", rows), fmt)
         return
     if not rows:
         err(f"No changes in the last {since}.")
@@ -124,7 +120,7 @@ def describe_node(
     node, st = f["node"], f["state"]
     facts = {k: v for k, v in st.model_dump().items() if k not in ("node_id", "digest")}
     if fmt != "table":
-        _emit(
+        emit(
             document(
                 "NodeDescription",
                 name=node.name,
