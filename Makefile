@@ -22,8 +22,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist): the suite mostly waits on time-scaled simulators, so two halve it on 2 cores.
+PYTEST_WORKERS ?= 2
+
 pytest: $(STAMP) system-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Every benchmark script, one after another; writes docs/benchmarks.md (exit 1 when a target is missed).
 bench: $(STAMP) system-deps
