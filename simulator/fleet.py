@@ -72,8 +72,23 @@ class NodeSpec:
     boot_id: str
     instance_type: str
     host: dict[str, Any] = field(default_factory=dict)
-    builds: int = 0  # Tekton build pods on this node at start
+    builds: int = 0  # Tekton build pods on this node at start (with copied workloads: how many builds it runs)
     apps: list[int] = field(default_factory=list)  # app numbers with a replica here
+    ready: bool = True
+    unschedulable: bool = False  # cordoned at start
+    labels: dict[str, str] = field(default_factory=dict)  # extra labels (a copied fleet keeps its own)
+
+
+@dataclass
+class Workloads:
+    """Pods and PodDisruptionBudgets copied from a real cluster, instead of the profile's own.
+
+    Each pod names its node and may carry ``sim.fleetctl.io/run-seconds`` (it finishes then) or
+    ``sim.fleetctl.io/replace`` (its controller recreates it elsewhere when it goes).
+    """
+
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    pdbs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +99,7 @@ class FleetSpec:
     seed: int
     nodes: list[NodeSpec]
     template_version: str
+    workloads: Workloads | None = None  # None: the profile's builds, apps and PDBs
 
     @property
     def vcpus(self) -> int:

@@ -8,6 +8,7 @@ until its ``activeDeadlineSeconds`` runs out, as on a real node.
 from __future__ import annotations
 
 import asyncio
+import copy
 import heapq
 import time
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from simulator.objectstore import Obj
 if TYPE_CHECKING:
     from simulator.world import World
 
-from simulator.world import APP_NAMESPACE, BUILD_NAMESPACE, RUN_SECONDS_ANNOTATION
+from simulator.world import APP_NAMESPACE, BUILD_NAMESPACE, REPLACE_ANNOTATION, RUN_SECONDS_ANNOTATION
 
 STARTUP_SECONDS = 3.0  # sandbox + container start
 BUILD_SECONDS = (600.0, 3600.0)  # Tekton builds run 10 to 60 minutes
@@ -150,6 +151,16 @@ def create_app_pod(world: World, app: int, node: str | None, *, running: bool) -
     world.store.create(r.PODS, pod)
     if not running:
         world.spawn(start_pod(world, APP_NAMESPACE, pod["metadata"]["name"]))
+
+
+def adopt_pod(world: World, pod: Obj) -> None:
+    """A copied pod, running on its node: it finishes after its run-seconds annotation, if any."""
+    pod = copy.deepcopy(pod)
+    pod["status"] = running_status(world, pod)
+    entry = world.store.create(r.PODS, pod)
+    run = (pod["metadata"].get("annotations") or {}).get(RUN_SECONDS_ANNOTATION)
+    if run is not None:
+        finish_after(world, entry.obj, float(run))
 
 
 def schedule(world: World, pod: Obj) -> str | None:
@@ -323,12 +334,36 @@ def on_pod_removed(world: World, pod: Obj) -> None:
     kind = owners[0].get("kind")
     if kind == "DaemonSet":
         installer.on_daemon_pod_removed(world, pod)
+    elif (meta.get("annotations") or {}).get(REPLACE_ANNOTATION) == "true":
+        world.spawn(_replace_copy(world, pod))
     elif kind == "ReplicaSet":
         app = int(meta["labels"]["app"].split("-")[1])
         world.spawn(_replace_app_pod(world, app))
     peer = world.store.get(r.PEERPODS, meta["namespace"], meta["name"])
     if peer is not None:
         world.store.delete(r.PEERPODS, meta["namespace"], meta["name"])
+
+
+async def _replace_copy(world: World, gone: Obj) -> None:
+    """A copied pod's controller makes a new one, unbound, for the scheduler: a StatefulSet
+    reuses the name, others take a new suffix."""
+    await world.sleep(1.0)
+    meta = gone["metadata"]
+    owners = meta.get("ownerReferences") or [{}]
+    name = meta["name"]
+    if owners[0].get("kind") != "StatefulSet":
+        name = world.unique_name(r.PODS, meta["namespace"], name.rsplit("-", 1)[0] + "-")
+    elif world.store.get(r.PODS, meta["namespace"], name) is not None:
+        return
+    kept: Obj = {key: copy.deepcopy(meta[key]) for key in ("labels", "annotations", "ownerReferences") if key in meta}
+    fresh: Obj = {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {**kept, "name": name, "namespace": meta["namespace"]},
+        "spec": {k: v for k, v in copy.deepcopy(gone["spec"]).items() if k != "nodeName"},
+    }
+    world.store.create(r.PODS, fresh)
+    world.spawn(start_pod(world, meta["namespace"], name))
 
 
 async def _replace_app_pod(world: World, app: int) -> None:
@@ -339,11 +374,14 @@ async def _replace_app_pod(world: World, app: int) -> None:
 async def churn_builds(world: World, interval: float = 60.0) -> None:
     """Keep builds flowing: finished builds are cleaned up and new ones arrive on schedulable nodes."""
     target = sum(n.builds for n in world.fleet.nodes)
+    copied = world.fleet.workloads is not None  # copied builds live in their own namespaces
     while True:
         await world.tick(interval, floor=1.0)
         running = 0
         finished: list[tuple[str, str]] = []
-        for key, entry in world.store.scan(r.PODS, BUILD_NAMESPACE):
+        for key, entry in world.store.scan(r.PODS, None if copied else BUILD_NAMESPACE):
+            if copied and RUN_SECONDS_ANNOTATION not in (entry.obj["metadata"].get("annotations") or {}):
+                continue
             phase = entry.obj.get("status", {}).get("phase")
             if phase in ("Succeeded", "Failed"):
                 finished.append(key)
@@ -356,4 +394,11 @@ async def churn_builds(world: World, interval: float = 60.0) -> None:
         for _ in range(min(max(0, target - running), max(1, target // 20))):
             if not nodes:
                 break
-            create_build_pod(world, world.rng.choice(nodes), running=False)
+            create_build_pod(world, _least_loaded(world, nodes), running=False)
+
+
+def _least_loaded(world: World, nodes: list[str]) -> str:
+    """Where the scheduler's LeastAllocated scoring would put a new pod: a node with the fewest
+    pods (ties at random), so an emptied node fills up first."""
+    fewest = min(len(world.pods_by_node.get(n, ())) for n in nodes)
+    return world.rng.choice([n for n in nodes if len(world.pods_by_node.get(n, ())) == fewest])

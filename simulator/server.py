@@ -33,7 +33,7 @@ from simulator import builders, disruption, installer, kubelet
 from simulator import resources as r
 from simulator.api import Api, json_response, status_response
 from simulator.faults import Faults, ScenarioError, load_scenario, parse_faults
-from simulator.fleet import make_fleet
+from simulator.fleet import FleetSpec, make_fleet
 from simulator.metrics import KataMonitor
 from simulator.objectstore import ApiError
 from simulator.tls import make_certificates
@@ -57,11 +57,13 @@ class ServerOptions:
     cluster_name: str = "sim"
     out_dir: Path | None = None  # where the kubeconfig and target file go (a temp dir by default)
     kubeconfig_out: Path | None = None
+    targets_out: Path | None = None  # the Prometheus file_sd target file (default: in out_dir)
     scenario: Path | None = None
     faults: Faults | None = None
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     bookmark_seconds: float = 2.0
     churn: bool = True  # keep builds arriving and finishing
+    fleet: FleetSpec | None = None  # a given fleet (a rehearsal's copy) instead of the profile's
 
 
 @dataclass
@@ -359,12 +361,12 @@ class Simulator:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         faults = options.faults or (load_scenario(options.scenario) if options.scenario else Faults())
-        fleet = make_fleet(options.profile, seed=options.seed, nodes=options.nodes)
+        fleet = options.fleet or make_fleet(options.profile, seed=options.seed, nodes=options.nodes)
         self.world = World(fleet, time_scale=options.time_scale, faults=faults)
         out = options.out_dir or Path(tempfile.mkdtemp(prefix=f"fleetctl-sim-{options.cluster_name}-"))
         self.out_dir = out
         self.kubeconfig = options.kubeconfig_out or out / "kubeconfig"
-        self.targets = out / "kata-monitor-targets.json"
+        self.targets = options.targets_out or out / "kata-monitor-targets.json"
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -401,6 +403,7 @@ class Simulator:
         self.world.server_port = self._metrics_runner.addresses[0][1]
         self.url = f"https://{self.options.host}:{port}"
         self.metrics_url = f"http://{self.options.host}:{self.world.server_port}"
+        self.targets.parent.mkdir(parents=True, exist_ok=True)
         self.world.targets_path = self.targets
         apply_faults(self.world)
         write_kubeconfig(

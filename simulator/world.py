@@ -22,7 +22,7 @@ from typing import Any
 from simulator import builders, kata
 from simulator import resources as r
 from simulator.faults import Faults
-from simulator.fleet import APPS, FleetSpec, NodeSpec
+from simulator.fleet import APPS, FleetSpec, NodeSpec, Workloads
 from simulator.objectstore import Entry, ObjectStore, WatchEvent, rfc3339
 
 NAMESPACES = (
@@ -38,6 +38,7 @@ NAMESPACES = (
 BUILD_NAMESPACE, APP_NAMESPACE = "ci-builds", "apps"
 CAA_NAMESPACE, MONITOR_NAMESPACE = "confidential-containers-system", "kata-system"
 RUN_SECONDS_ANNOTATION = "sim.fleetctl.io/run-seconds"  # a pod that finishes after this many (simulated) seconds
+REPLACE_ANNOTATION = "sim.fleetctl.io/replace"  # "true": a copied pod whose controller recreates it when it goes
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -263,6 +264,10 @@ class World:
             self.store.create(r.NODES, self.build_node(spec, self.nodes[spec.name].installed))
         for spec in self.fleet.nodes:
             installer.create_node_pods(self, spec)
+        if self.fleet.workloads is not None:
+            self._adopt(self.fleet.workloads)
+            return
+        for spec in self.fleet.nodes:
             for _ in range(spec.builds):
                 kubelet.create_build_pod(self, spec.name, running=True)
             for app in spec.apps:
@@ -271,10 +276,27 @@ class World:
             name = f"app-{app:02d}"
             self.store.create(r.PDBS, builders.pdb(name, APP_NAMESPACE, {"app": name}, max_unavailable=1))
 
+    def _adopt(self, workloads: Workloads) -> None:
+        """Create copied pods (running on their nodes) and PDBs, and the namespaces they live in."""
+        from simulator import kubelet
+
+        known = set(NAMESPACES)
+        for obj in [*workloads.pods, *workloads.pdbs]:
+            ns = obj["metadata"]["namespace"]
+            if ns not in known:
+                known.add(ns)
+                self.store.create(r.NAMESPACES, builders.namespace(ns))
+        for pod in workloads.pods:
+            if pod["spec"].get("nodeName") in self.nodes:
+                kubelet.adopt_pod(self, pod)
+        for pdb in workloads.pdbs:
+            self.store.create(r.PDBS, pdb)
+
     def build_node(self, spec: NodeSpec, version: str) -> dict[str, Any]:
         """A Node object for ``spec`` with Kata ``version`` installed."""
         release = kata.RELEASES[version]
         labels = {
+            **spec.labels,
             "beta.kubernetes.io/arch": spec.arch,
             "beta.kubernetes.io/os": "linux",
             "kubernetes.io/arch": spec.arch,
@@ -303,9 +325,17 @@ class World:
         handlers = kata.handlers_for(
             version, spec.arch, peer_pods=spec.peer_pods, secure_execution=spec.secure_execution
         )
-        return builders.node(
+        obj = builders.node(
             spec, uid=self.new_uid(), at=self.stamp(), labels=labels, annotations=annotations, handlers=handlers
         )
+        if spec.unschedulable:
+            obj["spec"]["unschedulable"] = True
+            obj["spec"]["taints"] = [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]
+        if not spec.ready:
+            obj["status"]["conditions"] = builders.node_conditions(
+                False, self.stamp(), reason="NodeStatusUnknown", message="Kubelet stopped posting node status."
+            )
+        return obj
 
     def _index_pod(self, event: WatchEvent) -> None:
         if event.key != r.PODS.key:

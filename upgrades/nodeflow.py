@@ -81,7 +81,7 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView, listed: dict[str
             elif name == "drain":
                 if not cordoned:  # someone else's cordon: no patch of ours has traced the node yet
                     ops.trace(step.node, "drain")
-                drain(ctx, ops, step.node)
+                facts["drain"] = drain(ctx, ops, step.node)
             elif name == "install":
                 ops.trace(step.node, "install")
                 message = f"run {ops.run_id}: {facts.get('version')} -> {target}"
@@ -140,17 +140,21 @@ def _evictable(pod: dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> None:
-    """Evict (or, opted in, delete) the node's workload pods; then the drain policy decides."""
+def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> dict[str, Any]:
+    """Evict (or, opted in, delete) the node's workload pods; then the drain policy decides.
+
+    Returns what it took: pods removed, evictions a PodDisruptionBudget refused (and a few of
+    those pods), and seconds spent waiting for build pods."""
     policy = ctx.spec.drain
     deadline = time.monotonic() + policy.timeout_s
     retry_at: dict[str, tuple[float, float]] = {}  # pod uid -> (when to ask again, backoff) after a 429
+    summary: dict[str, Any] = {"removed": 0, "refused": 0, "refusedPods": []}
     while True:
         _check(ctx)
         listed, version = ops.pod_list(node)
         pods = [p for p in listed if _evictable(p)]
         if not pods:
-            return
+            return summary
         now = time.monotonic()
         if now >= deadline:
             break
@@ -162,7 +166,10 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> None:
         for pod, outcome in zip(
             asks, _remove_all(ops, asks, policy.grace_period_s, policy.disable_eviction), strict=True
         ):
-            if outcome == "blocked":
+            if outcome == "evicted":
+                summary["removed"] += 1
+            elif outcome == "blocked":
+                _note_refusal(summary, pod)
                 uid = pod["metadata"]["uid"]
                 backoff = min(EVICT_BACKOFF_MAX_S, 2 * retry_at.get(uid, (0.0, ctx.poll_s / 2))[1])
                 retry_at[uid] = (now + backoff, backoff)
@@ -182,9 +189,18 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> None:
     if policy.on_timeout == "skip":
         raise NodeSkipped(why + "; onTimeout: skip")
     if policy.on_timeout == "wait-for-builds":
+        began = time.monotonic()
         _wait_for_builds(ctx, ops, node, why)
-        return
+        summary["waitedForBuilds"] = round(time.monotonic() - began, 3)
+        return summary
     raise NodeFailed(why + "; a PodDisruptionBudget may allow no disruption (onTimeout: fail)")
+
+
+def _note_refusal(summary: dict[str, Any], pod: dict[str, Any]) -> None:
+    summary["refused"] += 1
+    name = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+    if name not in summary["refusedPods"] and len(summary["refusedPods"]) < 5:
+        summary["refusedPods"].append(name)
 
 
 def _check(ctx: FlowContext) -> None:

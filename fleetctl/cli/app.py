@@ -15,6 +15,7 @@ from fleetctl.cli import (
     demo,
     health,
     nodes,
+    rehearse,
     releases,
     report_node,
     schedule,
@@ -49,6 +50,7 @@ app.command("versions")(versions.versions)
 app.command("history")(versions.history)
 app.add_typer(versions.describe_app, name="describe")
 app.add_typer(upgrade.app, name="upgrade")
+app.command("rehearse")(rehearse.rehearse)
 app.add_typer(schedule.app, name="schedule")
 app.command("serve")(serve.serve)
 app.command("tui")(tui.tui)

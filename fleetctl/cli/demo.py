@@ -11,6 +11,7 @@ import dataclasses
 import sys
 import tempfile
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,6 +64,7 @@ def demo(
     from collectors.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
     from fleetctl.cli.collect import _health_runner
+    from simulator.prometheus import prometheus_binary, prometheus_server
     from simulator.server import ServerOptions, Simulator
     from store.migrate import open_store
 
@@ -81,20 +83,31 @@ def demo(
         with Simulator(options) as sim, open_store(url) as store:
             _headless(sim, store)
         return
-    with Simulator(options) as sim, open_store(url) as store:
+    with ExitStack() as stack:
+        sim = stack.enter_context(Simulator(options))
+        store = stack.enter_context(open_store(url))
         settings = dataclasses.replace(settings, db=url, kubeconfig=sim.kubeconfig, context=None)
         client = KubeClient(open_contexts(sim.kubeconfig)[0])
         pins = kernel_pins(store)
+        prometheus = None
+        if prometheus_binary() and not screenshot:
+            progress("starting Prometheus, scraping every node's kata-monitor...")
+            prometheus = stack.enter_context(prometheus_server(sim.targets))
         progress("collecting...")
         first = collect_cluster(client, store, pins, retry=RetryPolicy(base=0.05))
         if first.error:
             raise typer.Exit(3)
-        health = _health_runner(settings, None)  # Kubernetes checks; VM health is unknown without Prometheus
+        health = _health_runner(settings, prometheus)  # without Prometheus: Kubernetes checks only
         health(store, client)
         typer.echo(f"demo fleet: {first.nodes} nodes, {first.pods} pods in {first.seconds:.1f}s")
         typer.echo(f"  store:      {url}")
         typer.echo(f"  kubeconfig: {sim.kubeconfig}")
         typer.echo(f"  plan:       {plan}")
+        typer.echo(
+            f"  prometheus: {prometheus}"
+            if prometheus
+            else "  prometheus: not installed, so VM health and gates are unknown (apt-get install prometheus)"
+        )
         if screenshot:
             _screenshot(store, Path(screenshot))
             typer.echo(f"  screenshot: {screenshot}")
@@ -103,7 +116,9 @@ def demo(
             typer.echo("(no terminal or --no-tui: the simulator stops as the demo ends)")
             return
         typer.echo("  try, from another terminal while the dashboard runs (u: upgrades):")
-        typer.echo(f"    .venv/bin/fleetctl --db {url} --kubeconfig {sim.kubeconfig} upgrade apply {plan} --yes")
+        base = f".venv/bin/fleetctl --db {url} --kubeconfig {sim.kubeconfig}"
+        typer.echo(f"    {base} rehearse {plan}          # first, on a simulated copy")
+        typer.echo(f"    {base} upgrade apply {plan} --yes")
         stop = threading.Event()
 
         def keep_collecting() -> None:
@@ -117,7 +132,7 @@ def demo(
             from fleetctl.cli.upgrade import executor_for
             from fleetctl.tui.app import FleetApp
 
-            FleetApp(store, refresh_s=2.0, write=True, executor=executor_for(store, settings)).run()
+            FleetApp(store, refresh_s=2.0, write=True, executor=executor_for(store, settings, prometheus)).run()
         finally:
             stop.set()
             collector.join(timeout=30)
@@ -143,7 +158,6 @@ def _screenshot(store: Any, path: Path) -> None:
 
 def _headless(sim: Any, store: Any) -> None:
     """The guided scenario, narrated on stdout; exit 1 unless a gate stopped it and the rollback restored every node."""
-    from contextlib import ExitStack
 
     from fleetctl.demo_scenario import run_scenario
     from simulator.prometheus import prometheus_binary, prometheus_server

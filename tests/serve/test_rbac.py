@@ -15,8 +15,8 @@ import yaml
 
 from simulator.server import Simulator
 from tests.serve.test_serve import Serve, window_starting_in
+from tests.support.fleet import Fleet, names, where_names
 from tests.support.sim import admin, wait_for
-from tests.upgrades.test_rollout import Fleet, names, where_names
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 Call = tuple[str, str, str, str | None]  # verb, group, resource[/subresource], namespace (None: cluster-wide)

@@ -17,8 +17,8 @@ from simulator.prometheus import free_port
 from simulator.server import Simulator
 from store.migrate import open_store
 from store.runs import read_run
+from tests.support.fleet import NEWEST, Fleet
 from tests.support.sim import wait_for
-from tests.upgrades.test_rollout import NEWEST, Fleet
 from upgrades.executor import WINDOW_CLOSED
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from simulator.server import ServerOptions, Simulator
+from tests.support.fleet import NEWEST, Fleet
 from tests.support.prometheus import prometheus_server
-from tests.upgrades.test_rollout import NEWEST, Fleet
 
 
 @pytest.fixture
