@@ -50,48 +50,72 @@ def prometheus_binary() -> str | None:
     return shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
 
 
-@contextmanager
-def prometheus_server(targets: Path, *, interval: str = "1s") -> Iterator[str]:
-    """Start Prometheus scraping the file_sd ``targets``; yield its base URL."""
-    root = Path(tempfile.mkdtemp(prefix="fleetctl-prom-"))
-    config = root / "prometheus.yml"
-    config.write_text(CONFIG.format(interval=interval, timeout=interval, targets=json.dumps(str(targets))))
-    port = free_port()
-    log = (root / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [
-            _binary(),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={root / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-            "--storage.tsdb.retention.time=1h",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+class PrometheusProcess:
+    """Debian's Prometheus on a fixed loopback port with a temporary TSDB; it can be stopped and
+    started again (same port, same data), as chaos tests do to a monitoring outage."""
+
+    def __init__(self, targets: Path, *, interval: str = "1s") -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="fleetctl-prom-"))
+        self.config = self.root / "prometheus.yml"
+        self.config.write_text(CONFIG.format(interval=interval, timeout=interval, targets=json.dumps(str(targets))))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it and wait until it is ready (at most 30 s)."""
+        log = (self.root / "prometheus.log").open("a")
+        self._proc = subprocess.Popen(
+            [
+                _binary(),
+                f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.root / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
         deadline = time.monotonic() + 30
         while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {(root / 'prometheus.log').read_text()[-2000:]}")
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited: {(self.root / 'prometheus.log').read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as resp:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
                     if resp.status == 200:
-                        break
+                        return
             except OSError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("prometheus did not become ready in 30 s")
             time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM, then SIGKILL after 10 s)."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
         try:
-            proc.wait(timeout=10)
+            self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def close(self) -> None:
+        """Stop it and remove its data."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def prometheus_server(targets: Path, *, interval: str = "1s") -> Iterator[str]:
+    """Start Prometheus scraping the file_sd ``targets``; yield its base URL."""
+    prometheus = PrometheusProcess(targets, interval=interval)
+    try:
+        prometheus.start()
+        yield prometheus.url
+    finally:
+        prometheus.close()

@@ -68,13 +68,16 @@ class ServerOptions:
 
 @dataclass
 class RequestRecord:
-    """One API request, as an RBAC rule sees it."""
+    """One API request, as an RBAC rule sees it, with the object's name and (for writes) the
+    response status, so a test can match each change with the caller's own records."""
 
     verb: str
     group: str
     resource: str
     subresource: str | None
     namespace: str | None
+    name: str | None = None
+    status: int | None = None  # writes only: the HTTP status answered
 
 
 class Admin:
@@ -247,9 +250,11 @@ def build_app(
         given = header[7:].strip().encode() if header.startswith("Bearer ") else b""
         if not hmac.compare_digest(given, token):
             raise ApiError(401, "Unauthorized", "Unauthorized")
-        if path.startswith("/api/") or path.startswith("/apis/"):
-            world.stats.api_requests += 1
-            _record(requests, request)
+        if not (path.startswith("/api/") or path.startswith("/apis/")):
+            return await handler(request)
+        world.stats.api_requests += 1
+        record = await _record(requests, request)
+        try:
             faults = world.faults.api
             if faults.latencyMs:
                 await asyncio.sleep(faults.latencyMs / 1000)
@@ -259,7 +264,14 @@ def build_app(
                 raise ApiError(
                     500, "InternalError", "Internal error occurred: simulated API server error (fault injection)"
                 )
-        return await handler(request)
+            response = await handler(request)
+        except ApiError as exc:
+            if record is not None:
+                record.status = exc.code
+            raise
+        if record is not None:
+            record.status = response.status
+        return response
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -323,19 +335,33 @@ async def _drain_loop() -> None:
     await asyncio.sleep(0.05)
 
 
-def _record(requests: deque[RequestRecord], request: web.Request) -> None:
+async def _record(requests: deque[RequestRecord], request: web.Request) -> RequestRecord | None:
+    """Log the request; a write's record is returned so its status can be filled in."""
     from simulator import routing
 
     try:
         target = routing.parse(request.path)
     except ApiError:
-        return
+        return None
     method = request.method
+    name = target.name
     if method == "GET":
-        verb = ("watch" if request.query.get("watch") in ("true", "1") else "list") if target.name is None else "get"
+        verb = ("watch" if request.query.get("watch") in ("true", "1") else "list") if name is None else "get"
     else:
         verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())
-    requests.append(RequestRecord(verb, target.rt.group, target.rt.plural, target.subresource, target.namespace))
+        if name is None and method == "POST":
+            name = _body_name(await request.read())
+    record = RequestRecord(verb, target.rt.group, target.rt.plural, target.subresource, target.namespace, name)
+    requests.append(record)
+    return record if method != "GET" else None
+
+
+def _body_name(body: bytes) -> str | None:
+    try:
+        meta = json.loads(body).get("metadata") or {}
+    except (ValueError, AttributeError):
+        return None
+    return str(meta["name"]) if isinstance(meta, dict) and meta.get("name") else None
 
 
 def write_kubeconfig(path: Path, *, server: str, token: str, name: str, ca_pem: bytes) -> None:

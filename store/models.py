@@ -283,8 +283,9 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=64)
     target: str = Field(max_length=512)
     reason: str = ""
-    result: str = Field(max_length=16)
+    result: str = Field(max_length=16)  # pending (sent, outcome unknown), ok or failed
     details: dict[str, Any] = _json({})
+    op: str | None = Field(default=None, max_length=32, index=True)  # ties a pending row to its result
 
 
 def now() -> datetime:

@@ -7,6 +7,7 @@ change is its own short write, so a killed executor leaves the last step it reco
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -273,25 +274,28 @@ def release_run(store: Store, run_id: int, holder: str) -> None:
         )
 
 
-def audit(
-    store: Store,
-    *,
-    actor: str,
-    action: str,
-    target: str,
-    result: str,
-    run_id: int | None = None,
-    cluster: str | None = None,
-    reason: str = "",
-    details: dict[str, Any] | None = None,
-) -> None:
-    """One audit row: a change fleetctl made (or tried to make) to a cluster. Committed with the
-    rows other threads write at the same moment (``Store.write_grouped``)."""
+def audit_begin(
+    store: Store, *, actor: str, action: str, target: str, run_id: int | None, cluster: str | None, reason: str = ""
+) -> str:
+    """Record a write before it is sent, as ``pending``; returns the key ``audit_end`` takes.
+
+    A process killed between the request and its result leaves the row pending, so no change
+    fleetctl may have made is missing from the trail."""
+    key = uuid.uuid4().hex
     params = {
         "at": now(), "actor": actor, "cluster_name": cluster, "run_id": run_id, "action": action,
-        "target": target[:512], "reason": reason, "result": result[:16], "details": details or {},
+        "target": target[:512], "reason": reason, "result": "pending", "details": {}, "op": key,
     }  # fmt: skip
-    store.write_grouped(_AUDIT_INSERT, params)
+    store.write_grouped(_AUDIT_INSERT_OP, params)
+    return key
+
+
+def audit_end(store: Store, key: str, result: str | None, *, error: str | None = None) -> None:
+    """The write's result ("ok" or "failed"); None drops the row (nothing changed, as on a 429)."""
+    if result is None:
+        store.write_grouped(_AUDIT_DROP, {"key": key})
+        return
+    store.write_grouped(_AUDIT_END, {"key": key, "result": result, "details": {"error": error} if error else {}})
 
 
 _AUDIT_INSERT = sa.insert(AuditEvent).values(
@@ -301,6 +305,15 @@ _AUDIT_INSERT = sa.insert(AuditEvent).values(
         for name in ("at", "actor", "run_id", "action", "target", "reason", "result", "details")
     },
 )
+
+
+_AUDIT_INSERT_OP = _AUDIT_INSERT.values(op=sa.bindparam("op"))
+_AUDIT_END = (
+    sa.update(AuditEvent)
+    .where(col(AuditEvent.op) == sa.bindparam("key"))
+    .values(result=sa.bindparam("result"), details=sa.bindparam("details"))
+)
+_AUDIT_DROP = sa.delete(AuditEvent).where(col(AuditEvent.op) == sa.bindparam("key"))
 
 
 def audit_rows(store: Store, run_id: int) -> list[AuditEvent]:

@@ -7,6 +7,7 @@ so only our cordons are undone.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from collectors.kube.errors import KubeApiError, KubeConflict, KubeGone, KubeInv
 from store.engine import Store
 from store.errors import BadInputError
 from store.facts import NodeFacts
-from store.runs import audit
+from store.runs import audit_begin, audit_end
 
 PREFIX = "upgrade.fleetctl.io"
 RUN_ANNOTATION = f"{PREFIX}/run"
@@ -43,18 +44,20 @@ class ClusterOps:
     # --- audit --------------------------------------------------------------------------------
 
     def _write(self, action: str, target: str, call: Callable[[], T], *, reason: str = "") -> T:
+        """One audited write: recorded as pending before it is sent, then with its result."""
+        key = self._begin(action, target, reason)
         try:
             result = call()
         except KubeApiError as exc:
-            self._audit(action, target, "failed", reason=reason, error=exc.message)
+            audit_end(self.store, key, "failed", error=exc.message)
             raise
-        self._audit(action, target, "ok", reason=reason)
+        audit_end(self.store, key, "ok")
         return result
 
-    def _audit(self, action: str, target: str, result: str, *, reason: str = "", error: str | None = None) -> None:
-        audit(
-            self.store, actor=self.actor, action=action, target=target, result=result, run_id=self.run_id,
-            cluster=self.cluster, reason=reason, details={"error": error} if error else None,
+    def _begin(self, action: str, target: str, reason: str) -> str:
+        return audit_begin(
+            self.store, actor=self.actor, action=action, target=target, run_id=self.run_id, cluster=self.cluster,
+            reason=reason,
         )  # fmt: skip
 
     # --- nodes --------------------------------------------------------------------------------
@@ -169,12 +172,13 @@ class ClusterOps:
             "lastTimestamp": at,
             "count": 1,
         }
-        self._write(
-            "event",
-            f"node/{name}",
-            lambda: self.client.send("POST", "/api/v1/namespaces/default/events", body),
-            reason=reason,
-        )
+        with contextlib.suppress(KubeConflict):  # a retried create that had gone through: the event exists
+            self._write(
+                "event",
+                f"node/{name}",
+                lambda: self.client.send("POST", "/api/v1/namespaces/default/events", body),
+                reason=reason,
+            )
 
     # --- pods ---------------------------------------------------------------------------------
 
@@ -226,16 +230,19 @@ class ClusterOps:
         }
         if grace is not None:
             body["deleteOptions"] = {"gracePeriodSeconds": grace}
+        key = self._begin("evict", f"pod/{ns}/{name}", "drain")
         try:
             self.client.send("POST", f"/api/v1/namespaces/{quote(ns)}/pods/{quote(name)}/eviction", body)
         except KubeNotFound:
+            audit_end(self.store, key, None)  # already gone: nothing changed
             return "gone"
         except KubeThrottled:
-            return "blocked"  # 429: a PodDisruptionBudget allows no disruption now; not a change, not audited
+            audit_end(self.store, key, None)  # 429: a PodDisruptionBudget allows no disruption now; no change
+            return "blocked"
         except KubeApiError as exc:
-            self._audit("evict", f"pod/{ns}/{name}", "failed", error=exc.message)
+            audit_end(self.store, key, "failed", error=exc.message)
             raise
-        self._audit("evict", f"pod/{ns}/{name}", "ok", reason="drain")
+        audit_end(self.store, key, "ok")
         return "evicted"
 
     def delete_pod(self, namespace: str, name: str, *, grace: int | None = None, reason: str = "") -> bool:

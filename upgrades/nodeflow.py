@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from collectors.kube.errors import KubeTemporaryError
 from store.engine import Store
 from store.models import now
 from store.runs import STEPS, StepView, set_step
@@ -25,6 +26,8 @@ from upgrades.planfile import PlanSpec
 DRAIN_PARALLEL = 8  # evictions in flight per node
 EVICT_BACKOFF_MAX_S = 0.5  # a pod a PDB protects is asked again after poll, 2x poll, ... up to this
 WATCH_WINDOW_S = 3.0  # install watches the node this long between looks at the kata-deploy pod
+STEP_RETRIES = 3  # a step the API failed (after the client's own retries) runs again this often
+STEP_BACKOFF_MAX_S = 5.0
 INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 
 
@@ -67,51 +70,91 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView, listed: dict[str
     try:
         first = {} if step.started_at else {"started_at": now()}  # when the node first started: estimates use it
         set_step(ctx.store, step.id, step=STEPS[start], state="running", **first)
-        for name in STEPS[start:]:
+        index, troubles = start, 0
+        while index < len(STEPS):
+            name = STEPS[index]
             if ctx.interrupt.is_set():
                 return "interrupted"
             failpoints.hit(f"before:{name}")
             began = time.monotonic()
-            if name == "claim":
-                if "uid" not in facts:  # not claimed yet (a rollback step arrives with expectations only)
-                    claimed, seen = _claim(ops, step, ctx, listed)
-                    facts = {**claimed, **facts}
-            elif name == "cordon":
-                cordoned = ops.cordon(step.node, seen)  # its patch also sets the run and step annotations
-            elif name == "drain":
-                if not cordoned:  # someone else's cordon: no patch of ours has traced the node yet
-                    ops.trace(step.node, "drain")
-                facts["drain"] = drain(ctx, ops, step.node)
-            elif name == "install":
-                ops.trace(step.node, "install")
-                message = f"run {ops.run_id}: {facts.get('version')} -> {target}"
-                announce = functools.partial(ops.event, step.node, facts.get("uid"), "FleetctlUpgradeStarted", message)
-                install(ctx, ops, step.node, target, announce)
-            elif name == "verify":
-                ops.trace(step.node, "verify")
-                verify(ctx, ops, step.node, target, facts)
-            elif name == "uncordon":
-                ops.uncordon(step.node, "done", ours=cordoned)
-                message = f"Kata {target} installed and verified (run {ops.run_id})"
-                ops.event(step.node, facts.get("uid"), "FleetctlUpgraded", message)
+            try:
+                facts, seen, cordoned = _step(ctx, ops, step, name, target, facts, seen, cordoned, listed)
+            except KubeTemporaryError as exc:  # a 5xx the client's own retries did not outlast, a refused connection
+                troubles += 1
+                if troubles > STEP_RETRIES:
+                    raise NodeFailed(f"{name}: the API server kept failing: {exc.message}") from None
+                ctx.sleep(min(STEP_BACKOFF_MAX_S, ctx.poll_s * 2**troubles))
+                continue  # every step may run again from its beginning
             failpoints.hit(f"after:{name}")
             facts.setdefault("seconds", {})[name] = round(time.monotonic() - began, 3)
-            following = STEPS[STEPS.index(name) + 1] if name != STEPS[-1] else "done"
+            following = STEPS[index + 1] if index + 1 < len(STEPS) else "done"
             # One write records this step as done and the next as started: a resumed executor
             # re-runs the next step from its beginning, which every step allows.
             set_step(
                 ctx.store, step.id, step=following, state="running" if following != "done" else "done",
                 facts=facts, cordoned_by_us=cordoned,
             )  # fmt: skip
+            index += 1
         return "done"
     except NodeInterrupted:
         return "interrupted"
     except (NodeFailed, NodeSkipped) as exc:
         state = "failed" if isinstance(exc, NodeFailed) else "skipped"
-        ops.uncordon(step.node, state, ours=True if cordoned else None)  # never someone else's cordon
-        ops.event(step.node, facts.get("uid"), f"FleetctlUpgrade{state.title()}", str(exc), warning=state == "failed")
-        set_step(ctx.store, step.id, state=state, message=str(exc)[:2000])
+        ours = True if cordoned else None  # never someone else's cordon
+        _persist(ctx, lambda: ops.uncordon(step.node, state, ours=ours))
+        reason, why, warning = f"FleetctlUpgrade{state.title()}", str(exc), state == "failed"
+        _persist(ctx, lambda: ops.event(step.node, facts.get("uid"), reason, why, warning=warning))
+        set_step(ctx.store, step.id, state=state, message=why[:2000])
         return state
+
+
+def _persist(ctx: FlowContext, call: Callable[[], Any]) -> None:
+    """A write that must not be lost to a passing API failure (a failed node's uncordon)."""
+    for attempt in range(STEP_RETRIES + 1):
+        try:
+            call()
+            return
+        except KubeTemporaryError:
+            if attempt == STEP_RETRIES:
+                raise
+            ctx.sleep(min(STEP_BACKOFF_MAX_S, ctx.poll_s * 2 ** (attempt + 1)))
+
+
+def _step(
+    ctx: FlowContext,
+    ops: ClusterOps,
+    step: StepView,
+    name: str,
+    target: str,
+    facts: dict[str, Any],
+    seen: dict[str, Any] | None,
+    cordoned: bool,
+    listed: dict[str, Any] | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
+    """Run one step; the facts, the node as claim saw it, and whether we hold its cordon, after it."""
+    if name == "claim":
+        if "uid" not in facts:  # not claimed yet (a rollback step arrives with expectations only)
+            claimed, seen = _claim(ops, step, ctx, listed)
+            facts = {**claimed, **facts}
+    elif name == "cordon":
+        cordoned = ops.cordon(step.node, seen)  # its patch also sets the run and step annotations
+    elif name == "drain":
+        if not cordoned:  # someone else's cordon: no patch of ours has traced the node yet
+            ops.trace(step.node, "drain")
+        facts["drain"] = drain(ctx, ops, step.node)
+    elif name == "install":
+        ops.trace(step.node, "install")
+        message = f"run {ops.run_id}: {facts.get('version')} -> {target}"
+        announce = functools.partial(ops.event, step.node, facts.get("uid"), "FleetctlUpgradeStarted", message)
+        install(ctx, ops, step.node, target, announce)
+    elif name == "verify":
+        ops.trace(step.node, "verify")
+        verify(ctx, ops, step.node, target, facts)
+    elif name == "uncordon":
+        ops.uncordon(step.node, "done", ours=cordoned)
+        message = f"Kata {target} installed and verified (run {ops.run_id})"
+        ops.event(step.node, facts.get("uid"), "FleetctlUpgraded", message)
+    return facts, seen, cordoned
 
 
 def _claim(

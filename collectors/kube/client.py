@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -16,9 +17,10 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from collectors.kube.config import Context
-from collectors.kube.errors import KubeApiError, KubeConnectionError, from_status
+from collectors.kube.errors import KubeApiError, KubeConnectionError, KubeServerError, from_status
 
 PAGE_SIZE = 500
+SERVER_BACKOFF_S = (0.1, 0.3)  # after a 5xx: wait, ask again; two more tries in all
 
 
 class KubeClient:
@@ -28,6 +30,7 @@ class KubeClient:
         self.context = context
         self.timeout = timeout
         self.requests = 0
+        self.retries = 0  # 5xx answers asked again
 
     @property
     def name(self) -> str:
@@ -43,6 +46,31 @@ class KubeClient:
         method: str = "GET",
         body: Any = None,
         content_type: str = "application/json",
+    ) -> Any:
+        """One request; a 5xx answer is asked again after a short backoff (``SERVER_RETRIES`` times).
+
+        The API server answers 5xx without acting (an etcd leader change, an overloaded
+        apiserver), and every write fleetctl sends is safe to repeat: patches set values,
+        deletes and evictions of a gone pod answer 404, creates of an existing name 409."""
+        for pause in (*SERVER_BACKOFF_S, None):
+            try:
+                return self._once(path, params, timeout=timeout, method=method, body=body, content_type=content_type)
+            except KubeServerError:
+                if pause is None:
+                    raise
+                self.retries += 1
+                time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def _once(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        timeout: float | tuple[float, float],
+        method: str,
+        body: Any,
+        content_type: str,
     ) -> Any:
         api = self.context.api
         query = [(k, str(v)) for k, v in params.items()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,18 @@ import pytest
 from store.engine import Store
 from store.errors import BadInputError
 from store.facts import NodeFacts
-from store.runs import DraftNode, audit, audit_rows, claim_run, create_run, read_run, release_run, renew_run, set_step
+from store.runs import (
+    DraftNode,
+    audit_begin,
+    audit_end,
+    audit_rows,
+    claim_run,
+    create_run,
+    read_run,
+    release_run,
+    renew_run,
+    set_step,
+)
 from store.snapshots import record_snapshot
 
 T0 = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
@@ -66,21 +78,21 @@ def test_one_holder_at_a_time_until_its_lease_expires_or_it_dies(filled: Store) 
     assert expired is None and claim_run(filled, run_id, "d", ttl, holder_alive=lambda _h: True) is None
 
 
-def test_audit_rows_belong_to_their_run_and_cluster(filled: Store) -> None:
+def test_a_write_is_audited_pending_before_it_is_sent_then_with_its_result(filled: Store) -> None:
     run_id = create_run(filled, name="r", target="4.1.0", plan={}, waves=waves(1))
-    audit(filled, actor="t", action="cordon", target="node/n0", result="ok", run_id=run_id, cluster="prod")
-    audit(
-        filled,
-        actor="t",
-        action="evict",
-        target="pod/a/b",
-        result="failed",
-        run_id=run_id,
-        cluster="prod",
-        details={"error": "x"},
-    )
+    begin = functools.partial(audit_begin, filled, actor="t", run_id=run_id, cluster="prod")
+    cordon = begin(action="cordon", target="node/n0")
+    evict = begin(action="evict", target="pod/a/b")
+    refused = begin(action="evict", target="pod/a/c")
+    killed = begin(action="uncordon", target="node/n1")  # the process dies before the result
+    assert {r.result for r in audit_rows(filled, run_id)} == {"pending"}
+    audit_end(filled, cordon, "ok")
+    audit_end(filled, evict, "failed", error="x")
+    audit_end(filled, refused, None)  # a 429 changed nothing: no row
     rows = audit_rows(filled, run_id)
-    assert [(r.action, r.result, r.cluster_id is not None) for r in rows] == [
-        ("cordon", "ok", True),
-        ("evict", "failed", True),
+    assert [(r.action, r.target, r.result, r.cluster_id is not None) for r in rows] == [
+        ("cordon", "node/n0", "ok", True),
+        ("evict", "pod/a/b", "failed", True),
+        ("uncordon", "node/n1", "pending", True),
     ]
+    assert rows[1].details == {"error": "x"} and killed == rows[2].op
