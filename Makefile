@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint typecheck pytest system-deps clean help
+.PHONY: demo test bench chaos lint typecheck pytest system-deps clean help
 
 demo: $(STAMP)
 	@echo "fleetctl demo: the simulated 'seed' fleet (400 Kata nodes, time x10), a SQLite store and the dashboard."
@@ -32,6 +32,11 @@ pytest: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
+# The seed fleet's rollout under SIGKILLs, SIGTERM and failover of serve, 5% API errors, dropped watches,
+# a Prometheus outage and long reads; prints the invariants (exit 1 when one breaks). At most 15 minutes.
+chaos: $(STAMP) system-deps
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
+
 # Debian packages the tests run for real: Prometheus and PostgreSQL.
 system-deps:
 	@scripts/system-deps.sh
@@ -47,4 +52,4 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 help:
-	@echo "make demo | make test | make bench | make lint | make typecheck | make pytest | make clean"
+	@echo "make demo | make test | make bench | make chaos | make lint | make typecheck | make pytest | make clean"

@@ -86,6 +86,7 @@ def parse_feed(raw: bytes | str, *, where: str = "release feed") -> list[Release
             hint="expected the JSON of GET /repos/kata-containers/kata-containers/releases",
         )
     out: list[ReleaseInfo] = []
+    seen: dict[str, int] = {}  # version -> the entry that listed it first
     for i, item in enumerate(data):
         at = f"{where}: [{i}]"
         if not isinstance(item, dict):
@@ -101,6 +102,13 @@ def parse_feed(raw: bytes | str, *, where: str = "release feed") -> list[Release
             version = KataVersion.parse(tag)
         except BadInputError:
             continue  # other tags in the repository (such as tools' own) are not Kata releases
+        if str(version) in seen:
+            raise BadInputError(
+                f"release {version} is listed twice (tag {tag!r}, and entry [{seen[str(version)]}])",
+                where=at,
+                hint="a feed lists each release once; remove the duplicate",
+            )
+        seen[str(version)] = i
         assets = item.get("assets") or []
         if not isinstance(assets, list):
             raise BadInputError("assets must be a list", where=f"{at}.assets")

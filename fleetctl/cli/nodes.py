@@ -12,6 +12,7 @@ from fleetctl.cli.options import LiveOption, MaxAgeOption, OutputOption, WhereOp
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import listing, table, to_csv, to_json, to_yaml
 from fleetctl.settings import Settings
+from store.errors import BadInputError
 
 FORMATS = ("table", "wide", "json", "yaml", "csv", "name")
 COLUMNS = ["name", "cluster", "arch", "zone", "kata", "guest-kernel", "health", "age"]
@@ -70,14 +71,22 @@ def _freshness(answer: Any, max_age: str | None, now: datetime, interval: str = 
     return {"collectedAt": oldest.isoformat(), "dataAgeSeconds": int(age.total_seconds()), "stale": stale}
 
 
-def _answer(ctx: typer.Context, where: str | None, selector: str | None, sort_by: str) -> tuple[Any, datetime]:
+def _answer(
+    ctx: typer.Context, where: str | None, selector: str | None, sort_by: str, *, flag: str = "--where"
+) -> tuple[Any, datetime]:
+    """The matching nodes; a query error names ``flag``, where the user wrote the query."""
     from store.migrate import open_store
     from store.query.reading import read_nodes
 
     settings: Settings = ctx.obj
     now = datetime.now(UTC)
     with open_store(settings.db) as store:
-        return read_nodes(store, where=where, selector=selector, now=now, sort_by=sort_by), now
+        try:
+            return read_nodes(store, where=where, selector=selector, now=now, sort_by=sort_by), now
+        except BadInputError as exc:
+            if exc.where == "query":
+                exc.where = flag
+            raise
 
 
 def nodes(
@@ -115,7 +124,7 @@ def query(
     fmt = output_format(ctx, output, FORMATS) if output or not count else "table"
     if live:
         _collect_first(ctx)
-    answer, now = _answer(ctx, expression, None, "name")
+    answer, now = _answer(ctx, expression, None, "name", flag="query")
     meta = _freshness(answer, max_age, now, ctx.obj.collect_interval)
     if count:
         typer.echo(str(len(answer.items)))
