@@ -169,6 +169,7 @@ def collect_cluster(
     started = time.monotonic()
     retrier = _Retrier(retry or RetryPolicy())
     result = CollectResult(cluster=client.name, snapshot=None)
+    asked_again = client.retries  # the client asks again after a 5xx itself; those count as retried too
     try:
         facts, result.pods = gather_facts(client, pins, retrier)
         result.nodes = len(facts)
@@ -180,7 +181,7 @@ def collect_cluster(
         result.error = f"{where}{exc.message} (gave up after {retrier.policy.attempts} tries)"
     except KubeApiError as exc:
         result.error = f"{exc.where}: {exc.message}" if exc.where else exc.message
-    result.errors_retried = retrier.retried
+    result.errors_retried = retrier.retried + client.retries - asked_again
     result.api_requests = client.requests
     result.seconds = time.monotonic() - started
     return result

@@ -35,6 +35,33 @@ PLAN = {
     },
 }
 
+# The guided scenario (with Prometheus): one zone, amd64 then ppc64le then s390x, a gate on
+# kata-monitor's scrape failures after each wave; the demo makes 4.1.0 fail on s390x.
+GUIDED_PLAN = {
+    "apiVersion": "fleetctl.io/v1",
+    "kind": "UpgradePlan",
+    "metadata": {"name": "demo-guided"},
+    "spec": {
+        "target": "4.1.0",
+        "selector": {"zones": ["eu-de-1"]},
+        "waves": {"sizes": [2, 10, "25%"], "order": "arch-zone", "maxUnavailable": "10%"},
+        "drain": {"timeout": "2m", "onTimeout": "skip"},
+        "gates": {
+            "soak": "5s",
+            "checks": [
+                {
+                    "name": "scrape-failures",
+                    "query": 'max(rate(kata_monitor_scrape_failed_count{node=~"{{wave_nodes}}"}[15s]))',
+                    "successCondition": "value < 0.1",
+                    "interval": "2s",
+                    "count": 2,
+                }
+            ],
+        },
+        "failureBudget": {"perWave": 1, "perRun": "2%", "onBreach": "pause"},
+    },
+}
+
 
 def demo(
     ctx: typer.Context,
@@ -115,10 +142,13 @@ def demo(
         if no_tui or not sys.stdout.isatty():
             typer.echo("(no terminal or --no-tui: the simulator stops as the demo ends)")
             return
-        typer.echo("  try, from another terminal while the dashboard runs (u: upgrades):")
         base = f".venv/bin/fleetctl --db {url} --kubeconfig {sim.kubeconfig}"
-        typer.echo(f"    {base} rehearse {plan}          # first, on a simulated copy")
-        typer.echo(f"    {base} upgrade apply {plan} --yes")
+        if prometheus:
+            _guide(sim, work, base, prometheus)
+        else:
+            typer.echo("  try, from another terminal while the dashboard runs (u: upgrades):")
+            typer.echo(f"    {base} rehearse {plan}          # first, on a simulated copy")
+            typer.echo(f"    {base} upgrade apply {plan} --yes")
         stop = threading.Event()
 
         def keep_collecting() -> None:
@@ -136,6 +166,24 @@ def demo(
         finally:
             stop.set()
             collector.join(timeout=30)
+
+
+def _guide(sim: Any, work: Path, base: str, prometheus: str) -> None:
+    """Write the guided plan, make its release misbehave on s390x, and print the steps."""
+    from simulator.faults import HealthRegression
+
+    guided = work / "guided-plan.yaml"
+    guided.write_text(yaml.safe_dump(GUIDED_PLAN, sort_keys=False))
+    target = str(GUIDED_PLAN["spec"]["target"])  # type: ignore[index]
+    sim.world.faults.healthRegressions.append(HealthRegression(release=target, arch="s390x"))
+    flags = f"--prometheus {prometheus}"
+    typer.echo(f"  the guided scenario (Kata {target} is broken on s390x in this demo); from another terminal:")
+    typer.echo(f"    1. {base} rehearse {guided} --regress s390x    # where would the gates stop it?")
+    typer.echo(f"    2. {base} upgrade apply {guided} --yes {flags}")
+    typer.echo(
+        "    3. watch the waves in the dashboard (u): amd64, then ppc64le, then s390x, whose gate pauses the run"
+    )
+    typer.echo("    4. roll back: in the upgrades view select the run and press b (or: upgrade rollback RUN --yes)")
 
 
 def _screenshot(store: Any, path: Path) -> None:

@@ -176,3 +176,11 @@ def test_the_documented_example_plans_are_valid(name: str) -> None:
 
     spec = load_plan(Path(__file__).resolve().parents[2] / "docs" / "examples" / name)
     assert spec.target == "4.1.0"
+
+
+def test_the_demo_plans_are_valid() -> None:
+    from fleetctl.cli.demo import GUIDED_PLAN, PLAN
+
+    guided = parse_plan(GUIDED_PLAN, where="guided")
+    assert guided.gates.checks and guided.selection.zones == ("eu-de-1",) and guided.waves.order == "arch-zone"
+    assert not parse_plan(PLAN, where="plan").gates.enabled
