@@ -13,7 +13,7 @@
 - Kubernetes API requests per upgraded node (the simulator counts them), against the writes
   the audit trail holds per node (the calls that change something).
 
-Run: .venv/bin/python benchmarks/bench_upgrades.py [--nodes N] [--time-scale X] [--json]
+Run: .venv/bin/python benchmarks/bench_upgrades.py [--nodes N] [--time-scale X] [--only planning|overhead|evictions] [--json]
 """
 
 from __future__ import annotations
@@ -133,13 +133,16 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=10_000)
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", choices=("planning", "overhead", "evictions"), help="one part only")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-upgrades-"))
     os.chdir(ROOT)
     try:
-        results = bench_planning(work, args.nodes)
-        results += bench_rollout(work, args.time_scale, evict=False)  # the executor's own overhead
-        results += bench_rollout(work, args.time_scale, evict=True)  # plus PodDisruptionBudget waits
+        results = bench_planning(work, args.nodes) if args.only in (None, "planning") else []
+        if args.only in (None, "overhead"):
+            results += bench_rollout(work, args.time_scale, evict=False)  # the executor's own overhead
+        if args.only in (None, "evictions"):
+            results += bench_rollout(work, args.time_scale, evict=True)  # plus PodDisruptionBudget waits
     finally:
         done()
     return report("bench_upgrades", results, as_json=args.json)

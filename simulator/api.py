@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -389,7 +390,9 @@ class Api:
             return ns_ok and labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj)
 
         watcher = Watcher(
-            key=r.STORAGE_KEY.get(rt.key, rt.key), accepts=lambda event: self._translate(event, visible)[0] is not None
+            key=r.STORAGE_KEY.get(rt.key, rt.key),
+            accepts=lambda event: self._translate(event, visible)[0] is not None,
+            index=_watch_index(request.query.get("fieldSelector")),
         )
         self.store.subscribe(watcher)
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"})
@@ -405,7 +408,7 @@ class Api:
                 except ValueError:
                     raise ApiError(400, "BadRequest", f'invalid resource version "{rv_param}"') from None
                 try:
-                    for ev in self.store.history_since(rt, start_rv):
+                    for ev in self.store.history_since(rt, start_rv, watcher.index):
                         kind, e = self._translate(ev, visible)
                         if kind:
                             backlog.append((kind, e))
@@ -576,4 +579,13 @@ def _node_name(rt: r.ResourceType, fields: Any) -> str | None:
     for clause_getter, equal, value in fields or ():
         if clause_getter is getter and equal:
             return str(value)
+    return None
+
+
+def _watch_index(selector: str | None) -> tuple[str, str] | None:
+    """The (field, value) a watch's field selector pins by equality, if it is an indexed field."""
+    for clause in (selector or "").split(","):
+        m = re.match(r"^\s*(metadata\.name|spec\.nodeName)\s*==?\s*(.*?)\s*$", clause)
+        if m and m[2]:
+            return m[1], m[2]
     return None

@@ -100,6 +100,10 @@ class Watcher:
     accepts: Callable[[WatchEvent], bool] | None = None
     """The watch's filter, applied when a change happens: a watch of one node is not woken for
     the changes of the others (the API server's watch cache filters the same way)."""
+    index: tuple[str, str] | None = None
+    """(field, value) when the watch selects ``metadata.name`` or ``spec.nodeName`` by equality:
+    a change is then only offered to the watches of its own object or node, as the API
+    server's watch cache indexes them (``accepts`` still decides)."""
 
 
 class ObjectStore:
@@ -113,6 +117,7 @@ class ObjectStore:
         self._history: deque[WatchEvent] = deque(maxlen=history)
         self._compacted_rv = 0  # history holds every change after this resourceVersion
         self._watchers: dict[StoreKey, set[Watcher]] = {}
+        self._indexed: dict[StoreKey, dict[tuple[str, str], set[Watcher]]] = {}  # by (field, value)
         self.listeners: list[Callable[[WatchEvent], None]] = []  # in-process controllers
 
     # -- reads ---------------------------------------------------------------------------
@@ -249,8 +254,9 @@ class ObjectStore:
 
     # -- watching ------------------------------------------------------------------------
 
-    def history_since(self, rt: ResourceType, rv: int) -> list[WatchEvent]:
-        """Changes of ``rt`` after ``rv``; 410 Gone when history no longer reaches back that far."""
+    def history_since(self, rt: ResourceType, rv: int, index: tuple[str, str] | None = None) -> list[WatchEvent]:
+        """Changes of ``rt`` after ``rv`` (only those of one object or node, with ``index``);
+        410 Gone when history no longer reaches back that far."""
         if rv < self._compacted_rv:
             raise ApiError(410, "Expired", f"too old resource version: {rv} ({self._compacted_rv + 1})")
         key = STORAGE_KEY.get(rt.key, rt.key)
@@ -258,18 +264,34 @@ class ObjectStore:
         for event in reversed(self._history):  # newest first: a watch mostly starts from a recent list
             if event.rv <= rv:
                 break
-            if event.key == key:
+            if event.key == key and (index is None or _indexed_by(event, index)):
                 found.append(event)
         found.reverse()
         return found
 
     def subscribe(self, watcher: Watcher) -> None:
         """Start delivering changes to ``watcher``."""
-        self._watchers.setdefault(watcher.key, set()).add(watcher)
+        if watcher.index is None:
+            self._watchers.setdefault(watcher.key, set()).add(watcher)
+        else:
+            self._indexed.setdefault(watcher.key, {}).setdefault(watcher.index, set()).add(watcher)
 
     def unsubscribe(self, watcher: Watcher) -> None:
         """Stop delivering changes to ``watcher``."""
-        self._watchers.get(watcher.key, set()).discard(watcher)
+        if watcher.index is None:
+            self._watchers.get(watcher.key, set()).discard(watcher)
+            return
+        by_value = self._indexed.get(watcher.key, {})
+        watchers = by_value.get(watcher.index)
+        if watchers is not None:
+            watchers.discard(watcher)
+            if not watchers:
+                del by_value[watcher.index]
+
+    def watchers(self, key: StoreKey) -> list[Watcher]:
+        """Every watch of ``key``, indexed or not."""
+        indexed = [w for ws in self._indexed.get(key, {}).values() for w in ws]
+        return [*self._watchers.get(key, ()), *indexed]
 
     def compact(self) -> int:
         """Forget all history (as etcd compaction does); returns the compaction revision."""
@@ -279,12 +301,10 @@ class ObjectStore:
 
     def drop_watches(self) -> int:
         """End every open watch now, as a restarting API server would; returns how many."""
-        count = 0
-        for watchers in self._watchers.values():
-            for w in watchers:
-                w.queue.put_nowait(None)
-                count += 1
-        return count
+        every = [w for key in {*self._watchers, *self._indexed} for w in self.watchers(key)]
+        for w in every:
+            w.queue.put_nowait(None)
+        return len(every)
 
     def continue_token(self, rv: int, last: ObjKey) -> str:
         """An opaque continue token (the real one is base64 JSON too)."""
@@ -323,8 +343,29 @@ class ObjectStore:
         if len(self._history) == self._history.maxlen:
             self._compacted_rv = self._history[0].rv
         self._history.append(event)
-        for watcher in tuple(self._watchers.get(key, ())):
+        candidates = set(self._watchers.get(key, ()))
+        indexed = self._indexed.get(key)
+        if indexed:
+            for obj in (entry.obj, old.obj) if old is not None else (entry.obj,):
+                for field, value in _index_values(obj):
+                    candidates |= indexed.get((field, value), set())
+        for watcher in candidates:
             if watcher.accepts is None or watcher.accepts(event):
                 watcher.queue.put_nowait(event)
         for listener in self.listeners:
             listener(event)
+
+
+INDEXED_FIELDS = ("metadata.name", "spec.nodeName")
+
+
+def _index_values(obj: Obj) -> tuple[tuple[str, str], ...]:
+    node = (obj.get("spec") or {}).get("nodeName")
+    name = ("metadata.name", obj["metadata"]["name"])
+    return (name, ("spec.nodeName", node)) if node else (name,)
+
+
+def _indexed_by(event: WatchEvent, index: tuple[str, str]) -> bool:
+    """Whether the event's object, before or after, has ``index``'s field value."""
+    objs = (event.entry.obj, event.old.obj) if event.old is not None else (event.entry.obj,)
+    return any(index in _index_values(obj) for obj in objs)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from sqlmodel import Session
 
 from store.errors import DatabaseURLError, StoreError, StoreUnreachableError
 from store.redaction import register_secret
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 5
@@ -163,12 +167,26 @@ class Store:
                 session.rollback()
                 raise
 
-    def write_grouped(self, statement: sa.Executable, params: dict[str, Any]) -> None:
-        """Execute one small write in a transaction shared with the concurrent ``write_grouped``
-        calls of other threads (group commit), and return once it is committed. A rollout's
+    def write_grouped(self, statement: sa.Executable, params: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Execute one small write (one row's parameters, or several rows') in a transaction
+        shared with the concurrent ``write_grouped`` calls of other threads (group commit), and
+        return once it is committed. A rollout's
         hundred node threads each record small rows: one commit (and one executemany per
         statement) for all that arrived together costs a fraction of a hundred."""
         self._group.run(_Ticket(statement, params))
+
+    def write_soon(self, statement: sa.Executable, params: dict[str, Any]) -> None:
+        """Queue one small write for the next group commit and return at once; a background
+        thread commits it within ``SOON_S`` if no ``write_grouped`` takes it along first.
+
+        For records a crash may lose without harm: an audit row's result (the row, written
+        before the request with ``write_grouped``, then stays ``pending``). ``flush`` and
+        ``close`` commit whatever is queued."""
+        self._group.submit(_Ticket(statement, params))
+
+    def flush(self) -> None:
+        """Commit the writes ``write_soon`` queued."""
+        self._group.flush()
 
     def ping(self) -> None:
         """Connect once, raising ``StoreUnreachableError`` if the database does not answer."""
@@ -176,7 +194,8 @@ class Store:
             conn.exec_driver_sql("SELECT 1")
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Commit queued writes, then close every pooled connection."""
+        self._group.stop()
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -204,10 +223,14 @@ class Store:
 class _Ticket:
     __slots__ = ("done", "error", "params", "statement")
 
-    def __init__(self, statement: sa.Executable, params: dict[str, Any]) -> None:
-        self.statement, self.params = statement, params
+    def __init__(self, statement: sa.Executable, params: dict[str, Any] | list[dict[str, Any]]) -> None:
+        self.statement = statement
+        self.params = params if isinstance(params, list) else [params]
         self.done = False
         self.error: BaseException | None = None
+
+
+SOON_S = 0.02  # how long write_soon tickets wait for company before the flusher commits them
 
 
 class _GroupCommit:
@@ -218,6 +241,44 @@ class _GroupCommit:
         self._queue_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._queue: list[_Ticket] = []
+        self._soon = threading.Event()  # a write_soon ticket waits
+        self._flusher: threading.Thread | None = None
+        self._stopping = False
+
+    def submit(self, ticket: _Ticket) -> None:
+        """Queue without waiting; the flusher thread (started on first use) commits it soon."""
+        with self._queue_lock:
+            self._queue.append(ticket)
+            if self._flusher is None and not self._stopping:
+                self._flusher = threading.Thread(target=self._flush_soon, name="store-write-soon", daemon=True)
+                self._flusher.start()
+        self._soon.set()
+
+    def flush(self) -> None:
+        """Commit everything queued now."""
+        with self._flush_lock:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            if batch:
+                self._flush(batch)
+        for ticket in batch:
+            if ticket.error is not None:
+                log.warning("a queued store write failed: %s", ticket.error)
+
+    def stop(self) -> None:
+        """Commit what is queued and end the flusher thread."""
+        self._stopping = True
+        self._soon.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=10)
+        self.flush()
+
+    def _flush_soon(self) -> None:
+        while not self._stopping:
+            self._soon.wait()
+            self._soon.clear()
+            time.sleep(SOON_S)  # let the writes of the same moment join one commit
+            self.flush()
 
     def run(self, ticket: _Ticket) -> None:
         with self._queue_lock:
@@ -251,7 +312,9 @@ class _GroupCommit:
         lock = store._write_lock or contextlib.nullcontext()
         with lock, store.translate_errors(), store.write_engine.begin() as conn:
             for statement, tickets in itertools.groupby(batch, key=lambda t: t.statement):
-                conn.execute(statement, [t.params for t in tickets])
+                rows = [p for t in tickets for p in t.params]
+                if rows:  # an empty list would execute once with no parameters at all
+                    conn.execute(statement, rows)
 
 
 def _first_line(exc: BaseException | None) -> str:

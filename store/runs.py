@@ -275,27 +275,39 @@ def release_run(store: Store, run_id: int, holder: str) -> None:
 
 
 def audit_begin(
-    store: Store, *, actor: str, action: str, target: str, run_id: int | None, cluster: str | None, reason: str = ""
-) -> str:
-    """Record a write before it is sent, as ``pending``; returns the key ``audit_end`` takes.
+    store: Store,
+    *,
+    actor: str,
+    action: str,
+    targets: Sequence[str],
+    run_id: int | None,
+    cluster: str | None,
+    reason: str = "",
+) -> list[str]:
+    """Record writes before they are sent, as ``pending``, in one commit; returns the keys
+    ``audit_end`` takes, one per target.
 
-    A process killed between the request and its result leaves the row pending, so no change
+    A process killed between a request and its result leaves the row pending, so no change
     fleetctl may have made is missing from the trail."""
-    key = uuid.uuid4().hex
-    params = {
-        "at": now(), "actor": actor, "cluster_name": cluster, "run_id": run_id, "action": action,
-        "target": target[:512], "reason": reason, "result": "pending", "details": {}, "op": key,
-    }  # fmt: skip
-    store.write_grouped(_AUDIT_INSERT_OP, params)
-    return key
+    if not targets:
+        return []
+    at, keys = now(), [uuid.uuid4().hex for _ in targets]
+    rows: list[dict[str, Any]] = [
+        {"at": at, "actor": actor, "cluster_name": cluster, "run_id": run_id, "action": action,
+         "target": target[:512], "reason": reason, "result": "pending", "details": {}, "op": key}
+        for target, key in zip(targets, keys, strict=True)
+    ]  # fmt: skip
+    store.write_grouped(_AUDIT_INSERT_OP, rows)
+    return keys
 
 
 def audit_end(store: Store, key: str, result: str | None, *, error: str | None = None) -> None:
-    """The write's result ("ok" or "failed"); None drops the row (nothing changed, as on a 429)."""
+    """The write's result ("ok" or "failed"); None drops the row (nothing changed, as on a 429).
+    Queued, not waited for (``Store.write_soon``): a crash before the commit leaves the row pending."""
     if result is None:
-        store.write_grouped(_AUDIT_DROP, {"key": key})
+        store.write_soon(_AUDIT_DROP, {"key": key})
         return
-    store.write_grouped(_AUDIT_END, {"key": key, "result": result, "details": {"error": error} if error else {}})
+    store.write_soon(_AUDIT_END, {"key": key, "result": result, "details": {"error": error} if error else {}})
 
 
 _AUDIT_INSERT = sa.insert(AuditEvent).values(
@@ -317,7 +329,8 @@ _AUDIT_DROP = sa.delete(AuditEvent).where(col(AuditEvent.op) == sa.bindparam("ke
 
 
 def audit_rows(store: Store, run_id: int) -> list[AuditEvent]:
-    """A run's audit trail, oldest first."""
+    """A run's audit trail, oldest first (with this process's queued results committed first)."""
+    store.flush()
     with store.read() as session:
         query = select(AuditEvent).where(col(AuditEvent.run_id) == run_id).order_by(col(AuditEvent.id))
         return list(session.exec(query).all())

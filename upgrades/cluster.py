@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -43,9 +43,10 @@ class ClusterOps:
 
     # --- audit --------------------------------------------------------------------------------
 
-    def _write(self, action: str, target: str, call: Callable[[], T], *, reason: str = "") -> T:
-        """One audited write: recorded as pending before it is sent, then with its result."""
-        key = self._begin(action, target, reason)
+    def _write(self, action: str, target: str, call: Callable[[], T], *, reason: str = "", key: str | None = None) -> T:
+        """One audited write: recorded as pending before it is sent (unless ``key`` says it
+        was), then with its result."""
+        key = key or self._begin(action, target, reason)
         try:
             result = call()
         except KubeApiError as exc:
@@ -55,8 +56,12 @@ class ClusterOps:
         return result
 
     def _begin(self, action: str, target: str, reason: str) -> str:
+        return self.begin_many(action, [target], reason)[0]
+
+    def begin_many(self, action: str, targets: Sequence[str], reason: str) -> list[str]:
+        """Audit rows for writes about to be sent, pending, in one commit; their keys."""
         return audit_begin(
-            self.store, actor=self.actor, action=action, target=target, run_id=self.run_id, cluster=self.cluster,
+            self.store, actor=self.actor, action=action, targets=targets, run_id=self.run_id, cluster=self.cluster,
             reason=reason,
         )  # fmt: skip
 
@@ -219,8 +224,9 @@ class ClusterOps:
             pass
         return False
 
-    def evict(self, pod: dict[str, Any], grace: int | None) -> str:
-        """Ask the Eviction API to remove a pod: "evicted", "blocked" (a PDB said no) or "gone"."""
+    def evict(self, pod: dict[str, Any], grace: int | None, key: str | None = None) -> str:
+        """Ask the Eviction API to remove a pod: "evicted", "blocked" (a PDB said no) or "gone".
+        ``key`` is its audit row when ``begin_many`` wrote it already."""
         meta = pod["metadata"]
         ns, name = meta["namespace"], meta["name"]
         body: dict[str, Any] = {
@@ -230,7 +236,7 @@ class ClusterOps:
         }
         if grace is not None:
             body["deleteOptions"] = {"gracePeriodSeconds": grace}
-        key = self._begin("evict", f"pod/{ns}/{name}", "drain")
+        key = key or self._begin("evict", f"pod/{ns}/{name}", "drain")
         try:
             self.client.send("POST", f"/api/v1/namespaces/{quote(ns)}/pods/{quote(name)}/eviction", body)
         except KubeNotFound:
@@ -245,8 +251,10 @@ class ClusterOps:
         audit_end(self.store, key, "ok")
         return "evicted"
 
-    def delete_pod(self, namespace: str, name: str, *, grace: int | None = None, reason: str = "") -> bool:
-        """Delete a pod; False when it was already gone."""
+    def delete_pod(
+        self, namespace: str, name: str, *, grace: int | None = None, reason: str = "", key: str | None = None
+    ) -> bool:
+        """Delete a pod; False when it was already gone. ``key``: its audit row, if written already."""
         params: dict[str, str | int] = {} if grace is None else {"gracePeriodSeconds": grace}
         try:
             self._write(
@@ -256,6 +264,7 @@ class ClusterOps:
                     "DELETE", f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}", params=params
                 ),
                 reason=reason,
+                key=key,
             )
         except KubeNotFound:
             return False

@@ -9,6 +9,7 @@ no new node starts, and nodes in flight finish. It never has more nodes out than
 from __future__ import annotations
 
 import concurrent.futures as cf
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -100,6 +101,7 @@ class Executor:
             self._stop_renewing.set()
             renewer.join(timeout=5)
             self.lease.release()
+            self.store.flush()  # the audit results still queued
 
     def _renew(self) -> None:
         interval = max(0.2, self.options.lease_ttl.total_seconds() / 3)
@@ -178,7 +180,7 @@ class Executor:
             sum(1 for s in view.steps if s.state == "failed"),
         ]
         resumed = [s for s in todo if s.step != "claim" or s.state == "running"]
-        fresh = [s for s in todo if s not in resumed]
+        fresh = self._longest_first([s for s in todo if s not in resumed], view)
         workers = max(1, self.max_unavailable)
         in_flight: dict[cf.Future[str], StepView] = {}
         stop: str | None = None
@@ -217,6 +219,27 @@ class Executor:
         stamp, node = self._listed.pop((step.cluster, step.node), (0.0, None))
         fresh = node if time.monotonic() - stamp < LISTED_FRESH_S else None
         return run_node(self.flow, self.ops[step.cluster], step, fresh)
+
+    def _longest_first(self, steps: list[StepView], view: RunView) -> list[StepView]:
+        """The wave's nodes, those whose arch installed slowest so far in this run first (the
+        plan's order otherwise): the longest installs then start before the burst of the
+        others' drains, and the wave ends sooner. Arches come from the availability list."""
+        spent: dict[str, list[float]] = {}
+        for s in view.steps:
+            seconds, arch = (s.facts.get("seconds") or {}).get("install"), s.facts.get("arch")
+            if seconds and arch:
+                spent.setdefault(arch, []).append(float(seconds))
+        if not steps or len(spent) < 2:
+            return steps
+        self._unavailable_cache = (time.monotonic(), self._unavailable_elsewhere())  # fills _listed
+        typical = {arch: statistics.median(times) for arch, times in spent.items()}
+
+        def expected(step: StepView) -> float:
+            node = self._listed.get((step.cluster, step.node), (0.0, {}))[1]
+            arch = ((node.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/arch", "")
+            return typical.get(arch, 0.0)
+
+        return sorted(steps, key=expected, reverse=True)  # stable: the plan's order among equals
 
     # --- controls, budgets and availability --------------------------------------------------
 
@@ -258,7 +281,8 @@ class Executor:
     def _slots(self, in_flight: int) -> int:
         """How many nodes may be out at once now: maxUnavailable minus pool nodes already out."""
         stamp, others = self._unavailable_cache
-        if time.monotonic() - stamp > AVAILABILITY_TTL_S or in_flight == 0:
+        age = time.monotonic() - stamp
+        if age > AVAILABILITY_TTL_S or (in_flight == 0 and age > LISTED_FRESH_S):
             others = self._unavailable_elsewhere()
             self._unavailable_cache = (time.monotonic(), others)
         return max(0, self.max_unavailable - others)

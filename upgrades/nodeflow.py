@@ -255,17 +255,23 @@ def _remove_all(ops: ClusterOps, pods: list[dict[str, Any]], grace: int | None, 
     """Evict (or delete) the pods at once, as ``kubectl drain`` does: one node's pods wait on each
     other no longer than the slowest. Each outcome is "evicted", "blocked" or "gone"."""
 
-    def remove(pod: dict[str, Any]) -> str:
+    if not pods:
+        return []
+    reason = "drain (eviction bypassed)" if delete else "drain"
+    targets = [f"pod/{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods]
+    keys = ops.begin_many("delete-pod" if delete else "evict", targets, reason)  # one commit for the node's pods
+
+    def remove(pod: dict[str, Any], key: str) -> str:
         meta = pod["metadata"]
         if not delete:
-            return ops.evict(pod, grace)
-        gone = ops.delete_pod(meta["namespace"], meta["name"], grace=grace, reason="drain (eviction bypassed)")
+            return ops.evict(pod, grace, key)
+        gone = ops.delete_pod(meta["namespace"], meta["name"], grace=grace, reason=reason, key=key)
         return "evicted" if gone else "gone"
 
     if len(pods) <= 1:
-        return [remove(p) for p in pods]
+        return [remove(p, k) for p, k in zip(pods, keys, strict=True)]
     with cf.ThreadPoolExecutor(max_workers=min(DRAIN_PARALLEL, len(pods)), thread_name_prefix="drain") as pool:
-        return list(pool.map(remove, pods))
+        return list(pool.map(remove, pods, keys))
 
 
 def _wait_for_builds(ctx: FlowContext, ops: ClusterOps, node: str, why: str) -> None:

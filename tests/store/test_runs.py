@@ -81,10 +81,10 @@ def test_one_holder_at_a_time_until_its_lease_expires_or_it_dies(filled: Store) 
 def test_a_write_is_audited_pending_before_it_is_sent_then_with_its_result(filled: Store) -> None:
     run_id = create_run(filled, name="r", target="4.1.0", plan={}, waves=waves(1))
     begin = functools.partial(audit_begin, filled, actor="t", run_id=run_id, cluster="prod")
-    cordon = begin(action="cordon", target="node/n0")
-    evict = begin(action="evict", target="pod/a/b")
-    refused = begin(action="evict", target="pod/a/c")
-    killed = begin(action="uncordon", target="node/n1")  # the process dies before the result
+    [cordon] = begin(action="cordon", targets=["node/n0"])
+    evict, refused = begin(action="evict", targets=["pod/a/b", "pod/a/c"])  # one commit for both
+    [killed] = begin(action="uncordon", targets=["node/n1"])  # the process dies before the result
+    assert begin(action="evict", targets=[]) == []  # nothing to record, nothing written
     assert {r.result for r in audit_rows(filled, run_id)} == {"pending"}
     audit_end(filled, cordon, "ok")
     audit_end(filled, evict, "failed", error="x")
