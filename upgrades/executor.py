@@ -35,6 +35,7 @@ FINISHED = ("done", "failed", "skipped")
 WINDOW_CLOSED = "the maintenance window closed; the run continues when it opens"
 LISTED_FRESH_S = 2.0  # a node from the availability list is claimed from it if the list is this recent
 AVAILABILITY_TTL_S = 5.0
+HOLD_SHARE = 0.5  # a faster arch's nodes start this share of their expected head start later
 """How long a count of the pool's unavailable nodes is reused while nodes wait for a slot; a
 node of the run finishing counts again at once. Counting lists every node of the cluster."""
 
@@ -52,6 +53,22 @@ class ExecutorOptions:
     interrupt: threading.Event = field(default_factory=threading.Event)
     """Set it (SIGTERM) to stop at the next step boundary: the run stays ``running``, each node
     at its recorded step, and the next executor carries on from there."""
+
+
+def start_order(
+    steps: list[StepView], arch_of: Callable[[StepView], str], spent: dict[str, list[float]]
+) -> tuple[list[StepView], dict[int, float]]:
+    """Longest expected install first (the median of ``spent`` seconds for the node's arch), and
+    each node's hold: ``HOLD_SHARE`` of how much shorter its install is expected to be than the
+    longest. Nodes of an arch with no timings keep their place after the others and start at once."""
+    typical = {arch: statistics.median(times) for arch, times in spent.items() if times}
+
+    def expected(step: StepView) -> float:
+        return typical.get(arch_of(step), 0.0)
+
+    ordered = sorted(steps, key=expected, reverse=True)  # stable: the plan's order among equals
+    longest = expected(ordered[0]) if ordered else 0.0
+    return ordered, {s.id: HOLD_SHARE * (longest - expected(s)) for s in ordered if expected(s)}
 
 
 class Executor:
@@ -180,7 +197,8 @@ class Executor:
             sum(1 for s in view.steps if s.state == "failed"),
         ]
         resumed = [s for s in todo if s.step != "claim" or s.state == "running"]
-        fresh = self._longest_first([s for s in todo if s not in resumed], view)
+        fresh, hold = self._longest_first([s for s in todo if s not in resumed], view)
+        began = time.monotonic()
         workers = max(1, self.max_unavailable)
         in_flight: dict[cf.Future[str], StepView] = {}
         stop: str | None = None
@@ -194,13 +212,17 @@ class Executor:
                     stop, control_at = self._control(), time.monotonic() + self.options.poll_s
                 stop = stop or ("budget" if self._over_budget(number, *failed) else None)
                 if not stop:
-                    while fresh and len(in_flight) < self._slots(len(in_flight)):
+                    while (
+                        fresh
+                        and time.monotonic() - began >= hold.get(fresh[0].id, 0.0)
+                        and len(in_flight) < self._slots(len(in_flight))
+                    ):
                         step = fresh.pop(0)
                         in_flight[pool.submit(self._node, step)] = step
                 if stop and not in_flight:
                     break
                 if not in_flight:
-                    time.sleep(self.options.poll_s)  # waiting for unavailable nodes to come back
+                    time.sleep(self.options.poll_s)  # waiting for unavailable nodes (or a held one's turn)
                     continue
                 finished, _ = cf.wait(in_flight, timeout=self.options.poll_s, return_when=cf.FIRST_COMPLETED)
                 if finished:  # a slot freed: count the others again before filling it
@@ -220,26 +242,30 @@ class Executor:
         fresh = node if time.monotonic() - stamp < LISTED_FRESH_S else None
         return run_node(self.flow, self.ops[step.cluster], step, fresh)
 
-    def _longest_first(self, steps: list[StepView], view: RunView) -> list[StepView]:
-        """The wave's nodes, those whose arch installed slowest so far in this run first (the
-        plan's order otherwise): the longest installs then start before the burst of the
-        others' drains, and the wave ends sooner. Arches come from the availability list."""
+    def _longest_first(self, steps: list[StepView], view: RunView) -> tuple[list[StepView], dict[int, float]]:
+        """The wave's nodes in the order to start them, and how long after the wave's start each
+        may begin (by step id).
+
+        Nodes of the arch that installed slowest so far in this run go first, and the others
+        wait half of the time by which their install is expected to be shorter. The longest
+        installs, which decide when the wave ends, then meet no queue of other nodes' drains,
+        and the shorter ones still finish before them. Without timings of two arches yet,
+        nothing moves: the plan's order, all at once. Arches come from the availability list.
+        """
         spent: dict[str, list[float]] = {}
         for s in view.steps:
             seconds, arch = (s.facts.get("seconds") or {}).get("install"), s.facts.get("arch")
             if seconds and arch:
                 spent.setdefault(arch, []).append(float(seconds))
         if not steps or len(spent) < 2:
-            return steps
+            return steps, {}
         self._unavailable_cache = (time.monotonic(), self._unavailable_elsewhere())  # fills _listed
-        typical = {arch: statistics.median(times) for arch, times in spent.items()}
 
-        def expected(step: StepView) -> float:
+        def arch_of(step: StepView) -> str:
             node = self._listed.get((step.cluster, step.node), (0.0, {}))[1]
-            arch = ((node.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/arch", "")
-            return typical.get(arch, 0.0)
+            return str(((node.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/arch", ""))
 
-        return sorted(steps, key=expected, reverse=True)  # stable: the plan's order among equals
+        return start_order(steps, arch_of, spent)
 
     # --- controls, budgets and availability --------------------------------------------------
 

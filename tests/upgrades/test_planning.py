@@ -184,3 +184,22 @@ def test_the_demo_plans_are_valid() -> None:
     guided = parse_plan(GUIDED_PLAN, where="guided")
     assert guided.gates.checks and guided.selection.zones == ("eu-de-1",) and guided.waves.order == "arch-zone"
     assert not parse_plan(PLAN, where="plan").gates.enabled
+
+
+def test_a_wave_starts_its_slowest_installing_arch_first_and_holds_the_faster_back() -> None:
+    from datetime import UTC, datetime
+
+    from store.runs import StepView
+    from upgrades.executor import HOLD_SHARE, start_order
+
+    arches = {1: "amd64", 2: "s390x", 3: "ppc64le", 4: "amd64", 5: "arm64"}
+    steps = [
+        StepView(i, 1, "c", f"n{i}", "claim", "pending", None, "4.1.0", False, 0, "", {}, i, None, datetime.now(UTC))
+        for i in arches
+    ]  # fmt: skip
+    ordered, hold = start_order(
+        steps, lambda s: arches[s.id], {"amd64": [3.0, 4.0, 5.0], "s390x": [8.0], "ppc64le": [6.0]}
+    )
+    assert [s.id for s in ordered] == [2, 3, 1, 4, 5]  # s390x, ppc64le, amd64 in plan order, unknown arm64 last
+    assert hold == {2: 0.0, 3: HOLD_SHARE * 2.0, 1: HOLD_SHARE * 4.0, 4: HOLD_SHARE * 4.0}  # arm64: no hold
+    assert start_order(steps, lambda s: arches[s.id], {}) == (steps, {})
