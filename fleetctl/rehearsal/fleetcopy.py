@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from simulator import kata
-from simulator.fleet import HOSTS, FleetSpec, NodeSpec, Workloads
+from simulator.fleet import HOSTS, FleetSpec, NodeSpec
 from store.engine import Store
 from store.models import Cluster, Node, NodeState
 
@@ -32,7 +32,7 @@ class CopiedFleet:
     approximated: dict[str, str] = field(default_factory=dict)  # node -> "release X rehearsed as Y"
 
 
-def copy_fleet(store: Store, cluster: str, workloads: Workloads | None = None) -> CopiedFleet:
+def copy_fleet(store: Store, cluster: str) -> CopiedFleet:
     """The cluster's present nodes as the store last saw them."""
     columns = (
         _N.name, _S.arch, _S.zone, _S.cpu_capacity, _S.kata_version, _S.guest_kernel, _S.custom_kernel,
@@ -55,7 +55,7 @@ def copy_fleet(store: Store, cluster: str, workloads: Workloads | None = None) -
             approximated[row.name] = f"release {row.kata_version or 'unknown'} rehearsed as {release}"
         specs.append(_node_spec(index, row, release))
     template = Counter(s.release for s in specs).most_common(1)[0][0] if specs else kata.NEWEST
-    fleet = FleetSpec(profile="copy", seed=0, nodes=specs, template_version=template, workloads=workloads)
+    fleet = FleetSpec(profile="copy", seed=0, nodes=specs, template_version=template)
     return CopiedFleet(cluster, fleet, approximated)
 
 

@@ -30,7 +30,7 @@ from fleetctl.rehearsal.scaling import scaled_document
 from fleetctl.rehearsal.workloads import copy_workloads
 from simulator import resources as sim_resources
 from simulator.faults import Faults, HealthRegression
-from simulator.fleet import NodeSpec, Workloads
+from simulator.fleet import FleetSpec, NodeSpec, Workloads
 from simulator.prometheus import prometheus_binary, prometheus_server
 from simulator.selectors import labels_match, match_labels_selector
 from simulator.server import ServerOptions, Simulator
@@ -158,12 +158,12 @@ def _rehearse(
     faults = Faults(healthRegressions=[HealthRegression(release=spec.target, arch=a) for a in options.regressions])
     copies, sims, originals = [], {}, {}
     for index, cluster in enumerate(clusters):
-        copy, workloads = _copy(store, spec, cluster, clients.get(cluster), options)
+        copy, fleet = _copy(store, spec, cluster, clients.get(cluster), options)
+        workloads = fleet.workloads
         copies.append(copy)
         for pod in workloads.pods if workloads else []:
             originals[(cluster, pod["metadata"]["namespace"], pod["metadata"]["name"])] = pod
         say(f"starting a simulated copy of {cluster}: {copy.nodes} nodes, {copy.pods} pods, {copy.pdbs} PDBs")
-        fleet = copy_fleet(store, cluster, workloads).fleet
         _keep_builds_coming(fleet.nodes, workloads)
         sim_options = ServerOptions(
             fleet=fleet, time_scale=options.time_scale, cluster_name=cluster, out_dir=work / "sims" / str(index), targets_out=work / "targets" / f"{index}.json",
@@ -199,16 +199,16 @@ def _rehearse(
 
 def _copy(
     store: Store, spec: PlanSpec, cluster: str, client: KubeClient | None, options: RehearsalOptions
-) -> tuple[ClusterCopy, Workloads | None]:
+) -> tuple[ClusterCopy, FleetSpec]:
     """The cluster's nodes from the store and, when it answers, its workloads from the cluster."""
     nodes = copy_fleet(store, cluster)
     copy = ClusterCopy(cluster, len(nodes.fleet.nodes), approximated=nodes.approximated)
     if not options.workloads:
         copy.workloads = "not copied (--no-workloads): nodes are drained empty"
-        return copy, None
+        return copy, nodes.fleet
     if client is None:
         copy.workloads = "not copied: the kubeconfig has no context for it; nodes are drained empty"
-        return copy, None
+        return copy, nodes.fleet
     names = {n.name for n in nodes.fleet.nodes}
     try:
         copied = copy_workloads(
@@ -216,10 +216,11 @@ def _copy(
         )
     except UnreachableError as exc:
         copy.workloads = f"not copied: {exc.message}; nodes are drained empty"
-        return copy, None
+        return copy, nodes.fleet
     w = copied.workloads
     copy.pods, copy.builds, copy.recreated, copy.pdbs = len(w.pods), copied.builds, copied.recreated, len(w.pdbs)
-    return copy, w
+    nodes.fleet.workloads = w
+    return copy, nodes.fleet
 
 
 def _keep_builds_coming(nodes: list[NodeSpec], workloads: Workloads | None) -> None:
