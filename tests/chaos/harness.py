@@ -365,8 +365,10 @@ class Chaos:
                 problems.append(f"{unfinished} unfinished node steps in done runs")
         return Check("the store passes an integrity check", not problems,
                      f"{store.backend}: " + ("; ".join(problems[:5]) if problems else
-                                            "integrity and foreign keys ok, steps in their runs' waves, wave sizes "
-                                            "match, done runs have no unfinished steps"))  # fmt: skip
+                                            ("integrity and foreign keys ok" if store.backend == "sqlite" else
+                                             "foreign keys enforced by the server")
+                                            + ", steps in their runs' waves, wave sizes match, done runs have no "
+                                            "unfinished steps"))  # fmt: skip
 
     # --- helpers ------------------------------------------------------------------------------
 
