@@ -28,13 +28,12 @@ from _common import ROOT, Result, done, progress, report
 from simulator.server import ServerOptions, Simulator
 from store.migrate import open_store
 from store.runs import read_run
+from upgrades.plandoc import plan_doc
 
 REAL_SCALE = 10.0
-PLAN = {
-    "apiVersion": "fleetctl.io/v1",
-    "kind": "UpgradePlan",
-    "metadata": {"name": "bench-rehearsal"},
-    "spec": {
+PLAN = plan_doc(
+    "bench-rehearsal",
+    {
         "target": "4.1.0",
         "selector": {"zones": ["eu-de-1"]},
         "waves": {"sizes": [2, 10, "25%"], "order": "arch-zone", "maxUnavailable": "10%"},
@@ -42,7 +41,7 @@ PLAN = {
         "gates": {"enabled": False},
         "failureBudget": {"perWave": 2, "perRun": "5%"},
     },
-}
+)
 
 
 def bench(work: Path) -> list[Result]:

@@ -31,11 +31,19 @@ STEP_BACKOFF_MAX_S = 5.0
 INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 
 
-class NodeFailed(Exception):
+class NodeEnded(Exception):
+    """The node's flow ends short of done; ``drain`` is what its drain took, when that ended it."""
+
+    def __init__(self, message: str, *, drain: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.drain = drain
+
+
+class NodeFailed(NodeEnded):
     """The node could not be upgraded; the message says why."""
 
 
-class NodeSkipped(Exception):
+class NodeSkipped(NodeEnded):
     """The plan's drain policy skips this node."""
 
 
@@ -98,13 +106,15 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView, listed: dict[str
         return "done"
     except NodeInterrupted:
         return "interrupted"
-    except (NodeFailed, NodeSkipped) as exc:
+    except NodeEnded as exc:
         state = "failed" if isinstance(exc, NodeFailed) else "skipped"
         ours = True if cordoned else None  # never someone else's cordon
         _persist(ctx, lambda: ops.uncordon(step.node, state, ours=ours))
         reason, why, warning = f"FleetctlUpgrade{state.title()}", str(exc), state == "failed"
         _persist(ctx, lambda: ops.event(step.node, facts.get("uid"), reason, why, warning=warning))
-        set_step(ctx.store, step.id, state=state, message=why[:2000])
+        if exc.drain is not None:  # what the drain took, as a finished drain records it
+            facts["drain"] = exc.drain
+        set_step(ctx.store, step.id, state=state, message=why[:2000], facts=facts)
         return state
 
 
@@ -230,13 +240,17 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> dict[str, Any]:
     names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods[:5])
     why = f"drain timed out after {policy.timeout_s:g}s; {len(pods)} pods remain ({names})"
     if policy.on_timeout == "skip":
-        raise NodeSkipped(why + "; onTimeout: skip")
+        raise NodeSkipped(why + "; onTimeout: skip", drain=summary)
     if policy.on_timeout == "wait-for-builds":
         began = time.monotonic()
-        _wait_for_builds(ctx, ops, node, why)
+        try:
+            _wait_for_builds(ctx, ops, node, why)
+        except NodeFailed as exc:
+            exc.drain = summary
+            raise
         summary["waitedForBuilds"] = round(time.monotonic() - began, 3)
         return summary
-    raise NodeFailed(why + "; a PodDisruptionBudget may allow no disruption (onTimeout: fail)")
+    raise NodeFailed(why + "; a PodDisruptionBudget may allow no disruption (onTimeout: fail)", drain=summary)
 
 
 def _note_refusal(summary: dict[str, Any], pod: dict[str, Any]) -> None:

@@ -21,9 +21,8 @@ from store.durations import parse_duration
 from store.errors import BadInputError
 from store.versions import KataVersion
 from upgrades.analysis import CONDITION
+from upgrades.plandoc import API_VERSION, KIND
 
-API_VERSION = "fleetctl.io/v1"
-KIND = "UpgradePlan"
 ORDERS = ("zone-arch", "arch-zone")
 DRAIN_POLICIES = ("fail", "skip", "wait-for-builds")
 NO_DATA = ("fail", "pass", "inconclusive")

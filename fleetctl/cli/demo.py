@@ -21,27 +21,24 @@ import yaml
 from fleetctl.cli.console import err
 from fleetctl.settings import Settings
 from store.durations import parse_duration
+from upgrades.plandoc import plan_doc
 
-PLAN = {
-    "apiVersion": "fleetctl.io/v1",
-    "kind": "UpgradePlan",
-    "metadata": {"name": "demo-to-newest"},
-    "spec": {
+PLAN = plan_doc(
+    "demo-to-newest",
+    {
         "target": "4.1.0",
         "waves": {"sizes": [1, 5, "10%", "25%"], "order": "zone-arch", "maxUnavailable": "10%"},
         "drain": {"timeout": "2m", "onTimeout": "skip"},
         "gates": {"enabled": False},
         "failureBudget": {"perWave": 1, "perRun": "2%", "onBreach": "pause"},
     },
-}
+)
 
 # The guided scenario (with Prometheus): one zone, amd64 then ppc64le then s390x, a gate on
 # kata-monitor's scrape failures after each wave; the demo makes 4.1.0 fail on s390x.
-GUIDED_PLAN = {
-    "apiVersion": "fleetctl.io/v1",
-    "kind": "UpgradePlan",
-    "metadata": {"name": "demo-guided"},
-    "spec": {
+GUIDED_PLAN = plan_doc(
+    "demo-guided",
+    {
         "target": "4.1.0",
         "selector": {"zones": ["eu-de-1"]},
         "waves": {"sizes": [2, 10, "25%"], "order": "arch-zone", "maxUnavailable": "10%"},
@@ -60,7 +57,7 @@ GUIDED_PLAN = {
         },
         "failureBudget": {"perWave": 1, "perRun": "2%", "onBreach": "pause"},
     },
-}
+)
 
 
 def demo(
@@ -174,7 +171,7 @@ def _guide(sim: Any, work: Path, base: str, prometheus: str) -> None:
 
     guided = work / "guided-plan.yaml"
     guided.write_text(yaml.safe_dump(GUIDED_PLAN, sort_keys=False))
-    target = str(GUIDED_PLAN["spec"]["target"])  # type: ignore[index]
+    target = str(GUIDED_PLAN["spec"]["target"])
     sim.world.faults.healthRegressions.append(HealthRegression(release=target, arch="s390x"))
     flags = f"--prometheus {prometheus}"
     typer.echo(f"  the guided scenario (Kata {target} is broken on s390x in this demo); from another terminal:")

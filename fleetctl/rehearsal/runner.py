@@ -297,8 +297,6 @@ def _node_results(
         drain = s.facts.get("drain") or {}
         spent = s.facts.get("seconds") or {}
         refused_pods = list(drain.get("refusedPods") or [])
-        if not refused_pods and "drain timed out" in s.message:
-            refused_pods = _named_pods(s.message)
         waited = drain.get("waitedForBuilds")
         seconds = _node_seconds(s)
         out.append(
@@ -333,12 +331,6 @@ def _removed_pods(scratch: Store, run_id: int) -> list[tuple[str, str, str]]:
         _, ns, name = [*target.split("/", 2), "", ""][:3]
         out.append((str(cluster), ns, name))
     return out
-
-
-def _named_pods(message: str) -> list[str]:
-    """The pods a drain-timeout message names: "... 3 pods remain (ns/a, ns/b, ns/c)"."""
-    inside = message.split("(", 1)[-1].split(")", 1)[0]
-    return [p.strip() for p in inside.split(",") if "/" in p]
 
 
 def _pdbs_for(

@@ -40,6 +40,7 @@ from store.migrate import open_store
 from store.models import AuditEvent, NodeStep, UpgradeRun, Wave
 from store.runs import list_runs, read_run
 from tests.support.sim import admin
+from upgrades.plandoc import plan_doc
 
 FLEETCTL = [sys.executable, "-m", "fleetctl"]
 TARGET = "4.1.0"
@@ -416,8 +417,7 @@ class Chaos:
             "failureBudget": {"perWave": "25%", "perRun": "10%", "onBreach": "pause"},
         }
         path = self.work / f"{name}.yaml"
-        doc = {"apiVersion": "fleetctl.io/v1", "kind": "UpgradePlan", "metadata": {"name": name}, "spec": spec}
-        path.write_text(yaml.safe_dump(doc))
+        path.write_text(yaml.safe_dump(plan_doc(name, spec)))
         return str(path)
 
     def _outage_on(self) -> bool:

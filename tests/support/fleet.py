@@ -13,6 +13,7 @@ import yaml
 
 from simulator.server import Simulator
 from tests.support.sim import admin
+from upgrades.plandoc import plan_doc
 
 FLEETCTL = [sys.executable, "-m", "fleetctl"]
 NEWEST = "4.1.0"
@@ -41,8 +42,7 @@ class Fleet:
         spec.setdefault("gates", {"enabled": False})
         spec.setdefault("drain", {"timeout": "20s"})
         path = self.tmp / f"{name}.yaml"
-        doc = {"apiVersion": "fleetctl.io/v1", "kind": "UpgradePlan", "metadata": {"name": name}, "spec": spec}
-        path.write_text(yaml.safe_dump(doc))
+        path.write_text(yaml.safe_dump(plan_doc(name, spec)))
         return str(path)
 
     def apply(self, plan: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
