@@ -60,6 +60,11 @@ def _load(path: Path) -> dict[str, Any]:
         raise BadInputError(
             "kubeconfig has no contexts list", where=str(path), hint="check the file with `kubectl config view`"
         )
+    for key in ("clusters", "users"):
+        if not isinstance(data.get(key) or [], list):
+            raise BadInputError(
+                f"kubeconfig's {key} is not a list", where=str(path), hint="check the file with `kubectl config view`"
+            )
     for user in data.get("users") or []:
         if isinstance(user, dict) and isinstance(user.get("user"), dict):
             register_secret(user["user"].get("token"))

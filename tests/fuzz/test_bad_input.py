@@ -186,6 +186,7 @@ kubeconfig_docs = st.one_of(
 
 @FUZZ
 @given(kubeconfig_docs)
+@example("apiVersion: v1\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: true\n")
 def test_any_kubeconfig_is_refused_clearly_without_its_secrets(home: Path, db: str, doc: str | bytes) -> None:
     path = home / "kubeconfig"
     path.write_bytes(doc if isinstance(doc, bytes) else doc.encode())
