@@ -7,13 +7,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench chaos lint typecheck pytest system-deps clean help
+.PHONY: demo test test-stress k8s bench chaos lint typecheck pytest system-deps clean help
 
 demo: $(STAMP)
 	@echo "fleetctl demo: the simulated 'seed' fleet (400 Kata nodes, time x10), a SQLite store and the dashboard."
 	@$(BIN)/fleetctl demo
 
 test: $(STAMP) system-deps lint typecheck pytest
+
+# The same suite while a CPU hog (stress-ng --cpu 1, started and stopped here) takes one of the two
+# cores: no test may depend on the machine's speed.
+test-stress: $(STAMP) system-deps
+	@scripts/system-deps.sh stress-ng
+	scripts/with-cpu-hog.sh $(MAKE) test
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -52,4 +58,4 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 help:
-	@echo "make demo | make test | make bench | make chaos | make lint | make typecheck | make pytest | make clean"
+	@echo "make demo | make test | make test-stress | make bench | make chaos | make lint | make typecheck | make pytest | make clean"

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo run for real, when they are missing.
 # As root it uses apt-get; otherwise it says what to install and stops.
+#   scripts/system-deps.sh            prometheus and postgresql (make test, make demo)
+#   scripts/system-deps.sh stress-ng  also these packages, by command name (make test-stress)
 set -euo pipefail
 
 missing=()
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+for extra in "$@"; do
+  command -v "$extra" >/dev/null 2>&1 || missing+=("$extra")
+done
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

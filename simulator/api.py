@@ -429,6 +429,8 @@ class Api:
             while True:
                 now = loop.time()
                 if now >= deadline:
+                    if drop_after and drop_after < timeout:
+                        self.world.stats.watches_dropped += 1  # the fault ended it, not the client's timeout
                     break
                 wait = min(deadline, next_bookmark if bookmarks else deadline) - now
                 if not watcher.queue.empty():
@@ -444,6 +446,7 @@ class Api:
                             next_bookmark = loop.time() + self.bookmark_seconds
                         continue
                 if event is None:
+                    self.world.stats.watches_dropped += 1
                     break  # dropped on purpose
                 if event.rv <= last_sent:
                     continue

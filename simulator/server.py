@@ -118,6 +118,7 @@ class Admin:
                 "apiRequests": s.api_requests,
                 "apiErrorsInjected": s.api_errors_injected,
                 "watchEventsSent": s.watch_events_sent,
+                "watchesDropped": s.watches_dropped,
                 "resourceVersion": self.world.store.rv,
                 "objects": {rt.plural: self.world.store.count(rt) for rt in r.ALL if rt is not r.EVENTS_V1},
             }

@@ -63,6 +63,7 @@ class Stats:
     api_requests: int = 0
     api_errors_injected: int = 0
     watch_events_sent: int = 0
+    watches_dropped: int = 0  # watches the server ended early (a fault, or /_sim/drop-watches)
 
 
 class World:

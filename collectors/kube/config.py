@@ -67,8 +67,8 @@ def _load(path: Path) -> dict[str, Any]:
             )
     for user in data.get("users") or []:
         if isinstance(user, dict) and isinstance(user.get("user"), dict):
-            register_secret(user["user"].get("token"))
-            register_secret(user["user"].get("password"))
+            for secret in ("token", "password", "client-key-data"):
+                register_secret(user["user"].get(secret))
     return data
 
 

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.chaos.harness import Chaos, ChaosConfig, unaudited
 
 
+@pytest.mark.timeout(2400)  # a safety net: each phase ends on its run's own event, whatever the machine's speed
 def test_a_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     lines: list[str] = []
     config = ChaosConfig(
-        profile="small", seed=3, time_scale=50, kill_every=(1.5, 4.0), serve_kills=2, prometheus_outage_s=10, read_hold_s=5,
-        deadline_s=110, say=lines.append,
+        profile="small", seed=3, time_scale=50, kill_every=(0.5, 2.0), serve_kills=2, prometheus_outage_s=10,
+        read_hold_s=5, phase_deadline_s=900, say=lines.append,
     )  # fmt: skip
     report = Chaos(config, tmp_path).run()
+    assert not report.harness, "a safety deadline fired (a harness problem):\n" + "\n".join(lines + report.lines())
     assert report.ok, "\n".join(lines + report.lines())
+    assert len(report.phases) == 2 and all(" done" in p for p in report.phases), report.phases
     assert report.facts["kills"]["executor SIGKILL"] >= 2 and report.facts["API errors injected"] > 0
     assert report.facts["long read transactions held"] >= 1
     assert report.facts["serve exits on SIGTERM"] and set(report.facts["serve exits on SIGTERM"]) == {0}

@@ -172,11 +172,15 @@ def test_old_data_is_flagged_stale(filled: tuple[Simulator, str], tmp_path: obje
     _, db = filled
     cfg = Path(str(tmp_path)) / "config.toml"
     cfg.write_text('collect_interval = "1s"\n')
-    import time
+    from tests.support.sim import wait_for
 
-    time.sleep(2.5)
-    result = fleetctl("--config", str(cfg), "--db", db, "nodes", "-o", "json")
-    assert result.returncode == 0 and "STALE" in result.stderr
+    # The data turns stale once it is older than the interval allows: wait for that, however long it takes.
+    result = wait_for(
+        lambda: (r := fleetctl("--config", str(cfg), "--db", db, "nodes", "-o", "json")) and "STALE" in r.stderr and r,
+        interval=0.5,
+        what="the data to be flagged stale",
+    )
+    assert result.returncode == 0
     assert json.loads(result.stdout)["metadata"]["stale"] is True
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,13 @@ def test_serve_rbac_allows_every_call_and_nothing_more(fresh_sim: Simulator, tmp
     recorded(fresh_sim)  # clears the log
     assert fleet.run("collect").returncode == 0
     watcher = subprocess.Popen(fleet.args("collect", "--watch", "--interval", "1s"), stdout=subprocess.DEVNULL)
-    time.sleep(3)
+    rules = grants(DEPLOY / "rbac.yaml", "fleetctl")
+    watchable = {res for _, rule in rules if "watch" in rule["verbs"] for res in rule["resources"]}
+
+    def watching() -> bool:  # every watch the ClusterRole grants has been opened (the log is not cleared)
+        return watchable <= {r["resource"] for r in admin(fresh_sim, "/_sim/requests") if r["verb"] == "watch"}
+
+    wait_for(watching, what=f"collect --watch to watch {sorted(watchable)}")
     watcher.send_signal(signal.SIGINT)
     watcher.wait(timeout=30)
     evict, delete = names(fleet, "amd64", 2), names(fleet, "amd64", 4)[2:]
@@ -92,10 +97,10 @@ def test_serve_rbac_allows_every_call_and_nothing_more(fresh_sim: Simulator, tmp
     assert fleet.run("schedule", "add", nothing, "--window", window, "--duration", "1h").returncode == 0
     serve = Serve(fleet, "serve")
     try:
-        wait_for(lambda: "nothing to upgrade" in serve.text(), timeout=30, what="serve's first opening")
+        wait_for(lambda: "nothing to upgrade" in serve.text(), what="serve's first opening")
     finally:
         assert serve.stop() == 0
-    check(recorded(fresh_sim), grants(DEPLOY / "rbac.yaml", "fleetctl"))
+    check(recorded(fresh_sim), rules)
 
 
 def test_node_reporter_rbac_is_patching_nodes_only(fresh_sim: Simulator, tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def test_on_delete_upgrades_exactly_the_node_whose_pod_is_deleted(fresh_sim: Sim
             and n.metadata.labels["katacontainers.io/kata-runtime"] == "true"
         )
 
-    wait_for(upgraded, timeout=30, what=f"{node} to report 4.1.0")
+    wait_for(upgraded, what=f"{node} to report 4.1.0")
     n = core.read_node(node)
     env = json.loads(n.metadata.annotations[ENV])
     assert env["Runtime"]["Version"]["Version"]["Semver"] == "4.1.0"
@@ -82,7 +82,7 @@ def test_an_injected_install_failure_leaves_the_node_claimed_and_on_its_old_rele
         statuses = _deploy_pod(core, node).status.container_statuses or []
         return any(cs.state.waiting and cs.state.waiting.reason == "CrashLoopBackOff" for cs in statuses)
 
-    wait_for(crash_looping, timeout=30, what="kata-deploy to crash-loop")
+    wait_for(crash_looping, what="kata-deploy to crash-loop")
     n = core.read_node(node)
     assert n.metadata.labels["katacontainers.io/kata-runtime"] == "false"
     assert n.metadata.annotations[VERSION_FILE] == old_version

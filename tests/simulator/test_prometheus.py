@@ -17,7 +17,6 @@ def test_every_node_with_kata_monitor_is_up(sim_small: Simulator, prometheus_sma
     nodes = set(sim_small.world.nodes)
     up = wait_for(
         lambda: (r := instant(prometheus_small, 'up{job="kata-monitor"}')) and len(r) == len(nodes) and r,
-        timeout=30,
         what="every target scraped",
     )
     assert {s["metric"]["node"] for s in up} == nodes
@@ -47,7 +46,7 @@ def test_shim_rpc_histogram_answers_the_p99_query(sim_small: Simulator, promethe
     def p99s() -> list[float]:
         return [float(s["value"][1]) for s in instant(prometheus_small, query) if s["value"][1] != "NaN"]
 
-    values = wait_for(lambda: len(p99s()) >= 3 and p99s(), timeout=60, what="p99 latencies for several nodes")
+    values = wait_for(lambda: len(p99s()) >= 3 and p99s(), what="p99 latencies for several nodes")
     assert all(50 < v < 1000 for v in values)  # mean 60 ms: p99 about 275 ms when healthy
 
 

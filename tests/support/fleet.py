@@ -40,7 +40,7 @@ class Fleet:
     def plan_file(self, name: str = "p", **spec: Any) -> str:
         spec.setdefault("target", NEWEST)
         spec.setdefault("gates", {"enabled": False})
-        spec.setdefault("drain", {"timeout": "20s"})
+        spec.setdefault("drain", {"timeout": "2m"})  # generous: a slow machine drains slowly
         path = self.tmp / f"{name}.yaml"
         path.write_text(yaml.safe_dump(plan_doc(name, spec)))
         return str(path)

@@ -164,7 +164,7 @@ def test_a_second_executor_on_the_same_run_refuses(fleet: Fleet) -> None:
                 except BadInputError:  # the run is not written yet
                     return False
 
-        wait_for(held, timeout=60, what="the first executor to hold run 1")
+        wait_for(held, what="the first executor to hold run 1")
         second = fleet.run("upgrade", "resume", "1")
         assert second.returncode == 3 and "being executed by" in second.stderr and "Traceback" not in second.stderr
     finally:
