@@ -48,7 +48,7 @@ class Api:
 
     def __init__(self, world: World, *, bookmark_seconds: float = 2.0) -> None:
         self.world = world
-        self.store = world.store
+        self.store = world.memory_store()
         self.bookmark_seconds = bookmark_seconds
 
     # -- discovery -----------------------------------------------------------------------
@@ -269,7 +269,10 @@ class Api:
         if dry_run:
             return json_response(body, 201)
         if rt is r.PODS:
-            body["status"] = {"phase": "Pending", "qosClass": "Burstable"}  # the kubelet owns pod status
+            body["status"] = {
+                "phase": "Pending",
+                "qosClass": builders.qos_class(body.get("spec") or {}),
+            }  # the kubelet owns pod status
         entry = self.store.create(rt, body)
         if rt is r.PODS:
             self.world.spawn(kubelet.start_pod(self.world, meta["namespace"], meta["name"]))

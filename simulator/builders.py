@@ -155,8 +155,23 @@ def pod(
         "apiVersion": "v1",
         "metadata": meta,
         "spec": spec,
-        "status": {"phase": "Pending", "qosClass": "Burstable"},
+        "status": {"phase": "Pending", "qosClass": qos_class(spec)},
     }
+
+
+def qos_class(spec: Obj) -> str:
+    """The pod's QoS class, as the API server works it out on create: BestEffort with no requests
+    or limits, Guaranteed when every container's limits equal its requests for cpu and memory."""
+    containers = [*spec.get("initContainers", []), *spec.get("containers", [])]
+    resources = [c.get("resources") or {} for c in containers]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    guaranteed = all(
+        (r.get("limits") or {}).get(k) and (r.get("requests") or r.get("limits") or {}).get(k) == r["limits"][k]
+        for r in resources
+        for k in ("cpu", "memory")
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def daemonset(

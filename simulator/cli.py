@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from simulator.controlplane import KUBE_VERSION, ControlPlaneError
 from simulator.faults import ScenarioError, load_scenario
 from simulator.fleet import PROFILES
 from simulator.server import ServerOptions, Simulator
@@ -28,6 +29,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kubeconfig-out", type=Path, help="where to write the kubeconfig (default: a new temp dir)")
     p.add_argument("--out-dir", type=Path, help="where to write the kubeconfig and the Prometheus target file")
     p.add_argument("--scenario", type=Path, help="a scenario file of faults to inject (docs/simulator.md)")
+    p.add_argument(
+        "--backend",
+        choices=("memory", "kube-apiserver"),
+        default="memory",
+        help="memory: our own in-memory API server (default, fast); kube-apiserver: a real control plane "
+        "(kube-apiserver, etcd, controller-manager, scheduler) built from tools/k8s, with the fleet on it",
+    )
     return p
 
 
@@ -55,6 +63,7 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         kubeconfig_out=args.kubeconfig_out,
         out_dir=args.out_dir,
         faults=faults,
+        backend=args.backend,
     )
 
 
@@ -66,10 +75,18 @@ def _fail(message: str) -> None:
 async def serve(options: ServerOptions) -> None:
     """Serve on this loop until SIGINT or SIGTERM."""
     sim = Simulator(options)
-    await sim.start_async()
+    try:
+        await sim.start_async()
+    except ControlPlaneError as exc:
+        sys.stderr.write(f"error: --backend kube-apiserver: {exc}\n")
+        raise SystemExit(3) from None
     fleet = sim.world.fleet
     print(
         f"simulator: {len(fleet.nodes)} nodes, {fleet.vcpus} vCPUs, profile {fleet.profile}, seed {fleet.seed}, time scale {options.time_scale}"
+    )
+    print(
+        f"backend:    {options.backend}"
+        + (f" (Kubernetes {KUBE_VERSION}; admin /_sim: {sim.admin_url})" if sim.kube else "")
     )
     print(f"api:        {sim.url}")
     print(f"kubeconfig: {sim.kubeconfig}")

@@ -52,43 +52,56 @@ DAEMONSETS: tuple[tuple[str, str, str, str, str, dict[str, str] | None], ...] = 
 )
 
 
+def daemonset_object(world: World, name: str) -> Obj:
+    """The DaemonSet ``name`` of ``DAEMONSETS`` (kata-deploy at the fleet's template release)."""
+    _, ns, container, strategy, image, selector = next(d for d in DAEMONSETS if d[0] == name)
+    labels = {"name": name} if name != "cloud-api-adaptor-daemonset" else {"app": "cloud-api-adaptor"}
+    if image == "deploy":
+        image = kata.deploy_image(world.fleet.template_version)
+    ds = builders.daemonset(
+        name, ns, labels=labels, image=image, container=container, strategy=strategy, node_selector=selector
+    )
+    if name == DEPLOY_NAME:
+        ds["metadata"]["generation"] = _GENERATION_OF.get(world.fleet.template_version, 1)
+    return ds
+
+
 def create_daemonsets(world: World) -> None:
-    """kata-deploy (OnDelete, at the fleet's template release), kata-monitor and the Cloud API Adaptor."""
-    for name, ns, container, strategy, image, selector in DAEMONSETS:
-        labels = {"name": name} if name != "cloud-api-adaptor-daemonset" else {"app": "cloud-api-adaptor"}
-        if image == "deploy":
-            image = kata.deploy_image(world.fleet.template_version)
-        ds = builders.daemonset(
-            name, ns, labels=labels, image=image, container=container, strategy=strategy, node_selector=selector
-        )
-        if name == DEPLOY_NAME:
-            ds["metadata"]["generation"] = _GENERATION_OF.get(world.fleet.template_version, 1)
-        world.store.create(r.DAEMONSETS, ds)
+    """kata-deploy (OnDelete, at the fleet's template release), kata-monitor and the Cloud API
+    Adaptor, with the in-memory DaemonSet controller's behaviour."""
+    for name, *_ in DAEMONSETS:
+        world.store.create(r.DAEMONSETS, daemonset_object(world, name))
     world.store.listeners.append(lambda event: _on_daemonset_change(world, event))
     world.spawn(_reconcile_status_forever(world))
 
 
-def _daemonsets_for(world: World, spec: NodeSpec) -> list[Obj]:
+def _daemonsets_for(spec: NodeSpec, daemonsets: list[Obj]) -> list[Obj]:
     out = []
-    for name, ns, *_ in DAEMONSETS:
-        entry = world.store.get(r.DAEMONSETS, ns, name)
-        if entry is None:
-            continue
-        selector = entry.obj["spec"]["template"]["spec"].get("nodeSelector") or {}
+    for ds in daemonsets:
+        selector = ds["spec"]["template"]["spec"].get("nodeSelector") or {}
         if selector.get(kata.LABEL_PEER_PODS) and not spec.peer_pods:
             continue
-        if name == "kata-monitor" and not spec.kata_monitor:
+        if ds["metadata"]["name"] == "kata-monitor" and not spec.kata_monitor:
             continue
-        out.append(entry.obj)
+        out.append(ds)
+    return out
+
+
+def node_pods(world: World, spec: NodeSpec, daemonsets: list[Obj]) -> list[Obj]:
+    """A node's DaemonSet pods at the start, running: kata-deploy at the node's own release (OnDelete history)."""
+    out = []
+    for ds in _daemonsets_for(spec, daemonsets):
+        image = kata.deploy_image(spec.release) if ds["metadata"]["name"] == DEPLOY_NAME else None
+        pod = _daemon_pod(world, ds, spec.name, image=image)
+        pod["status"] = running_status(world, pod)
+        out.append(pod)
     return out
 
 
 def create_node_pods(world: World, spec: NodeSpec) -> None:
-    """The DaemonSet pods of a node at start: kata-deploy at the node's own release (OnDelete history)."""
-    for ds in _daemonsets_for(world, spec):
-        image = kata.deploy_image(spec.release) if ds["metadata"]["name"] == DEPLOY_NAME else None
-        pod = _daemon_pod(world, ds, spec.name, image=image)
-        pod["status"] = running_status(world, pod)
+    """The DaemonSet pods of a node at start, in the in-memory store."""
+    daemonsets = [e.obj for name, ns, *_ in DAEMONSETS if (e := world.store.get(r.DAEMONSETS, ns, name)) is not None]
+    for pod in node_pods(world, spec, daemonsets):
         world.store.create(r.PODS, pod)
 
 
@@ -113,7 +126,9 @@ def _daemon_pod(world: World, ds: Obj, node: str, *, image: str | None = None) -
         labels=labels,
         image=used_image,
         container=container["name"],
-        owner_ref=builders.owner("DaemonSet", "apps/v1", ds["metadata"]["name"], ds["metadata"]["uid"]),
+        owner_ref=builders.owner("DaemonSet", "apps/v1", ds["metadata"]["name"], ds["metadata"]["uid"])
+        if ds["metadata"].get("uid")
+        else None,  # a real DaemonSet controller adopts it and writes the reference itself
     )
     pod["spec"]["serviceAccountName"] = template["spec"].get("serviceAccountName", "default")
     pod["spec"]["tolerations"] = [{"operator": "Exists"}]
@@ -139,10 +154,11 @@ def on_daemon_pod_removed(world: World, pod: Obj) -> None:
             )
         )
     else:
-        world.spawn(_start_plain(world, new_pod["metadata"]["namespace"], new_pod["metadata"]["name"]))
+        world.spawn(start_plain(world, new_pod["metadata"]["namespace"], new_pod["metadata"]["name"]))
 
 
-async def _start_plain(world: World, namespace: str, name: str) -> None:
+async def start_plain(world: World, namespace: str, name: str) -> None:
+    """A DaemonSet pod other than kata-deploy: it runs once its image is pulled."""
     await world.sleep(PULL_SECONDS)
     if world.store.get(r.PODS, namespace, name) is not None:
         world.store.mutate(r.PODS, namespace, name, lambda p: p.__setitem__("status", running_status(world, p)))

@@ -65,7 +65,7 @@ def running_status(world: World, pod: Obj, *, ready: bool = True) -> Obj:
             }
             for c in containers
         ],
-        "qosClass": "Burstable",
+        "qosClass": pod.get("status", {}).get("qosClass") or builders.qos_class(pod["spec"]),  # set on create
     }
 
 
@@ -133,7 +133,7 @@ def create_app_pod(world: World, app: int, node: str | None, *, running: bool) -
     With ``node`` None the pod is created unbound and the scheduler places it.
     """
     name = f"app-{app:02d}"
-    template_hash = f"{app:02d}7f9c{app % 10}d"
+    template_hash = app_template_hash(app)
     pod = builders.pod(
         name=world.unique_name(r.PODS, APP_NAMESPACE, f"{name}-{template_hash}-"),
         namespace=APP_NAMESPACE,
@@ -146,11 +146,18 @@ def create_app_pod(world: World, app: int, node: str | None, *, running: bool) -
         ),
         runtime_class="kata-qemu",
     )
+    if not world.controllers:
+        del pod["metadata"]["ownerReferences"]  # the real ReplicaSet adopts it (a made-up owner uid is garbage)
     if running:
         pod["status"] = running_status(world, pod)
     world.store.create(r.PODS, pod)
     if not running:
         world.spawn(start_pod(world, APP_NAMESPACE, pod["metadata"]["name"]))
+
+
+def app_template_hash(app: int) -> str:
+    """The pod-template-hash of app ``app``'s ReplicaSet."""
+    return f"{app:02d}7f9c{app % 10}d"
 
 
 def adopt_pod(world: World, pod: Obj) -> None:
@@ -186,11 +193,15 @@ def _handler_of(world: World, pod: Obj) -> str | None:
 
 
 async def start_pod(world: World, namespace: str, name: str) -> None:
-    """Take a new pod from Pending to Running (or to FailedCreatePodSandBox), then maybe to Succeeded."""
+    """Take a new pod from Pending to Running (or to FailedCreatePodSandBox), then maybe to Succeeded.
+    The in-memory backend schedules an unbound pod first; on a real API server the scheduler does."""
     entry = world.store.get(r.PODS, namespace, name)
-    if entry is None:
+    if entry is None or entry.obj["metadata"]["uid"] in world.pods_started:
         return
     node = entry.obj["spec"].get("nodeName")
+    if not node and not world.controllers:
+        return  # the real scheduler binds it; its kubelet starts it then
+    world.pods_started.add(entry.obj["metadata"]["uid"])
     if not node:
         node = schedule(world, entry.obj)
         if node is None:
@@ -312,11 +323,12 @@ def delete_pod(world: World, namespace: str, name: str, grace: int | None) -> Ob
     world.record_event(
         pod, "Killing", f"Stopping container {pod['spec']['containers'][0]['name']}", host=pod["spec"].get("nodeName")
     )
-    world.spawn(_remove_after(world, namespace, name, pod["metadata"]["uid"], min(float(grace), 2.0)))
+    world.spawn(remove_after(world, namespace, name, pod["metadata"]["uid"], min(float(grace), 2.0)))
     return marked.obj
 
 
-async def _remove_after(world: World, namespace: str, name: str, uid: str, seconds: float) -> None:
+async def remove_after(world: World, namespace: str, name: str, uid: str, seconds: float) -> None:
+    """The kubelet's end of a graceful deletion: once the containers stop, the pod goes."""
     await world.sleep(seconds)
     entry = world.store.get(r.PODS, namespace, name)
     if entry is None or entry.obj["metadata"]["uid"] != uid:
@@ -326,9 +338,12 @@ async def _remove_after(world: World, namespace: str, name: str, uid: str, secon
 
 
 def on_pod_removed(world: World, pod: Obj) -> None:
-    """React to a pod leaving: owners recreate theirs, PeerPods go with their pod."""
+    """React to a pod leaving: owners recreate theirs, PeerPods go with their pod. On a real API
+    server its own controllers and garbage collector do this."""
     from simulator import installer
 
+    if not world.controllers:
+        return
     meta = pod["metadata"]
     owners = meta.get("ownerReferences") or [{}]
     kind = owners[0].get("kind")

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from simulator.resources import STORAGE_KEY, ResourceType
 
@@ -104,6 +104,24 @@ class Watcher:
     """(field, value) when the watch selects ``metadata.name`` or ``spec.nodeName`` by equality:
     a change is then only offered to the watches of its own object or node, as the API
     server's watch cache indexes them (``accepts`` still decides)."""
+
+
+class ObjectView(Protocol):
+    """What the Kata behaviour needs of a backend: the in-memory ``ObjectStore``, or a
+    ``KubeMirror`` of a real API server."""
+
+    rv: int
+    listeners: list[Callable[[WatchEvent], None]]
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> Entry | None: ...
+    def require(self, rt: ResourceType, namespace: str, name: str) -> Entry: ...
+    def scan(self, rt: ResourceType, namespace: str | None = None) -> Iterator[tuple[ObjKey, Entry]]: ...
+    def count(self, rt: ResourceType) -> int: ...
+    def create(self, rt: ResourceType, obj: Obj) -> Entry: ...
+    def mutate(self, rt: ResourceType, namespace: str, name: str, change: Callable[[Obj], None]) -> Entry: ...
+    def delete(self, rt: ResourceType, namespace: str, name: str) -> Entry: ...
+    def compact(self) -> int: ...
+    def drop_watches(self) -> int: ...
 
 
 class ObjectStore:

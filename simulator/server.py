@@ -34,6 +34,8 @@ from simulator import resources as r
 from simulator.api import Api, json_response, status_response
 from simulator.faults import Faults, ScenarioError, load_scenario, parse_faults
 from simulator.fleet import FleetSpec, make_fleet
+from simulator.kubemirror import KubeMirror
+from simulator.kubeserver import KubeBackend
 from simulator.metrics import KataMonitor
 from simulator.objectstore import ApiError
 from simulator.tls import make_certificates
@@ -64,6 +66,7 @@ class ServerOptions:
     bookmark_seconds: float = 2.0
     churn: bool = True  # keep builds arriving and finishing
     fleet: FleetSpec | None = None  # a given fleet (a rehearsal's copy) instead of the profile's
+    backend: str = "memory"  # or "kube-apiserver": the world on a real control plane (simulator.kubeserver)
 
 
 @dataclass
@@ -206,6 +209,38 @@ def _make_ready(world: World) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _add_admin_routes(app: web.Application, admin: Admin) -> None:
+    app.router.add_get("/_sim/faults", admin.get_faults)
+    app.router.add_put("/_sim/faults", admin.set_faults)
+    app.router.add_patch("/_sim/faults", admin.set_faults)
+    app.router.add_post("/_sim/compact", admin.compact)
+    app.router.add_post("/_sim/drop-watches", admin.drop_watches)
+    app.router.add_get("/_sim/stats", admin.stats)
+    app.router.add_get("/_sim/nodes", admin.nodes)
+    app.router.add_get("/_sim/requests", admin.request_log)
+    app.router.add_post("/_sim/touch", admin.touch)
+
+
+def build_admin_app(world: World, options: ServerOptions, requests: deque[RequestRecord]) -> web.Application:
+    """Only the ``/_sim`` endpoints (token required), served beside a real API server."""
+    token = options.token.encode()
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        header = request.headers.get("Authorization", "")
+        given = header[7:].strip().encode() if header.startswith("Bearer ") else b""
+        try:
+            if not hmac.compare_digest(given, token):
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+            return await handler(request)
+        except ApiError as exc:
+            return status_response(exc)
+
+    app = web.Application(middlewares=[auth], client_max_size=MAX_BODY)
+    _add_admin_routes(app, Admin(world, requests))
+    return app
+
+
 def build_app(
     world: World, options: ServerOptions, transports: weakref.WeakSet[asyncio.BaseTransport]
 ) -> web.Application:
@@ -288,15 +323,7 @@ def build_app(
     app.router.add_get("/apis/{group}/{version}", api.resource_list)
     app.router.add_route("*", "/api/v1/{tail:.+}", api.resource)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", api.resource)
-    app.router.add_get("/_sim/faults", admin.get_faults)
-    app.router.add_put("/_sim/faults", admin.set_faults)
-    app.router.add_patch("/_sim/faults", admin.set_faults)
-    app.router.add_post("/_sim/compact", admin.compact)
-    app.router.add_post("/_sim/drop-watches", admin.drop_watches)
-    app.router.add_get("/_sim/stats", admin.stats)
-    app.router.add_get("/_sim/nodes", admin.nodes)
-    app.router.add_get("/_sim/requests", admin.request_log)
-    app.router.add_post("/_sim/touch", admin.touch)
+    _add_admin_routes(app, admin)
     return app
 
 
@@ -389,9 +416,17 @@ class Simulator:
         self.options = options
         faults = options.faults or (load_scenario(options.scenario) if options.scenario else Faults())
         fleet = options.fleet or make_fleet(options.profile, seed=options.seed, nodes=options.nodes)
-        self.world = World(fleet, time_scale=options.time_scale, faults=faults)
         out = options.out_dir or Path(tempfile.mkdtemp(prefix=f"fleetctl-sim-{options.cluster_name}-"))
         self.out_dir = out
+        self.kube: KubeBackend | None = None
+        if options.backend == "kube-apiserver":
+            mirror = KubeMirror()
+            self.world = World(fleet, time_scale=options.time_scale, faults=faults, store=mirror)
+            self.kube = KubeBackend(self, mirror)
+        elif options.backend == "memory":
+            self.world = World(fleet, time_scale=options.time_scale, faults=faults)
+        else:
+            raise ValueError(f"unknown simulator backend {options.backend!r}: use memory or kube-apiserver")
         self.kubeconfig = options.kubeconfig_out or out / "kubeconfig"
         self.targets = options.targets_out or out / "kata-monitor-targets.json"
         self.url = ""
@@ -401,6 +436,7 @@ class Simulator:
         self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_url = ""
+        self.admin_url = ""  # the /_sim endpoints: the API's own URL, or a port of their own beside a real server
         self.ca_path: Path | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -413,22 +449,34 @@ class Simulator:
     async def start_async(self) -> None:
         """Populate the world and start serving on the running loop."""
         started = time.monotonic()
-        self.world.populate()
-        certs = make_certificates(self.out_dir)
+        if self.kube is not None:
+            self.kube.start()
+            certs = self.kube.plane.certs
+            assert certs is not None
+            requests: deque[RequestRecord] = deque(maxlen=200_000)
+            self._runner = web.AppRunner(build_admin_app(self.world, self.options, requests), access_log=None)
+            self.url = self.kube.plane.url
+        else:
+            self.world.populate()
+            certs = make_certificates(self.out_dir)
+            self._runner = web.AppRunner(
+                build_app(self.world, self.options, self._transports), access_log=None, handler_cancellation=True
+            )
         self.ca_path = certs.ca_path
-        self._runner = web.AppRunner(
-            build_app(self.world, self.options, self._transports), access_log=None, handler_cancellation=True
-        )
         await self._runner.setup()
         await web.TCPSite(
-            self._runner, self.options.host, self.options.port, ssl_context=certs.server_context()
+            self._runner, self.options.host, 0 if self.kube else self.options.port, ssl_context=certs.server_context()
         ).start()
         self._metrics_runner = web.AppRunner(build_metrics_app(self.world), access_log=None)
         await self._metrics_runner.setup()
         await web.TCPSite(self._metrics_runner, self.options.host, 0).start()
         port = self._runner.addresses[0][1]
         self.world.server_port = self._metrics_runner.addresses[0][1]
-        self.url = f"https://{self.options.host}:{port}"
+        self.admin_url = f"https://{self.options.host}:{port}"
+        if self.kube is None:
+            self.url = self.admin_url
+        else:
+            self.kube.follow(asyncio.get_running_loop(), requests)
         self.metrics_url = f"http://{self.options.host}:{self.world.server_port}"
         self.targets.parent.mkdir(parents=True, exist_ok=True)
         self.world.targets_path = self.targets
@@ -436,16 +484,20 @@ class Simulator:
         write_kubeconfig(
             self.kubeconfig, server=self.url, token=self.token, name=self.options.cluster_name, ca_pem=certs.ca_pem
         )
-        self.world.spawn(disruption.reconcile_forever(self.world))
+        if self.world.controllers:
+            self.world.spawn(disruption.reconcile_forever(self.world))
         self.world.spawn(kubelet.finish_due_pods(self.world))
         if self.options.churn:
             self.world.spawn(kubelet.churn_builds(self.world))
-        installer.reconcile_daemonset_status(self.world)
+        if self.world.controllers:
+            installer.reconcile_daemonset_status(self.world)
         self.startup_seconds = time.monotonic() - started
 
     async def stop_async(self) -> None:
         """Stop serving and cancel the world's behaviour."""
         await self.world.stop()
+        if self.kube is not None:
+            await self.kube.stop()
         for runner in (self._runner, self._metrics_runner):
             if runner is not None:
                 await runner.cleanup()

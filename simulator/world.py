@@ -4,6 +4,11 @@
 really installed). Behaviour lives in ``kubelet`` (pods), ``installer`` (kata-deploy) and
 ``disruption`` (evictions and PDBs); they all act through the store, so every change is
 visible over the API and in watches.
+
+The store is one of two backends. The in-memory ``ObjectStore`` is served by our own API
+server, and the world then also plays the control plane (``controllers``: scheduling, the
+DaemonSet and ReplicaSet controllers, evictions). A ``KubeMirror`` fronts a real API server,
+whose own controllers do that, and the world only plays the nodes (``simulator.kubeworld``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from simulator import builders, kata
 from simulator import resources as r
 from simulator.faults import Faults
 from simulator.fleet import APPS, FleetSpec, NodeSpec, Workloads
-from simulator.objectstore import Entry, ObjectStore, WatchEvent, rfc3339
+from simulator.objectstore import Entry, ObjectStore, ObjectView, WatchEvent, rfc3339
 
 NAMESPACES = (
     "default",
@@ -69,7 +74,14 @@ class Stats:
 class World:
     """The fleet, its objects and its behaviour."""
 
-    def __init__(self, fleet: FleetSpec, *, time_scale: float = 1.0, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        fleet: FleetSpec,
+        *,
+        time_scale: float = 1.0,
+        faults: Faults | None = None,
+        store: ObjectView | None = None,
+    ) -> None:
         if time_scale <= 0:
             raise ValueError("time scale must be > 0")
         self.fleet = fleet
@@ -77,7 +89,10 @@ class World:
         self.faults = faults or Faults()
         self._ids = random.Random(fleet.seed)
         self.rng = random.Random(fleet.seed + 1)
-        self.store = ObjectStore(uid=self.new_uid, now=self.now)
+        self.memory: ObjectStore | None = None if store is not None else ObjectStore(uid=self.new_uid, now=self.now)
+        self.store: ObjectView = store if store is not None else self.memory  # type: ignore[assignment]
+        self.controllers = store is None  # the world plays the control plane only for its own API server
+        self.pods_started: set[str] = set()  # uids of the pods whose kubelet start has begun
         self.nodes: dict[str, NodeTruth] = {n.name: NodeTruth(n, n.release) for n in fleet.nodes}
         self._node_traits: dict[str, tuple[Entry, tuple[bool, bool, frozenset[str]]]] = {}
         self.pods_by_node: dict[str, set[tuple[str, str]]] = {n.name: set() for n in fleet.nodes}
@@ -92,6 +107,12 @@ class World:
         self.store.listeners.append(self._index_pod)
 
     # -- time and ids --------------------------------------------------------------------
+
+    def memory_store(self) -> ObjectStore:
+        """The in-memory store, for our own API server (the other backend has none)."""
+        if self.memory is None:
+            raise RuntimeError("this world runs on a real API server: it has no in-memory store")
+        return self.memory
 
     def now(self) -> datetime:
         """Wall-clock time (timestamps are real; only durations are scaled)."""

@@ -36,10 +36,10 @@ def api_client(sim: Simulator) -> client.ApiClient:
 
 
 def admin(sim: Simulator, path: str, method: str = "GET", body: Any = None) -> Any:
-    """Call a ``/_sim`` endpoint."""
+    """Call a ``/_sim`` endpoint (on the API's own port, or beside a real API server)."""
     ctx = ssl.create_default_context(cafile=str(sim.ca_path))
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"{sim.url}{path}", data=data, method=method)
+    req = urllib.request.Request(f"{sim.admin_url}{path}", data=data, method=method)
     req.add_header("Authorization", f"Bearer {sim.token}")
     req.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:

@@ -1,0 +1,308 @@
+"""The Kata world on a real API server: the simulated nodes' kubelets, acting through the API as KWOK does.
+
+The real control plane does the controllers' work: the scheduler binds pods, the DaemonSet
+controller makes a node's kata-deploy pod again after fleetctl deletes it, evictions honour
+PodDisruptionBudgets kept by the disruption controller, the ReplicaSet controller replaces
+evicted app pods and the garbage collector takes a PeerPod with its pod. What no control plane
+does, this module does for every simulated node, with the same behaviour code as the in-memory
+backend (``kubelet``, ``installer``, ``metrics``), through a ``KubeMirror``:
+
+- registers the Node objects (capacity, nodeInfo, labels, taints, ``runtimeHandlers``) and keeps
+  their Leases in ``kube-node-lease`` renewed;
+- runs the pods bound to them: Running and Ready, or ``FailedCreatePodSandBox`` where the
+  handler is missing; builds run to completion; graceful deletions are finished;
+- emulates kata-deploy: a new kata-deploy pod on a node installs its image's release after the
+  per-arch delay, with the NotReady blip, the label, the handlers and the reporter annotations.
+
+At the start the history of an OnDelete DaemonSet (each node's kata-deploy pod at that node's
+own release) is seeded by creating the pods first and the DaemonSets after: the controller
+adopts them, as it would have made them over months of upgrades.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from simulator import builders, installer, kata, kubelet
+from simulator import resources as r
+from simulator.kubemirror import KubeHTTP, KubeMirror, path_of
+from simulator.objectstore import ApiError, Obj, WatchEvent
+
+if TYPE_CHECKING:
+    from simulator.world import World
+
+from simulator.fleet import APPS
+from simulator.world import APP_NAMESPACE, NAMESPACES
+
+LEASE_NAMESPACE = "kube-node-lease"
+LEASE_SECONDS = 40
+RENEW_SECONDS = 10.0
+MONITOR_LABEL = "sim.fleetctl.io/kata-monitor"  # the real kata-monitor DaemonSet selects nodes by it
+PEERPOD_CRD: Obj = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "peerpods.confidentialcontainers.org"},
+    "spec": {
+        "group": "confidentialcontainers.org",
+        "names": {"kind": "PeerPod", "listKind": "PeerPodList", "plural": "peerpods", "singular": "peerpod"},
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1alpha1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "properties": {"cloudProvider": {"type": "string"}, "instanceID": {"type": "string"}},
+                            },
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def _micro(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _create(http: KubeHTTP, rt: r.ResourceType, obj: Obj, namespace: str | None = None) -> None:
+    """POST, taking 409 AlreadyExists as done (populate may meet what the server made itself)."""
+    status, body = http.request("POST", path_of(rt, namespace), obj)
+    if status >= 400 and status != 409:
+        raise ApiError(
+            status,
+            str(body.get("reason", "")),
+            f"creating {rt.kind} {obj['metadata']['name']}: {body.get('message', body)}",
+        )
+
+
+_SERVICE_ACCOUNTS = r.ResourceType("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True)
+_CRDS = r.ResourceType(
+    "apiextensions.k8s.io",
+    "v1",
+    "customresourcedefinitions",
+    "customresourcedefinition",
+    "CustomResourceDefinition",
+    False,
+)
+_REPLICASETS = r.ResourceType("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True)
+
+
+class KubeWorld:
+    """The node agent for every simulated node on one real API server."""
+
+    def __init__(self, world: World, http: KubeHTTP, mirror: KubeMirror) -> None:
+        self.world, self.http, self.mirror = world, http, mirror
+        self.removing: set[str] = set()
+        self.deleted: set[str] = set()
+        self._stop = threading.Event()
+        self._lease_thread: threading.Thread | None = None
+
+    # -- populating ----------------------------------------------------------------------
+
+    def populate(self) -> None:
+        """Create the fleet on the server: namespaces and their service accounts, the PeerPod CRD,
+        RuntimeClasses, Nodes, each node's DaemonSet pods, the DaemonSets, builds, apps and PDBs."""
+        world, http = self.world, self.http
+        for ns in NAMESPACES:
+            _create(http, r.NAMESPACES, {k: v for k, v in builders.namespace(ns).items() if k != "status"})
+            _create(http, _SERVICE_ACCOUNTS, _service_account("default", ns), ns)
+        for name, ns, *_ in installer.DAEMONSETS:
+            _create(http, _SERVICE_ACCOUNTS, _service_account(f"{name}-sa", ns), ns)
+        _create(http, _CRDS, PEERPOD_CRD)
+        self._wait_established(PEERPOD_CRD["metadata"]["name"])
+        for rc in kata.RUNTIME_CLASSES:
+            _create(http, r.RUNTIMECLASSES, builders.runtime_class(rc))
+        nodes = [world.build_node(spec, world.nodes[spec.name].installed) for spec in world.fleet.nodes]
+        for node, spec in zip(nodes, world.fleet.nodes, strict=True):
+            if spec.kata_monitor:
+                node["metadata"]["labels"][MONITOR_LABEL] = "true"
+        for node in nodes:
+            world.store.create(r.NODES, node)
+        self.renew_leases()
+        daemonsets = [installer.daemonset_object(world, name) for name, *_ in installer.DAEMONSETS]
+        for ds in daemonsets:
+            if ds["metadata"]["name"] == "kata-monitor":
+                ds["spec"]["template"]["spec"]["nodeSelector"] = {MONITOR_LABEL: "true"}
+        pods = [pod for spec in world.fleet.nodes for pod in installer.node_pods(world, spec, daemonsets)]
+        for pod in pods:
+            world.store.create(r.PODS, pod)
+        for ds in daemonsets:
+            world.store.create(r.DAEMONSETS, {k: v for k, v in ds.items() if k != "status"})
+        self._populate_workloads()
+
+    def _populate_workloads(self) -> None:
+        world = self.world
+        builds: list[tuple[str, bool]] = [(spec.name, True) for spec in world.fleet.nodes for _ in range(spec.builds)]
+        for node, running in builds:
+            kubelet.create_build_pod(world, node, running=running)
+        counts = dict.fromkeys(range(APPS), 0)
+        for spec in world.fleet.nodes:
+            for app in spec.apps:
+                kubelet.create_app_pod(world, app, spec.name, running=True)
+                counts[app] += 1
+        for app in range(APPS):  # the ReplicaSets adopt the pods before the PDBs count them
+            _create(self.http, _REPLICASETS, _replicaset(app, counts[app]), APP_NAMESPACE)
+        for app in range(APPS):
+            name = f"app-{app:02d}"
+            world.store.create(r.PDBS, builders.pdb(name, APP_NAMESPACE, {"app": name}, max_unavailable=1))
+        self._wait_adopted()
+
+    def _wait_adopted(self, timeout: float = 300.0) -> None:
+        """Wait until the DaemonSets and ReplicaSets own every pod made for them at the start, so a
+        drain or a PDB never meets an orphan (a safety deadline, not a budget)."""
+        namespaces = {ns for _, ns, *_ in installer.DAEMONSETS} | {APP_NAMESPACE}
+        deadline = time.monotonic() + timeout
+        while True:
+            orphans = []
+            for ns in sorted(namespaces):
+                pods = self.http.checked("GET", path_of(r.PODS, ns)).get("items") or []
+                orphans += [p["metadata"]["name"] for p in pods if not p["metadata"].get("ownerReferences")]
+            if not orphans:
+                return
+            if time.monotonic() > deadline:
+                raise ApiError(
+                    504, "Timeout", f"{len(orphans)} pods were not adopted within {timeout:g}s: {orphans[:5]}"
+                )
+            time.sleep(0.2)
+
+    def _wait_established(self, crd: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = self.http.request("GET", path_of(_CRDS, None, crd))
+            conditions = (body.get("status") or {}).get("conditions") or []
+            if status == 200 and any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+                return
+            time.sleep(0.2)
+        raise ApiError(504, "Timeout", f"the CRD {crd} was not established within {timeout:g}s")
+
+    # -- leases --------------------------------------------------------------------------
+
+    def renew_leases(self) -> None:
+        """Create or renew every node's Lease in ``kube-node-lease`` (the kubelet's heartbeat)."""
+        now = _micro(datetime.now(UTC))
+        for name in self.world.nodes:
+            path = path_of(r.LEASES, LEASE_NAMESPACE, name)
+            spec = {"holderIdentity": name, "leaseDurationSeconds": LEASE_SECONDS, "renewTime": now}
+            status, _ = self.http.request("PATCH", path, {"spec": spec}, content_type="application/merge-patch+json")
+            if status == 404:
+                lease = {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": name, "namespace": LEASE_NAMESPACE},
+                    "spec": spec,
+                }
+                _create(self.http, r.LEASES, lease, LEASE_NAMESPACE)
+
+    def _renew_forever(self) -> None:
+        while not self._stop.wait(RENEW_SECONDS):
+            try:
+                self.renew_leases()
+            except (OSError, ApiError):
+                continue  # a blip: the Lease holds for LEASE_SECONDS
+
+    # -- the kubelets --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Follow pod events on the simulated nodes, and renew the Leases on a thread."""
+        self.mirror.listeners.append(self.on_event)
+        self._lease_thread = threading.Thread(target=self._renew_forever, name="node-leases", daemon=True)
+        self._lease_thread.start()
+        for _, entry in list(self.mirror.scan(r.PODS)):
+            self._pod(entry.obj)
+
+    def stop(self) -> None:
+        """Stop renewing Leases."""
+        self._stop.set()
+        if self._lease_thread is not None:
+            self._lease_thread.join(timeout=30)
+
+    def on_event(self, event: WatchEvent) -> None:
+        """A pod changed: start it, finish its deletion, or count a kata-deploy pod gone."""
+        if event.key != r.PODS.key:
+            return
+        pod = event.entry.obj
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node not in self.world.nodes:
+            return
+        if event.type == "DELETED":
+            uid = pod["metadata"].get("uid", "")
+            if _owner(pod) == ("DaemonSet", installer.DEPLOY_NAME) and uid not in self.deleted:
+                self.deleted.add(uid)
+                self.world.stats.kata_deploy_pod_deletions[node] += 1
+            self.world.pods_started.discard(uid)
+            self.removing.discard(uid)
+            return
+        self._pod(pod)
+
+    def _pod(self, pod: Obj) -> None:
+        meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+        node, uid = spec.get("nodeName"), meta.get("uid", "")
+        if node not in self.world.nodes:
+            return
+        if meta.get("deletionTimestamp"):
+            if uid not in self.removing:
+                self.removing.add(uid)
+                grace = float(meta.get("deletionGracePeriodSeconds") or 0)
+                self.world.spawn(
+                    kubelet.remove_after(self.world, meta["namespace"], meta["name"], uid, min(grace, 2.0))
+                )
+            return
+        if (
+            status.get("phase", "Pending") != "Pending"
+            or status.get("containerStatuses")
+            or uid in self.world.pods_started
+        ):
+            return
+        owner = _owner(pod)
+        if owner == ("DaemonSet", installer.DEPLOY_NAME):
+            self.world.pods_started.add(uid)
+            version = kata.image_version(spec["containers"][0]["image"])
+            self.world.spawn(installer.install(self.world, node, meta["name"], version))
+        elif owner[0] == "DaemonSet":
+            self.world.pods_started.add(uid)
+            self.world.spawn(installer.start_plain(self.world, meta["namespace"], meta["name"]))
+        else:
+            self.world.spawn(kubelet.start_pod(self.world, meta["namespace"], meta["name"]))
+
+
+def _owner(pod: Obj) -> tuple[str, str]:
+    refs = pod["metadata"].get("ownerReferences") or [{}]
+    return str(refs[0].get("kind", "")), str(refs[0].get("name", ""))
+
+
+def _service_account(name: str, namespace: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+
+
+def _replicaset(app: int, replicas: int) -> Obj:
+    """The ReplicaSet that owns an app's pods: it adopts the ones created at the start, and the
+    real ReplicaSet controller replaces the ones evicted later."""
+    name = f"app-{app:02d}"
+    template_hash = kubelet.app_template_hash(app)
+    labels = {"app": name, "pod-template-hash": template_hash}
+    template = builders.pod(
+        name="", namespace=APP_NAMESPACE, node_name=None, labels=labels, image=kubelet.APP_IMAGE.format(name),
+        container=name, runtime_class="kata-qemu",
+    )  # fmt: skip
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": f"{name}-{template_hash}", "namespace": APP_NAMESPACE, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": template["spec"]},
+        },
+    }
