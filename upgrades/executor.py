@@ -19,7 +19,7 @@ from typing import Any
 
 from collectors.health.prom import PromConfig, PromSource
 from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeApiError
+from collectors.kube.errors import KubeApiError, KubePermanentError
 from store.engine import Store
 from store.errors import BadInputError
 from store.models import now
@@ -99,6 +99,7 @@ class Executor:
         self._stop_renewing = threading.Event()
         self._unavailable_cache: tuple[float, int] = (0.0, 0)
         self._listed: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._refused: KubePermanentError | None = None  # the first call the API server refused
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -229,7 +230,12 @@ class Executor:
                     self._unavailable_cache = (0.0, 0)
                 for future in finished:
                     step = in_flight.pop(future)
-                    result = future.result()
+                    try:
+                        result = future.result()
+                    except KubePermanentError as exc:  # a refusal: no new node starts, the others finish
+                        self._refused, stop = self._refused or exc, "refused"
+                        self.options.progress(f"run {self.run_id}: {step.cluster}/{step.node} stopped: {exc.message}")
+                        continue
                     if result == "failed":
                         failed = [failed[0] + 1, failed[1] + 1]
                     elif result == "interrupted":  # the node did not finish: neither does this wave
@@ -350,6 +356,13 @@ class Executor:
             )
             self.options.progress(f"run {self.run_id}: aborted")
             return "aborted"
+        if why == "refused" and self._refused is not None:
+            exc = self._refused
+            self._pause(f"the API server refused a call: {exc.message}")
+            raise type(exc)(
+                exc.message, where=exc.where, status=exc.status, reason=exc.reason,
+                hint=f"{exc.hint + '; then ' if exc.hint else ''}resume the run: fleetctl upgrade resume {self.run_id}",
+            )  # fmt: skip
         if why == "budget":
             view = read_run(self.store, self.run_id)
             return self._pause(f"failure budget breached in wave {number}: {self._breach(view, number)}", breach=True)

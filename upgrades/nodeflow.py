@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.kube.errors import KubeTemporaryError
+from collectors.kube.errors import KubePermanentError, KubeTemporaryError
 from store.engine import Store
 from store.models import now
 from store.runs import STEPS, StepView, set_step
@@ -78,7 +78,7 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView, listed: dict[str
     try:
         first = {} if step.started_at else {"started_at": now()}  # when the node first started: estimates use it
         set_step(ctx.store, step.id, step=STEPS[start], state="running", **first)
-        index, troubles = start, 0
+        index, troubles, name = start, 0, STEPS[start]
         while index < len(STEPS):
             name = STEPS[index]
             if ctx.interrupt.is_set():
@@ -106,6 +106,9 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView, listed: dict[str
         return "done"
     except NodeInterrupted:
         return "interrupted"
+    except KubePermanentError as exc:
+        _give_back(ctx, ops, step, name, cordoned, facts, exc)
+        raise
     except NodeEnded as exc:
         state = "failed" if isinstance(exc, NodeFailed) else "skipped"
         ours = True if cordoned else None  # never someone else's cordon
@@ -116,6 +119,32 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView, listed: dict[str
             facts["drain"] = exc.drain
         set_step(ctx.store, step.id, state=state, message=why[:2000], facts=facts)
         return state
+
+
+def _give_back(
+    ctx: FlowContext,
+    ops: ClusterOps,
+    step: StepView,
+    name: str,
+    cordoned: bool,
+    facts: dict[str, Any],
+    exc: KubePermanentError,
+) -> None:
+    """The API server refused a call (403, 404, 422): that is the permissions' or the cluster's
+    problem, not the node's. The node is uncordoned if we hold its cordon, and its step goes back
+    to claim (every step may run again), so a resume after the fix redoes it; the run then stops."""
+    note = f"stopped at {name}: {exc.message}"
+    if cordoned:
+        try:
+            _persist(ctx, lambda: ops.uncordon(step.node, "stopped", ours=True))
+            cordoned = False
+        except KubePermanentError as again:
+            note += (
+                f"; it is still cordoned, the uncordon was refused too ({again.message}): kubectl uncordon {step.node}"
+            )
+    set_step(
+        ctx.store, step.id, step="claim", state="pending", message=note[:2000], facts=facts, cordoned_by_us=cordoned
+    )
 
 
 def _persist(ctx: FlowContext, call: Callable[[], Any]) -> None:

@@ -50,6 +50,7 @@ class CollectResult:
     errors_retried: int = 0
     seconds: float = 0.0
     error: str | None = None
+    hint: str | None = None  # what to do about ``error``
     events_written: int = 0
 
 
@@ -175,12 +176,19 @@ def collect_cluster(
         result.nodes = len(facts)
         with store.write() as session:
             result.snapshot = record_snapshot(session, client.name, facts, at=now(), server=client.context.server)
-        result.events_written = _collect_events(client, store, retrier)
+        try:
+            result.events_written = _collect_events(client, store, retrier)
+        except KubePermanentError as exc:  # e.g. RBAC without events list: the facts stand, the gap is reported
+            where = f"{exc.where}: " if exc.where else ""
+            result.error = f"node events were not read: {where}{exc.message}"
+            result.hint = exc.hint
     except KubeTemporaryError as exc:
         where = f"{exc.where}: " if exc.where else ""
         result.error = f"{where}{exc.message} (gave up after {retrier.policy.attempts} tries)"
+        result.hint = exc.hint
     except KubeApiError as exc:
         result.error = f"{exc.where}: {exc.message}" if exc.where else exc.message
+        result.hint = exc.hint
     result.errors_retried = retrier.retried + client.retries - asked_again
     result.api_requests = client.requests
     result.seconds = time.monotonic() - started
@@ -188,13 +196,10 @@ def collect_cluster(
 
 
 def _collect_events(client: KubeClient, store: Store, retrier: _Retrier) -> int:
-    """Node events into the store; an events list the cluster refuses (RBAC) leaves the facts collected."""
+    """Node events into the store (a refusal is raised: the caller reports it beside the facts it wrote)."""
     from collectors.inventory.events import gather_events
     from store.events import record_events
 
-    try:
-        events = gather_events(client, retrier.run)
-    except KubePermanentError:
-        return 0
+    events = gather_events(client, retrier.run)
     with store.write() as session:
         return record_events(session, client.name, events)

@@ -16,8 +16,13 @@ from fleetctl.settings import Settings
 
 
 def _summary_line(r: Any) -> str:
+    hint = f"\n  hint: {r.hint}" if r.hint else ""
+    if r.error and r.snapshot is None:
+        return (
+            f"cluster {r.cluster}: FAILED after {r.seconds:.1f}s ({r.errors_retried} errors retried): {r.error}{hint}"
+        )
     if r.error:
-        return f"cluster {r.cluster}: FAILED after {r.seconds:.1f}s ({r.errors_retried} errors retried): {r.error}"
+        return f"cluster {r.cluster}: {r.nodes} nodes written, but {r.error}{hint}"
     s = r.snapshot
     return (
         f"cluster {r.cluster}: {r.nodes} nodes, {r.pods} pods; {s.change_rows} changes written "

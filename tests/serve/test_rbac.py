@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 from simulator.server import Simulator
-from tests.serve.test_serve import Serve, window_starting_in
 from tests.support.fleet import Fleet, names, where_names
+from tests.support.serve import Serve, window_starting_in
 from tests.support.sim import admin, wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,56 +13,19 @@ import pytest
 from kubernetes import client
 
 from fleetctl.serve.daemon import LEADER_LEASE
-from simulator.prometheus import free_port
 from simulator.server import Simulator
 from store.migrate import open_store
 from store.runs import read_run
 from tests.support.fleet import NEWEST, Fleet
+from tests.support.serve import Serve, window_starting_in
 from tests.support.sim import api_client, wait_for
 from upgrades.executor import WINDOW_CLOSED
-
-
-class Serve:
-    """One ``fleetctl serve`` process of the fleet."""
-
-    def __init__(self, fleet: Fleet, name: str, *extra: str) -> None:
-        self.port = free_port()
-        self.log = fleet.tmp / f"{name}.log"
-        args = fleet.args(
-            "serve", "--port", str(self.port), "--reconcile-interval", "1s", "--leader-ttl", "3s",
-            "--poll", "0.05s", "--lease-ttl", "3s", "--collect-interval", "5s", *extra,
-        )  # fmt: skip
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except OSError as exc:
-            return 0, str(exc)
-
-    def text(self) -> str:
-        return self.log.read_text()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 180) -> int:
-        """Send ``sig`` and wait for the exit; ``timeout`` is a safety net, not a budget."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=timeout)
 
 
 def leader_lease(sim: Simulator) -> Any:
     """The leader Lease's spec, read with the official client."""
     api = client.CoordinationV1Api(api_client(sim))
     return api.read_namespaced_lease(LEADER_LEASE, "kube-system").spec
-
-
-def window_starting_in(seconds: float, every: int, duration: int) -> tuple[str, datetime]:
-    start = (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
-    return f"DTSTART:{start:%Y%m%dT%H%M%SZ}\nRRULE:FREQ=SECONDLY;INTERVAL={every}", start
 
 
 def run_view(fleet: Fleet, run: int = 1):  # type: ignore[no-untyped-def]

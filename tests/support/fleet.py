@@ -22,13 +22,17 @@ NEWEST = "4.1.0"
 class Fleet:
     """A collected simulator and the commands a user runs against it."""
 
-    def __init__(self, sim: Simulator, tmp: Path, prometheus: str | None = None) -> None:
+    def __init__(
+        self, sim: Simulator, tmp: Path, prometheus: str | None = None, *, kubeconfig: Path | None = None
+    ) -> None:
         self.sim, self.tmp, self.prometheus = sim, tmp, prometheus
+        self.kubeconfig = kubeconfig or sim.kubeconfig  # another identity's (a service account's), or the admin's
         self.db = f"sqlite:///{tmp / 'fleet.db'}"
-        assert self.run("collect").returncode == 0
+        collected = self.run("collect")
+        assert collected.returncode == 0, collected.stderr
 
     def args(self, *args: str) -> list[str]:
-        return [*FLEETCTL, "--kubeconfig", str(self.sim.kubeconfig), "--db", self.db, *args]
+        return [*FLEETCTL, "--kubeconfig", str(self.kubeconfig), "--db", self.db, *args]
 
     def run(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 240

@@ -1,0 +1,76 @@
+"""``upgrade apply`` of a gated plan on the real control plane: the real DaemonSet controller (OnDelete)
+makes each node's kata-deploy pod again, the real scheduler places replacement pods, and real
+PodDisruptionBudgets kept by the disruption controller pace the drains. Then a rollback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from simulator.server import Simulator
+from tests.support.fleet import NEWEST, Fleet, where_names
+from tests.support.prometheus import instant
+from tests.support.sim import kubectl, wait_for
+
+pytestmark = pytest.mark.xdist_group("kube")
+GATE = {
+    "soak": "1s",
+    "checks": [
+        {
+            "name": "scrape-failures",
+            "query": 'max(rate(kata_monitor_scrape_failed_count{node=~"{{wave_nodes}}"}[30s]))',
+            "successCondition": "value < 0.1",
+            "interval": "1s",
+            "count": 2,
+        }
+    ],
+}
+
+
+def chosen(kube: Simulator) -> list[str]:
+    """Nodes with app pods (so drains meet the PDBs) and a build, not yet at the newest release, per arch."""
+    out = []
+    for arch, count in (("amd64", 5), ("s390x", 2), ("ppc64le", 2)):
+        names = [
+            n for n, t in sorted(kube.world.nodes.items())
+            if t.spec.arch == arch and t.installed != NEWEST and n != "kata-amd64-0004"
+        ]  # fmt: skip
+        out += names[:count]
+    return out
+
+
+def test_a_gated_rollout_and_its_rollback(kube: Simulator, kube_prometheus: str, tmp_path: Path) -> None:
+    wait_for(lambda: len(instant(kube_prometheus, 'up{job="kata-monitor"} == 1')) == len(kube.world.nodes),
+             what="every kata-monitor scraped")  # fmt: skip
+    fleet = Fleet(kube, tmp_path, prometheus=kube_prometheus)
+    nodes = chosen(kube)
+    before = {n: kube.world.nodes[n].installed for n in nodes}
+    deletions = fleet.deletions()
+    plan = fleet.plan_file(
+        "real", selector={"where": where_names(nodes)}, waves={"sizes": [2, 3], "maxUnavailable": 3},
+        gates=GATE, drain={"timeout": "5m"},
+        verify={"smoke": {"runtimeClass": {"amd64": "kata-qemu", "s390x": "kata-qemu", "ppc64le": "kata-qemu"},
+                          "timeout": "2m"}},
+    )  # fmt: skip
+    result = fleet.apply(plan)
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    status = fleet.status()
+    assert status["state"] == "done" and {n["state"] for n in status["nodes"]} == {"done"}
+    assert [w["gate"] for w in status["waves"]] == ["passed"] * len(status["waves"]), status["waves"]
+    assert all(kube.world.nodes[n].installed == NEWEST for n in nodes)
+    after = fleet.deletions()
+    assert {n: after.get(n, 0) - deletions.get(n, 0) for n in nodes} == dict.fromkeys(nodes, 1)  # installed once
+    assert not set(nodes) & set(fleet.cordoned())
+    pdbs = json.loads(kubectl(kube, "get", "pdb", "-n", "apps", "-o", "json").stdout)["items"]
+    assert all(p["status"]["currentHealthy"] >= p["status"]["desiredHealthy"] for p in pdbs)
+
+    rolled = fleet.run("upgrade", "rollback", "1", "--yes", "--poll", "0.05s")
+    assert rolled.returncode == 0, rolled.stderr[-3000:] + rolled.stdout[-3000:]
+    assert {n: kube.world.nodes[n].installed for n in nodes} == before
+    again = fleet.deletions()
+    assert {n: again.get(n, 0) - deletions.get(n, 0) for n in nodes} == dict.fromkeys(nodes, 2)
+    assert not set(nodes) & set(fleet.cordoned())
+    history = json.loads(fleet.run("upgrade", "history", "-o", "json").stdout)["items"]
+    assert [(i["kind"], i["state"]) for i in history] == [("rollback", "done"), ("upgrade", "rolled-back")]
