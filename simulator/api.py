@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from simulator import builders, disruption, kubelet, routing, tables
+from simulator import builders, disruption, kubelet, protobuf, routing, tables
 from simulator import resources as r
 from simulator.objectstore import ApiError, Entry, Obj, Watcher, WatchEvent
 from simulator.patching import PatchError, json_patch, merge_patch, strategic_merge_patch
+from simulator.protobuf import ProtobufError
+from simulator.reviews import review
 from simulator.selectors import SelectorError, fields_match, labels_match, parse_field_selector, parse_label_selector
 
 if TYPE_CHECKING:
@@ -58,21 +60,25 @@ class Api:
         return json_response(
             {
                 "major": "1",
-                "minor": "33",
+                "minor": "37",
                 "emulationMajor": "1",
-                "emulationMinor": "33",
-                "gitVersion": "v1.33.4-fleetctl-sim",
+                "emulationMinor": "37",
+                "minCompatibilityMajor": "1",
+                "minCompatibilityMinor": "36",
+                "gitVersion": "v1.37.2-fleetctl-sim",  # the real control plane's version (tools/k8s)
                 "gitCommit": "0000000000000000000000000000000000000000",
                 "gitTreeState": "clean",
                 "buildDate": "2026-11-01T00:00:00Z",
-                "goVersion": "go1.24.6",
+                "goVersion": "go1.26.8",
                 "compiler": "gc",
                 "platform": "linux/amd64",
             }
         )
 
     async def api_versions(self, request: web.Request) -> web.Response:
-        """GET /api."""
+        """GET /api (aggregated discovery when the client asks for it, as kubectl does)."""
+        if _wants_aggregated(request):
+            return _aggregated_response(r.aggregated(core=True))
         host = request.host
         return json_response(
             {
@@ -83,7 +89,9 @@ class Api:
         )
 
     async def api_groups(self, request: web.Request) -> web.Response:
-        """GET /apis."""
+        """GET /apis (aggregated discovery when the client asks for it)."""
+        if _wants_aggregated(request):
+            return _aggregated_response(r.aggregated(core=False))
         return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g) for g in _groups()]})
 
     async def api_group(self, request: web.Request) -> web.Response:
@@ -112,6 +120,8 @@ class Api:
                 if request.query.get("watch") in ("true", "1"):
                     return await self._watch(request, target)
                 return await self._list(request, target)
+            if method == "POST" and target.rt in r.REVIEWS:
+                return json_response(review(target.rt, await _body(request)), 201)
             if method == "POST":
                 return self._create(target, await _body(request), dry_run=_dry_run(request))
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
@@ -120,7 +130,9 @@ class Api:
                 raise ApiError(
                     405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
                 )
-            disruption.evict(self.world, target.namespace or "", target.name, await _body(request))
+            body = await _body(request)
+            dry = _dry_run(request) or "All" in ((body.get("deleteOptions") or {}).get("dryRun") or [])
+            disruption.evict(self.world, target.namespace or "", target.name, body, dry_run=dry)
             return json_response(
                 {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
             )
@@ -274,6 +286,8 @@ class Api:
                 "qosClass": builders.qos_class(body.get("spec") or {}),
             }  # the kubelet owns pod status
         entry = self.store.create(rt, body)
+        if rt is r.NAMESPACES:  # the service-account controller's part: every namespace has its default
+            self.store.create(r.SERVICEACCOUNTS, builders.service_account("default", meta["name"]))
         if rt is r.PODS:
             self.world.spawn(kubelet.start_pod(self.world, meta["namespace"], meta["name"]))
         return self._object_response(rt, entry, 201)
@@ -510,6 +524,18 @@ def _group(name: str) -> Obj:
     return {"name": name, "versions": entries, "preferredVersion": entries[0]}
 
 
+_AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def _wants_aggregated(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "").replace(" ", "")
+    return "as=APIGroupDiscoveryList" in accept.split(",")[0]
+
+
+def _aggregated_response(body: Obj) -> web.Response:
+    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), headers={"Content-Type": _AGGREGATED})
+
+
 def _wants_table(request: web.Request) -> bool:
     accept = request.headers.get("Accept", "")
     return "as=Table" in accept.split(",")[0] or accept.startswith("application/json;as=Table")
@@ -536,6 +562,11 @@ async def _body(request: web.Request, *, required: bool = True) -> Obj:
             raise ApiError(400, "BadRequest", "the request body is empty")
         return {}
     content_type = request.headers.get("Content-Type", JSON).split(";")[0].strip()
+    if content_type == protobuf.CONTENT_TYPE:
+        try:
+            return protobuf.decode(raw)
+        except ProtobufError as exc:
+            raise ApiError(415, "UnsupportedMediaType", str(exc)) from None
     if content_type not in (JSON, "", "*/*"):
         raise ApiError(
             415,

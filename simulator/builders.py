@@ -333,3 +333,72 @@ def peer_pod(pod_obj: Obj, instance_id: str, provider: str) -> Obj:
         },
         "spec": {"cloudProvider": provider, "instanceID": instance_id},
     }
+
+
+def peerpod_crd() -> Obj:
+    """The Cloud API Adaptor's PeerPod CustomResourceDefinition (confidentialcontainers.org/v1alpha1)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "peerpods.confidentialcontainers.org"},
+        "spec": {
+            "group": "confidentialcontainers.org",
+            "names": {"kind": "PeerPod", "listKind": "PeerPodList", "plural": "peerpods", "singular": "peerpod"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {
+                                        "cloudProvider": {"type": "string"},
+                                        "instanceID": {"type": "string"},
+                                    },
+                                },
+                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+        "status": {
+            "acceptedNames": {
+                "kind": "PeerPod",
+                "listKind": "PeerPodList",
+                "plural": "peerpods",
+                "singular": "peerpod",
+            },
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                },
+            ],
+            "storedVersions": ["v1alpha1"],
+        },
+    }
+
+
+def service_account(name: str, namespace: str) -> Obj:
+    """A ServiceAccount (every namespace has ``default``)."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+
+
+def node_lease(name: str, at_micro: str, seconds: int = 40) -> Obj:
+    """A node's heartbeat Lease in ``kube-node-lease``."""
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": name, "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": name, "leaseDurationSeconds": seconds, "renewTime": at_micro},
+    }

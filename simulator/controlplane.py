@@ -54,17 +54,21 @@ CONTROLLERS = tuple(
 )  # fmt: skip
 SERVICE_CIDR = "10.96.0.0/16"
 AGENT_USER = "sim-kubelet"  # the simulated nodes' identity: its requests stay out of the audit log
+LAUNCHER_USER = "fleetctl-launcher"  # this module's own readiness checks (a client certificate)
 AUDIT_POLICY = f"""\
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
   - level: None
-    users: [{AGENT_USER}, "system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"]
+    users: [{AGENT_USER}, {LAUNCHER_USER}, "system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"]
   - level: None
     userGroups: ["system:serviceaccounts:kube-system", "system:nodes"]
   - level: None
     nonResourceURLs: ["/healthz*", "/readyz*", "/livez*"]
+  - level: RequestResponse  # the admin's requests in full, so the in-memory backend can replay them
+    users: [fleetctl-admin]
+    verbs: [get, list, create, update, patch, delete]
   - level: Metadata
 """
 
@@ -162,7 +166,7 @@ class ControlPlane:
         etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
         self.etcd_url = f"http://127.0.0.1:{etcd_port}"
         self.url = f"https://127.0.0.1:{api_port}"
-        self.write_kubeconfig("admin", "fleetctl-admin", ("system:masters",))  # the launcher's own client
+        self.write_kubeconfig("admin", LAUNCHER_USER, ("system:masters",))  # the launcher's own client
         tokens = pki / "tokens.csv"
         tokens.write_text(
             f'{self.token},fleetctl-admin,fleetctl-admin,"system:masters"\n'

@@ -75,13 +75,15 @@ def _resolve(value: Any, total: int) -> int:
     return int(value)
 
 
-def evict(world: World, namespace: str, name: str, body: Obj) -> None:
-    """POST pods/NAME/eviction: delete the pod unless a PDB forbids it (429)."""
+def evict(world: World, namespace: str, name: str, body: Obj, *, dry_run: bool = False) -> None:
+    """POST pods/NAME/eviction: delete the pod unless a PDB forbids it (429). A dry run
+    (``kubectl drain --dry-run=server``) answers the same and deletes nothing."""
     pod = world.store.require(r.PODS, namespace, name).obj
     grace = (body.get("deleteOptions") or {}).get("gracePeriodSeconds")
     if pod["metadata"].get("deletionTimestamp") or pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
-        delete_pod(world, namespace, name, grace)
-        world.stats.evictions += 1
+        if not dry_run:
+            delete_pod(world, namespace, name, grace)
+            world.stats.evictions += 1
         return
     pdbs = [
         e.obj
@@ -113,6 +115,8 @@ def evict(world: World, namespace: str, name: str, body: Obj) -> None:
                     ]
                 },
             )
+    if dry_run:
+        return
     delete_pod(world, namespace, name, grace)
     world.stats.evictions += 1
     for pdb in pdbs:

@@ -41,35 +41,6 @@ LEASE_NAMESPACE = "kube-node-lease"
 LEASE_SECONDS = 40
 RENEW_SECONDS = 10.0
 MONITOR_LABEL = "sim.fleetctl.io/kata-monitor"  # the real kata-monitor DaemonSet selects nodes by it
-PEERPOD_CRD: Obj = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "peerpods.confidentialcontainers.org"},
-    "spec": {
-        "group": "confidentialcontainers.org",
-        "names": {"kind": "PeerPod", "listKind": "PeerPodList", "plural": "peerpods", "singular": "peerpod"},
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1alpha1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "properties": {"cloudProvider": {"type": "string"}, "instanceID": {"type": "string"}},
-                            },
-                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                        },
-                    }
-                },
-            }
-        ],
-    },
-}
 
 
 def _micro(when: datetime) -> str:
@@ -117,11 +88,13 @@ class KubeWorld:
         world, http = self.world, self.http
         for ns in NAMESPACES:
             _create(http, r.NAMESPACES, {k: v for k, v in builders.namespace(ns).items() if k != "status"})
-            _create(http, _SERVICE_ACCOUNTS, _service_account("default", ns), ns)
+            _create(http, _SERVICE_ACCOUNTS, builders.service_account("default", ns), ns)
         for name, ns, *_ in installer.DAEMONSETS:
-            _create(http, _SERVICE_ACCOUNTS, _service_account(f"{name}-sa", ns), ns)
-        _create(http, _CRDS, PEERPOD_CRD)
-        self._wait_established(PEERPOD_CRD["metadata"]["name"])
+            _create(http, _SERVICE_ACCOUNTS, builders.service_account(f"{name}-sa", ns), ns)
+        crd = builders.peerpod_crd()
+        crd.pop("status")
+        _create(http, _CRDS, crd)
+        self._wait_established(crd["metadata"]["name"])
         for rc in kata.RUNTIME_CLASSES:
             _create(http, r.RUNTIMECLASSES, builders.runtime_class(rc))
         nodes = [world.build_node(spec, world.nodes[spec.name].installed) for spec in world.fleet.nodes]
@@ -144,11 +117,10 @@ class KubeWorld:
 
     def _populate_workloads(self) -> None:
         world = self.world
-        builds: list[tuple[str, bool]] = [(spec.name, True) for spec in world.fleet.nodes for _ in range(spec.builds)]
-        for node, running in builds:
-            kubelet.create_build_pod(world, node, running=running)
         counts = dict.fromkeys(range(APPS), 0)
-        for spec in world.fleet.nodes:
+        for spec in world.fleet.nodes:  # in the in-memory backend's order, so both draw the same pod names
+            for _ in range(spec.builds):
+                kubelet.create_build_pod(world, spec.name, running=True)
             for app in spec.apps:
                 kubelet.create_app_pod(world, app, spec.name, running=True)
                 counts[app] += 1
@@ -194,15 +166,11 @@ class KubeWorld:
         now = _micro(datetime.now(UTC))
         for name in self.world.nodes:
             path = path_of(r.LEASES, LEASE_NAMESPACE, name)
-            spec = {"holderIdentity": name, "leaseDurationSeconds": LEASE_SECONDS, "renewTime": now}
-            status, _ = self.http.request("PATCH", path, {"spec": spec}, content_type="application/merge-patch+json")
+            lease = builders.node_lease(name, now, LEASE_SECONDS)
+            status, _ = self.http.request(
+                "PATCH", path, {"spec": lease["spec"]}, content_type="application/merge-patch+json"
+            )
             if status == 404:
-                lease = {
-                    "apiVersion": "coordination.k8s.io/v1",
-                    "kind": "Lease",
-                    "metadata": {"name": name, "namespace": LEASE_NAMESPACE},
-                    "spec": spec,
-                }
                 _create(self.http, r.LEASES, lease, LEASE_NAMESPACE)
 
     def _renew_forever(self) -> None:
@@ -280,10 +248,6 @@ class KubeWorld:
 def _owner(pod: Obj) -> tuple[str, str]:
     refs = pod["metadata"].get("ownerReferences") or [{}]
     return str(refs[0].get("kind", "")), str(refs[0].get("name", ""))
-
-
-def _service_account(name: str, namespace: str) -> Obj:
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
 
 
 def _replicaset(app: int, replicas: int) -> Obj:

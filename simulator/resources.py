@@ -156,6 +156,29 @@ PDBS = ResourceType(
 )
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True)
 PEERPODS = ResourceType("confidentialcontainers.org", "v1alpha1", "peerpods", "peerpod", "PeerPod", True)
+CONFIGMAPS = ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", True, short_names=("cm",))
+SECRETS = ResourceType("", "v1", "secrets", "secret", "Secret", True)
+SERVICEACCOUNTS = ResourceType(
+    "", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, short_names=("sa",)
+)
+CRDS = ResourceType(
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition",
+    False, verbs=_RO, short_names=("crd", "crds"), categories=("api-extensions",),
+)  # fmt: skip
+# Reviews: created and answered at once, never stored (``kubectl auth can-i`` and ``auth whoami``).
+ACCESS_REVIEWS = ResourceType(
+    "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview",
+    False, verbs=("create",),
+)  # fmt: skip
+SUBJECT_REVIEWS = ResourceType(
+    "authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", False,
+    verbs=("create",),
+)  # fmt: skip
+REVIEWS = (ACCESS_REVIEWS, SUBJECT_REVIEWS)
+RESOURCESLICES = ResourceType(
+    "resource.k8s.io", "v1", "resourceslices", "resourceslice", "ResourceSlice", False, verbs=_RO,
+    fields={**_META_FIELDS, "spec.nodeName": _path("spec", "nodeName"), "spec.driver": _path("spec", "driver")},
+)  # fmt: skip  # none here: kubectl describe node lists the node's dynamic resources
 
 ALL: tuple[ResourceType, ...] = (
     NODES,
@@ -168,6 +191,13 @@ ALL: tuple[ResourceType, ...] = (
     PDBS,
     LEASES,
     PEERPODS,
+    CONFIGMAPS,
+    SECRETS,
+    SERVICEACCOUNTS,
+    CRDS,
+    RESOURCESLICES,
+    ACCESS_REVIEWS,
+    SUBJECT_REVIEWS,
 )
 
 # events.k8s.io/v1 Events are the same objects as core/v1 Events, seen through another schema.
@@ -218,3 +248,49 @@ def resource_list(api_version: str) -> dict[str, Any]:
                 sub_entry.update(group="policy", version="v1", kind="Eviction")
             resources.append(sub_entry)
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version, "resources": resources}
+
+
+def aggregated(*, core: bool) -> dict[str, Any]:
+    """Aggregated discovery (``apidiscovery.k8s.io/v2``) of the core group (``/api``) or of every
+    named group (``/apis``), with their resources, as kubectl asks for first."""
+    groups: dict[str, dict[str, list[ResourceType]]] = {}
+    for rt in ALL:
+        if core == (rt.group == ""):
+            groups.setdefault(rt.group, {}).setdefault(rt.version, []).append(rt)
+
+    def resource(rt: ResourceType) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "resource": rt.plural,
+            "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+            "scope": "Namespaced" if rt.namespaced else "Cluster",
+            "singularResource": rt.singular,
+            "verbs": list(rt.verbs),
+        }
+        if rt.short_names:
+            entry["shortNames"] = list(rt.short_names)
+        if rt.categories:
+            entry["categories"] = list(rt.categories)
+        if rt.subresources:
+            entry["subresources"] = [
+                {
+                    "subresource": sub,
+                    "responseKind": {"group": "policy", "version": "v1", "kind": "Eviction"}
+                    if sub == "eviction"
+                    else {"group": rt.group, "version": rt.version, "kind": rt.kind},
+                    "verbs": list(verbs),
+                }
+                for sub, verbs in rt.subresources.items()
+            ]
+        return entry
+
+    items = [
+        {
+            "metadata": {"name": name} if name else {},
+            "versions": [
+                {"version": version, "resources": [resource(rt) for rt in rts], "freshness": "Current"}
+                for version, rts in versions.items()
+            ],
+        }
+        for name, versions in sorted(groups.items(), key=lambda kv: (kv[0] != "apps", kv[0]))
+    ]
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}

@@ -42,7 +42,7 @@ from simulator.tls import make_certificates
 from simulator.world import World
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_ANONYMOUS = {"/version", "/healthz", "/livez", "/readyz"}
+_ANONYMOUS = {"/version", "/version/", "/healthz", "/livez", "/readyz"}
 MAX_BODY = 16 * 1024 * 1024
 
 
@@ -314,9 +314,12 @@ def build_app(
 
     app = web.Application(middlewares=[errors, auth_and_faults], client_max_size=MAX_BODY)
     app.router.add_get("/version", api.version)
+    app.router.add_get("/version/", api.version)  # kr8s asks with the slash; a real API server answers both
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, healthz)
     app.router.add_get("/api", api.api_versions)
+    app.router.add_get("/api/", api.api_versions)
+    app.router.add_get("/apis/", api.api_groups)
     app.router.add_get("/api/{version:v1}", api.resource_list)
     app.router.add_get("/apis", api.api_groups)
     app.router.add_get("/apis/{group}", api.api_group)

@@ -242,6 +242,28 @@ PRINTERS: dict[str, Printer] = {
         (("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)),
         lambda o, now: [o["metadata"]["name"], o.get("status", {}).get("phase", ""), _age(o, now)],
     ),
+    "CustomResourceDefinition": (
+        (
+            ("Name", "string", 0),
+            ("Scope", "string", 1),
+            ("Versions", "string", 1),
+            ("Created At", "date", 0),
+            ("Group", "string", 1),
+            ("Kind", "string", 1),
+            ("ShortNames", "string", 1),
+            ("Established", "string", 1),
+        ),
+        lambda o, now: [
+            o["metadata"]["name"],
+            o["spec"]["scope"],
+            ",".join(v["name"] for v in o["spec"]["versions"]),
+            o["metadata"].get("creationTimestamp", ""),
+            o["spec"]["group"],
+            o["spec"]["names"]["kind"],
+            ",".join(o["spec"]["names"].get("shortNames", [])),
+            next((c["status"] for c in o.get("status", {}).get("conditions", []) if c["type"] == "Established"), ""),
+        ],
+    ),
 }
 _DEFAULT: Printer = (
     (("Name", "string", 0), ("Age", "string", 0)),

@@ -47,6 +47,11 @@ REPLACE_ANNOTATION = "sim.fleetctl.io/replace"  # "true": a copied pod whose con
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
+def _uuid4(rng: random.Random) -> str:
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
+
+
 @dataclass
 class NodeTruth:
     """What is really true of a node, whatever its objects say."""
@@ -89,7 +94,12 @@ class World:
         self.faults = faults or Faults()
         self._ids = random.Random(fleet.seed)
         self.rng = random.Random(fleet.seed + 1)
-        self.memory: ObjectStore | None = None if store is not None else ObjectStore(uid=self.new_uid, now=self.now)
+        # The uids a server assigns come from their own stream, so the names the world draws (pods,
+        # events) are the same on both backends: a real API server draws its uids apart from ours.
+        self._server_ids = random.Random(fleet.seed + 2)
+        self.memory: ObjectStore | None = (
+            None if store is not None else ObjectStore(uid=lambda: _uuid4(self._server_ids), now=self.now)
+        )
         self.store: ObjectView = store if store is not None else self.memory  # type: ignore[assignment]
         self.controllers = store is None  # the world plays the control plane only for its own API server
         self.pods_started: set[str] = set()  # uids of the pods whose kubelet start has begun
@@ -135,8 +145,7 @@ class World:
 
     def new_uid(self) -> str:
         """A deterministic (per seed) version-4 UUID."""
-        h = f"{self._ids.getrandbits(128):032x}"
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
+        return _uuid4(self._ids)
 
     def hex_id(self, length: int = 64) -> str:
         """A random hex string (container IDs, image digests)."""
@@ -279,11 +288,15 @@ class World:
 
         for ns in NAMESPACES:
             self.store.create(r.NAMESPACES, builders.namespace(ns))
+            self.store.create(r.SERVICEACCOUNTS, builders.service_account("default", ns))
         for rc in kata.RUNTIME_CLASSES:
             self.store.create(r.RUNTIMECLASSES, builders.runtime_class(rc))
+        self.store.create(r.CRDS, builders.peerpod_crd())
         installer.create_daemonsets(self)
+        heartbeat = self.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         for spec in self.fleet.nodes:
             self.store.create(r.NODES, self.build_node(spec, self.nodes[spec.name].installed))
+            self.store.create(r.LEASES, builders.node_lease(spec.name, heartbeat))
         for spec in self.fleet.nodes:
             installer.create_node_pods(self, spec)
         if self.fleet.workloads is not None:
