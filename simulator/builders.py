@@ -329,7 +329,7 @@ def peer_pod(pod_obj: Obj, instance_id: str, provider: str) -> Obj:
         "metadata": {
             "name": meta["name"],
             "namespace": meta["namespace"],
-            "ownerReferences": [owner("Pod", "v1", meta["name"], meta["uid"])],
+            "ownerReferences": [owner("Pod", "v1", meta["name"], meta.get("uid", ""))],  # "": filled in when created
         },
         "spec": {"cloudProvider": provider, "instanceID": instance_id},
     }

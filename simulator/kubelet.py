@@ -268,7 +268,7 @@ def finish_after(world: World, pod: Obj, sim_seconds: float) -> None:
     """Have ``pod`` run to completion ``sim_seconds`` from now (one timer heap, not a task per pod)."""
     meta = pod["metadata"]
     due = time.monotonic() + sim_seconds / world.time_scale
-    heapq.heappush(world.finishing, (due, meta["namespace"], meta["name"], meta["uid"]))
+    heapq.heappush(world.finishing, (due, meta["namespace"], meta["name"], meta.get("uid", "")))  # "": any uid
 
 
 async def finish_due_pods(world: World) -> None:
@@ -278,7 +278,7 @@ async def finish_due_pods(world: World) -> None:
         while world.finishing and world.finishing[0][0] <= now:
             _, namespace, name, uid = heapq.heappop(world.finishing)
             entry = world.store.get(r.PODS, namespace, name)
-            if entry is not None and entry.obj["metadata"]["uid"] == uid:
+            if entry is not None and uid in ("", entry.obj["metadata"]["uid"]):
                 _complete(world, namespace, name)
         await asyncio.sleep(0.1)
 

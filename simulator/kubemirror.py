@@ -158,6 +158,7 @@ class KubeMirror:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.relists = 0
+        self._batch: dict[tuple[StoreKey, ObjKey], tuple[ResourceType, Entry]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -307,8 +308,43 @@ class KubeMirror:
 
     # -- the ObjectStore face ------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def batched(self, workers: int = 8) -> Iterator[None]:
+        """Creates inside are sent together at the end, ``workers`` at a time (a fleet's objects at
+        the start). Until then an object is only in the batch: reads see it, without its uid; an
+        owner reference to a Pod in the batch gets the pod's uid when the pod is created."""
+        self._batch = {}
+        try:
+            yield
+        finally:
+            batch, self._batch = self._batch, None
+            self._flush(list(batch.values()), workers)
+
+    def _flush(self, batch: list[tuple[ResourceType, Entry]], workers: int) -> None:
+        import concurrent.futures
+
+        def pod_owned(entry: Entry) -> bool:
+            return any(ref.get("kind") == "Pod" for ref in entry.obj["metadata"].get("ownerReferences") or [])
+
+        first = [(rt, e) for rt, e in batch if not pod_owned(e)]
+        for group in (first, [(rt, e) for rt, e in batch if pod_owned(e)]):
+            for rt, entry in group:
+                for ref in entry.obj["metadata"].get("ownerReferences") or []:
+                    if ref.get("kind") == "Pod" and not ref.get("uid"):
+                        pod = self._bucket(r.PODS).get((entry.obj["metadata"].get("namespace", ""), ref["name"]))
+                        ref["uid"] = pod.obj["metadata"]["uid"] if pod else ""
+            with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+                created = list(pool.map(lambda item: self._send_create(*item), group))
+            for (rt, entry), answer in zip(group, created, strict=True):
+                entry.obj["metadata"].update(answer["metadata"])  # the batch's readers hold this dict
+                self._store(rt, answer)
+
     def get(self, rt: ResourceType, namespace: str, name: str) -> Entry | None:
         """The cached entry, or None (a kind that is not watched is read from the server)."""
+        if self._batch is not None:
+            queued = self._batch.get((STORAGE_KEY.get(rt.key, rt.key), (namespace if rt.namespaced else "", name)))
+            if queued is not None:
+                return queued[1]
         if STORAGE_KEY.get(rt.key, rt.key) not in {STORAGE_KEY.get(k.key, k.key) for k in self.kinds}:
             status, obj = self.http.request("GET", path_of(rt, namespace, name))
             return Entry(obj) if status == 200 else None
@@ -338,8 +374,15 @@ class KubeMirror:
     def create(self, rt: ResourceType, obj: Obj) -> Entry:
         """POST the object; a status it carries goes to the ``/status`` subresource next, as a
         kubelet reports it (the API server drops status on create)."""
-        meta = obj["metadata"]
-        namespace = meta.get("namespace") if rt.namespaced else None
+        if self._batch is not None:
+            entry = Entry(obj)
+            self._batch[(STORAGE_KEY.get(rt.key, rt.key), self._key(rt, obj))] = (rt, entry)
+            return entry
+        return self._store(rt, self._send_create(rt, Entry(obj)))
+
+    def _send_create(self, rt: ResourceType, entry: Entry) -> Obj:
+        obj = entry.obj
+        namespace = obj["metadata"].get("namespace") if rt.namespaced else None
         body = {k: v for k, v in obj.items() if k != "status"}
         created = self.http.checked("POST", path_of(rt, namespace), body)
         status = obj.get("status")
@@ -350,7 +393,7 @@ class KubeMirror:
                 {"status": status},
                 content_type="application/merge-patch+json",
             )
-        return self._store(rt, created)
+        return created
 
     def mutate(self, rt: ResourceType, namespace: str, name: str, change: Callable[[Obj], None]) -> Entry:
         """Apply ``change`` to a copy of the cached object and send what changed."""

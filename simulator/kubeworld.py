@@ -101,16 +101,18 @@ class KubeWorld:
         for node, spec in zip(nodes, world.fleet.nodes, strict=True):
             if spec.kata_monitor:
                 node["metadata"]["labels"][MONITOR_LABEL] = "true"
-        for node in nodes:
-            world.store.create(r.NODES, node)
+        with self.mirror.batched():
+            for node in nodes:
+                world.store.create(r.NODES, node)
         self.renew_leases()
         daemonsets = [installer.daemonset_object(world, name) for name, *_ in installer.DAEMONSETS]
         for ds in daemonsets:
             if ds["metadata"]["name"] == "kata-monitor":
                 ds["spec"]["template"]["spec"]["nodeSelector"] = {MONITOR_LABEL: "true"}
         pods = [pod for spec in world.fleet.nodes for pod in installer.node_pods(world, spec, daemonsets)]
-        for pod in pods:
-            world.store.create(r.PODS, pod)
+        with self.mirror.batched():
+            for pod in pods:
+                world.store.create(r.PODS, pod)
         for ds in daemonsets:
             world.store.create(r.DAEMONSETS, {k: v for k, v in ds.items() if k != "status"})
         self._populate_workloads()
@@ -118,12 +120,13 @@ class KubeWorld:
     def _populate_workloads(self) -> None:
         world = self.world
         counts = dict.fromkeys(range(APPS), 0)
-        for spec in world.fleet.nodes:  # in the in-memory backend's order, so both draw the same pod names
-            for _ in range(spec.builds):
-                kubelet.create_build_pod(world, spec.name, running=True)
-            for app in spec.apps:
-                kubelet.create_app_pod(world, app, spec.name, running=True)
-                counts[app] += 1
+        with self.mirror.batched():
+            for spec in world.fleet.nodes:  # in the in-memory backend's order, so both draw the same pod names
+                for _ in range(spec.builds):
+                    kubelet.create_build_pod(world, spec.name, running=True)
+                for app in spec.apps:
+                    kubelet.create_app_pod(world, app, spec.name, running=True)
+                    counts[app] += 1
         for app in range(APPS):  # the ReplicaSets adopt the pods before the PDBs count them
             _create(self.http, _REPLICASETS, _replicaset(app, counts[app]), APP_NAMESPACE)
         for app in range(APPS):

@@ -5,26 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from store.migrate import head_revision
-
-FLEETCTL = [sys.executable, "-m", "fleetctl"]
-
-
-def fleetctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*FLEETCTL, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60
-    )
-
-
-def assert_clean_error(result: subprocess.CompletedProcess[str], code: int) -> None:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
+from tests.support.cli import FLEETCTL, assert_clean_error, fleetctl
 
 
 def test_help_lists_the_commands() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from simulator.server import Simulator
-from tests.cli.test_cli import assert_clean_error, fleetctl
+from tests.support.cli import assert_clean_error, fleetctl
 
 
 def test_collect_prints_a_summary_and_a_second_run_writes_nothing(fresh_sim: Simulator, sqlite_url: str) -> None:

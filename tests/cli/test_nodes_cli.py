@@ -9,7 +9,7 @@ import json
 import pytest
 
 from simulator.server import Simulator
-from tests.cli.test_cli import assert_clean_error, fleetctl
+from tests.support.cli import assert_clean_error, fleetctl
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 from kubernetes import client
 
 from simulator.server import Simulator
-from tests.cli.test_cli import assert_clean_error, fleetctl
+from tests.support.cli import assert_clean_error, fleetctl
 from tests.support.katatree import ENV, kata_tree
 from tests.support.sim import api_client
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.test_cli import assert_clean_error, fleetctl
+from tests.support.cli import assert_clean_error, fleetctl
 
 PLAN = {
     "apiVersion": "fleetctl.io/v1",

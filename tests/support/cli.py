@@ -1,0 +1,23 @@
+"""The fleetctl command as a user runs it: a subprocess, whose exit code and output tests check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+FLEETCTL = [sys.executable, "-m", "fleetctl"]
+
+
+def fleetctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``fleetctl ARGS`` (the timeout is a safety net for a hang, not a budget)."""
+    return subprocess.run(
+        [*FLEETCTL, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], code: int) -> None:
+    """An expected error: this exit code, no traceback, nothing on stdout."""
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
