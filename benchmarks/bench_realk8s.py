@@ -38,9 +38,9 @@ def _collected_lists(audit: Path, since: int) -> list[str]:
     uris = []
     for line in audit.read_text().splitlines()[since:]:
         event = json.loads(line)
-        if event.get("stage") == "ResponseComplete" and event.get("verb") == "list":
-            if (event.get("user") or {}).get("username") == "fleetctl-admin":
-                uris.append(str(event["requestURI"]))
+        admin = (event.get("user") or {}).get("username") == "fleetctl-admin"
+        if event.get("stage") == "ResponseComplete" and event.get("verb") == "list" and admin:
+            uris.append(str(event["requestURI"]))
     return uris
 
 

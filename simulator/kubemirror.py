@@ -328,7 +328,7 @@ class KubeMirror:
 
         first = [(rt, e) for rt, e in batch if not pod_owned(e)]
         for group in (first, [(rt, e) for rt, e in batch if pod_owned(e)]):
-            for rt, entry in group:
+            for _, entry in group:
                 for ref in entry.obj["metadata"].get("ownerReferences") or []:
                     if ref.get("kind") == "Pod" and not ref.get("uid"):
                         pod = self._bucket(r.PODS).get((entry.obj["metadata"].get("namespace", ""), ref["name"]))

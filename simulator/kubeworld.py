@@ -21,6 +21,7 @@ adopts them, as it would have made them over months of upgrades.
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
 from datetime import UTC, datetime
@@ -77,6 +78,7 @@ class KubeWorld:
         self.world, self.http, self.mirror = world, http, mirror
         self.removing: set[str] = set()
         self.deleted: set[str] = set()
+        self.reposting: set[str] = set()
         self._stop = threading.Event()
         self._lease_thread: threading.Thread | None = None
 
@@ -104,7 +106,7 @@ class KubeWorld:
         with self.mirror.batched():
             for node in nodes:
                 world.store.create(r.NODES, node)
-        self.renew_leases()
+        self._start_leases()  # from now on: a populate of thousands of pods outlasts the node-monitor grace period
         daemonsets = [installer.daemonset_object(world, name) for name, *_ in installer.DAEMONSETS]
         for ds in daemonsets:
             if ds["metadata"]["name"] == "kata-monitor":
@@ -167,7 +169,8 @@ class KubeWorld:
     def renew_leases(self) -> None:
         """Create or renew every node's Lease in ``kube-node-lease`` (the kubelet's heartbeat)."""
         now = _micro(datetime.now(UTC))
-        for name in self.world.nodes:
+
+        def renew(name: str) -> None:
             path = path_of(r.LEASES, LEASE_NAMESPACE, name)
             lease = builders.node_lease(name, now, LEASE_SECONDS)
             status, _ = self.http.request(
@@ -175,6 +178,15 @@ class KubeWorld:
             )
             if status == 404:
                 _create(self.http, r.LEASES, lease, LEASE_NAMESPACE)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:  # a round well inside the Lease's 40 s
+            list(pool.map(renew, list(self.world.nodes)))
+
+    def _start_leases(self) -> None:
+        self.renew_leases()
+        if self._lease_thread is None:
+            self._lease_thread = threading.Thread(target=self._renew_forever, name="node-leases", daemon=True)
+            self._lease_thread.start()
 
     def _renew_forever(self) -> None:
         while not self._stop.wait(RENEW_SECONDS):
@@ -188,8 +200,7 @@ class KubeWorld:
     def start(self) -> None:
         """Follow pod events on the simulated nodes, and renew the Leases on a thread."""
         self.mirror.listeners.append(self.on_event)
-        self._lease_thread = threading.Thread(target=self._renew_forever, name="node-leases", daemon=True)
-        self._lease_thread.start()
+        self._start_leases()
         for _, entry in list(self.mirror.scan(r.PODS)):
             self._pod(entry.obj)
 
@@ -200,7 +211,11 @@ class KubeWorld:
             self._lease_thread.join(timeout=30)
 
     def on_event(self, event: WatchEvent) -> None:
-        """A pod changed: start it, finish its deletion, or count a kata-deploy pod gone."""
+        """A pod changed: start it, finish its deletion, or count a kata-deploy pod gone. A node the
+        node-lifecycle controller marked Unknown (a Lease renewed late) posts its status again."""
+        if event.key == r.NODES.key and event.type != "DELETED":
+            self._node(event.entry.obj)
+            return
         if event.key != r.PODS.key:
             return
         pod = event.entry.obj
@@ -216,6 +231,24 @@ class KubeWorld:
             self.removing.discard(uid)
             return
         self._pod(pod)
+
+    def _node(self, node: Obj) -> None:
+        name = node["metadata"]["name"]
+        truth = self.world.nodes.get(name)
+        if truth is None or not truth.spec.ready or name in self.world.faults.notReadyNodes:
+            return
+        ready = next((c for c in node["status"].get("conditions", []) if c["type"] == "Ready"), None)
+        if ready is not None and ready["status"] == "Unknown" and name not in self.reposting:
+            self.reposting.add(name)
+            self.world.spawn(self._repost(name))
+
+    async def _repost(self, name: str) -> None:
+        """What a kubelet does when its status loop runs again: Ready=True (the controller lifts its taints)."""
+        try:
+            conditions = builders.node_conditions(True, self.world.stamp())
+            self.world.store.mutate(r.NODES, "", name, lambda n: n["status"].__setitem__("conditions", conditions))
+        finally:
+            self.reposting.discard(name)
 
     def _pod(self, pod: Obj) -> None:
         meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
