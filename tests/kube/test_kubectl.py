@@ -69,3 +69,24 @@ def test_drain_honours_the_pdb_and_finishes(kube: Simulator) -> None:
 def test_rollout_status_of_a_daemonset(kube: Simulator) -> None:
     out = ok(kube, "rollout", "status", "daemonset/kata-monitor", "-n", "kata-system", "--timeout=240s")
     assert "successfully rolled out" in out
+
+
+def test_a_pod_whose_handler_the_node_lacks_fails_its_sandbox(kube: Simulator) -> None:
+    node = next(n for n, t in sorted(kube.world.nodes.items()) if t.spec.arch == "amd64")
+    overrides = json.dumps({"spec": {"runtimeClassName": "kata-qemu-se", "nodeName": node, "activeDeadlineSeconds": 5}})
+    ok(kube, "run", "no-se", "-n", "default", "--image=busybox:1.37", "--restart=Never", f"--overrides={overrides}")
+
+    def sandbox_failed() -> bool:
+        out = ok(
+            kube,
+            "get",
+            "events",
+            "-n",
+            "default",
+            "--field-selector",
+            "involvedObject.name=no-se,reason=FailedCreatePodSandBox",
+        )
+        return 'no runtime for "kata-qemu-se" is configured' in out
+
+    wait_for(sandbox_failed, interval=0.5, what="FailedCreatePodSandBox for the missing handler")
+    ok(kube, "wait", "--for=jsonpath={.status.phase}=Failed", "pod/no-se", "--timeout=240s")  # its deadline ran out
