@@ -44,7 +44,7 @@ from simulator.prometheus import PrometheusProcess, free_port
 from simulator.server import ServerOptions, Simulator
 from store.migrate import open_store
 from store.models import AuditEvent, NodeStep, UpgradeRun, Wave
-from store.runs import list_runs, read_run
+from store.runs import STEPS, list_runs, read_run
 from tests.support.sim import admin
 from upgrades.plandoc import plan_doc
 
@@ -201,14 +201,14 @@ class Chaos:
         wave is in flight, and SIGKILL the executor a random while after it has finished a node
         since it started, so every executor makes progress however slow the machine is."""
         progress_at: float | None = None
-        done_at_start: int | None = None
+        at_start: int | None = None
         delay = self.rng.uniform(*self.config.kill_every)
         while proc.poll() is None and time.monotonic() < deadline:
             run_id = run_id or self._run_id("chaos-apply")
             if run_id:
-                done = self._done_count(run_id)
-                done_at_start = done if done_at_start is None else done_at_start
-                if progress_at is None and done > done_at_start:
+                steps = self._progress(run_id)
+                at_start = steps if at_start is None else at_start
+                if progress_at is None and steps > at_start:
                     progress_at = time.monotonic()
                 if self.outage is None and self._mid_wave(run_id):
                     self._start_outage(run_id)
@@ -538,6 +538,12 @@ class Chaos:
 
     def _run_message(self, run_id: int) -> str:
         return str(self._read(lambda s: read_run(s, run_id).run.message))
+
+    def _progress(self, run_id: int) -> int:
+        """How far the run's nodes have got: the sum of their steps' positions (done counts past the last)."""
+        view = self._read(lambda s: read_run(s, run_id))
+        return sum(len(STEPS) if st.state in ("done", "failed", "skipped") else STEPS.index(st.step)
+                   for st in view.steps if st.step in STEPS or st.state != "pending")  # fmt: skip
 
     def _done_count(self, run_id: int) -> int:
         return int(self._read(lambda s: sum(st.state == "done" for st in read_run(s, run_id).steps)))
