@@ -19,6 +19,7 @@ from simulator.faults import HealthRegression
 from simulator.server import Simulator
 from store.engine import Store
 from store.runs import read_run
+from store.states import GateState, StepState
 from upgrades.executor import Executor, ExecutorOptions
 from upgrades.launch import create_rollback, create_run_from_plan, plan_from_store
 from upgrades.planfile import parse_plan
@@ -105,7 +106,7 @@ def run_scenario(
     say(f"3. Rolling out (run {run_id}), wave by wave, each behind the gate '{GATE}'...")
     state = Executor(store, {client.name: client}, run_id, options).execute()
     view = read_run(store, run_id)
-    stopped = next((w for w in view.waves if w.gate_state == "failed"), None)
+    stopped = next((w for w in view.waves if w.gate_state == GateState.FAILED), None)
     if stopped is not None:
         say(f"4. The run {state} at wave {stopped.number}: {stopped.gate_message}")
     else:
@@ -116,7 +117,7 @@ def run_scenario(
     rollback_id = create_rollback(store, run_id)
     say(f"5. Rolling back (run {rollback_id}): the changed nodes go back to their previous release...")
     Executor(store, {client.name: client}, rollback_id, options).execute()
-    rolled = sum(1 for s in read_run(store, rollback_id).steps if s.state == "done")
+    rolled = sum(1 for s in read_run(store, rollback_id).steps if s.state == StepState.DONE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(sim.world.truth()[n]["installed"] != v for n, v in before.items()):
         time.sleep(0.2)

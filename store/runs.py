@@ -19,8 +19,7 @@ from sqlmodel import col, select
 from store.engine import Store
 from store.errors import BadInputError
 from store.models import AuditEvent, Cluster, Node, NodeStep, UpgradeRun, Wave, now
-
-STEPS = ("claim", "cordon", "drain", "install", "verify", "uncordon")
+from store.states import STEPS, RunState, Step, StepState, WaveState  # noqa: F401 - STEPS is re-exported
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def create_run(
     with store.write() as session:
         ids = _node_ids(session, [n for wave in waves for n in wave])
         run = UpgradeRun(
-            name=name, kind=kind, parent_id=parent_id, target_version=target, state="pending", plan=plan,
+            name=name, kind=kind, parent_id=parent_id, target_version=target, state=RunState.PENDING, plan=plan,
             created_at=at, updated_at=at,
         )  # fmt: skip
         session.add(run)
@@ -91,7 +90,7 @@ def create_run(
         assert run.id is not None
         position = 0
         for number, nodes in enumerate(waves, start=1):
-            wave = Wave(run_id=run.id, number=number, state="pending", size=len(nodes))
+            wave = Wave(run_id=run.id, number=number, state=WaveState.PENDING, size=len(nodes))
             session.add(wave)
             session.flush()
             assert wave.id is not None
@@ -99,8 +98,8 @@ def create_run(
                 position += 1
                 session.add(
                     NodeStep(
-                        run_id=run.id, wave_id=wave.id, node_id=ids[(n.cluster, n.name)], step="claim",
-                        state="pending", from_version=n.from_version, target_version=n.target_version,
+                        run_id=run.id, wave_id=wave.id, node_id=ids[(n.cluster, n.name)], step=Step.CLAIM,
+                        state=StepState.PENDING, from_version=n.from_version, target_version=n.target_version,
                         position=position, updated_at=at, facts=dict(n.facts),
                     )
                 )  # fmt: skip
@@ -189,7 +188,11 @@ def run_progress(store: Store) -> dict[int, tuple[int, int, int]]:
     out: dict[int, tuple[int, int, int]] = {}
     for run_id, state, n in rows:
         done, failed, total = out.get(run_id, (0, 0, 0))
-        out[run_id] = (done + (n if state == "done" else 0), failed + (n if state == "failed" else 0), total + n)
+        out[run_id] = (
+            done + (n if state == StepState.DONE else 0),
+            failed + (n if state == StepState.FAILED else 0),
+            total + n,
+        )
     return out
 
 

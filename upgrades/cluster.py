@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -70,6 +70,11 @@ class ClusterOps:
     def node(self, name: str) -> dict[str, Any]:
         """The node object."""
         return self.client.get(f"/api/v1/nodes/{quote(name)}")
+
+    def list_nodes(self) -> Iterator[list[dict[str, Any]]]:
+        """Every node, page by page."""
+        for page in self.client.list_pages("/api/v1/nodes"):
+            yield page.get("items") or []
 
     def facts(self, node: dict[str, Any], pins: dict[str, str]) -> NodeFacts:
         """What the node reports (version, handlers, kernel), read the way the collector reads it."""

@@ -12,9 +12,9 @@ from store.engine import Store
 from store.errors import BadInputError
 from store.models import now
 from store.runs import read_run, set_run
+from store.states import ABORTABLE_RUNS, RunState
 
-PAUSABLE = ("pending", "running")
-ABORTABLE = ("pending", "running", "pausing", "paused")
+PAUSABLE = frozenset({RunState.PENDING, RunState.RUNNING})
 
 
 @dataclass(frozen=True)
@@ -27,19 +27,21 @@ class Requested:
 
 def request_pause(store: Store, run_id: int) -> Requested:
     """Pause: "pausing" while an executor runs it (it finishes nodes in flight), else "paused"."""
-    return _request(store, run_id, live="pausing", idle="paused", allowed=PAUSABLE)
+    return _request(store, run_id, live=RunState.PAUSING, idle=RunState.PAUSED, allowed=PAUSABLE)
 
 
 def request_abort(store: Store, run_id: int) -> Requested:
     """Abort: "aborting" (an executor finishes the nodes in flight and uncordons them)."""
-    return _request(store, run_id, live="aborting", idle="aborting", allowed=ABORTABLE)
+    return _request(store, run_id, live=RunState.ABORTING, idle=RunState.ABORTING, allowed=ABORTABLE_RUNS)
 
 
-def _request(store: Store, run_id: int, *, live: str, idle: str, allowed: tuple[str, ...]) -> Requested:
+def _request(store: Store, run_id: int, *, live: RunState, idle: RunState, allowed: frozenset[RunState]) -> Requested:
     view = read_run(store, run_id)
     if view.run.state not in allowed:
         raise BadInputError(
-            f"run {run_id} is {view.run.state}", where="run", hint=f"this works on a run that is {', '.join(allowed)}"
+            f"run {run_id} is {view.run.state}",
+            where="run",
+            hint=f"this works on a run that is {', '.join(s for s in RunState if s in allowed)}",
         )
     held = bool(view.run.holder and view.run.lease_expires_at and view.run.lease_expires_at > now())
     state = live if held else idle

@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import statistics
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,14 +23,27 @@ from store.engine import Store
 from store.errors import BadInputError
 from store.models import now
 from store.runs import RunView, StepView, read_run, run_state, set_run, set_wave
+from store.states import (
+    ACTIVE_RUNS,
+    FINISHED_STEPS,
+    GateState,
+    NodeOutcome,
+    Outcome,
+    RunState,
+    Step,
+    StepState,
+    Stop,
+    WaveState,
+)
 from upgrades import window as windows
+from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.cluster import CORDONED_BY, ClusterOps
 from upgrades.gates import CheckResult, run_gate
 from upgrades.lease import RunLease
 from upgrades.nodeflow import FlowContext, run_node
 from upgrades.planfile import PlanSpec, parse_plan
+from upgrades.ports import ClusterAPI, Ports
 
-FINISHED = ("done", "failed", "skipped")
 WINDOW_CLOSED = "the maintenance window closed; the run continues when it opens"
 LISTED_FRESH_S = 2.0  # a node from the availability list is claimed from it if the list is this recent
 AVAILABILITY_TTL_S = 5.0
@@ -53,6 +65,15 @@ class ExecutorOptions:
     interrupt: threading.Event = field(default_factory=threading.Event)
     """Set it (SIGTERM) to stop at the next step boundary: the run stays ``running``, each node
     at its recorded step, and the next executor carries on from there."""
+    clock: Clock = SYSTEM_CLOCK
+
+
+def kube_ports(store: Store, clients: dict[str, KubeClient], options: ExecutorOptions) -> Ports:
+    """The real world: the Kubernetes API of each cluster (writes audited), and a Lease plus the store's row."""
+    return Ports(
+        cluster=lambda name, run_id: ClusterOps(clients[name], store, run_id=run_id, actor=options.actor),
+        lock=lambda names, run_id: RunLease(store, [clients[n] for n in names], run_id, ttl=options.lease_ttl),
+    )
 
 
 def start_order(
@@ -74,7 +95,15 @@ def start_order(
 class Executor:
     """Carries one stored run forward until it is done, paused or aborted."""
 
-    def __init__(self, store: Store, clients: dict[str, KubeClient], run_id: int, options: ExecutorOptions) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clients: dict[str, KubeClient],
+        run_id: int,
+        options: ExecutorOptions,
+        *,
+        ports: Ports | None = None,
+    ) -> None:
         self.store, self.clients, self.run_id, self.options = store, clients, run_id, options
         view = read_run(store, run_id)
         self.spec: PlanSpec = parse_plan(view.run.plan.get("source"), where=f"run {run_id} plan")
@@ -84,17 +113,20 @@ class Executor:
         self.wave_budgets: list[int] = list(view.run.plan.get("waveBudgets") or [])
         clusters = sorted({s.cluster for s in view.steps})
         missing = [c for c in clusters if c not in clients]
-        if missing:
+        if missing and ports is None:
             raise BadInputError(
                 f"run {run_id} needs clusters {', '.join(missing)}, which the kubeconfig does not have",
                 where="--kubeconfig",
                 hint="use the kubeconfig whose contexts the run was planned with",
             )
-        self.ops = {c: ClusterOps(clients[c], store, run_id=run_id, actor=options.actor) for c in clusters}
-        self.lease = RunLease(store, [clients[c] for c in clusters], run_id, ttl=options.lease_ttl)
+        self.ports = ports or kube_ports(store, clients, options)
+        self.ops: dict[str, ClusterAPI] = {c: self.ports.cluster(c, run_id) for c in clusters}
+        self.lease = self.ports.lock(clusters, run_id)
+        self.clock = options.clock
         self.flow = FlowContext(
-            store, self.spec, options.pins, options.poll_s, threading.Lock(), interrupt=options.interrupt
-        )
+            store, self.spec, options.pins, options.poll_s, threading.Lock(), clock=options.clock,
+            interrupt=options.interrupt,
+        )  # fmt: skip
         self._lost = threading.Event()
         self._stop_renewing = threading.Event()
         self._unavailable_cache: tuple[float, int] = (0.0, 0)
@@ -103,17 +135,17 @@ class Executor:
 
     # --- the run ------------------------------------------------------------------------------
 
-    def execute(self) -> str:
+    def execute(self) -> Outcome:
         """Run until the run is done, paused or aborted; returns the state it ends in."""
         state = run_state(self.store, self.run_id)
-        if state not in ("pending", "running", "pausing", "aborting"):
-            return state
+        if state not in ACTIVE_RUNS:
+            return Outcome(state)  # paused, aborted, done and rolled-back are outcomes too
         self.lease.acquire()
         renewer = threading.Thread(target=self._renew, name=f"lease-run-{self.run_id}", daemon=True)
         renewer.start()
         try:
-            if state == "pending":
-                set_run(self.store, self.run_id, state="running", started_at=now(), expect=["pending"])
+            if state == RunState.PENDING:
+                set_run(self.store, self.run_id, state=RunState.RUNNING, started_at=now(), expect=[RunState.PENDING])
             return self._waves()
         finally:
             self._stop_renewing.set()
@@ -131,22 +163,22 @@ class Executor:
             except KubeApiError:
                 continue  # a blip: the lease holds until its TTL; try again
 
-    def _waves(self) -> str:
+    def _waves(self) -> Outcome:
         view = read_run(self.store, self.run_id)
         for wave in view.waves:
-            if wave.state == "done":
+            if wave.state == WaveState.DONE:
                 continue
             outcome = self._wave(wave.number)
-            if outcome != "done":
+            if outcome != Outcome.DONE:
                 return outcome
-        failed = sum(1 for s in read_run(self.store, self.run_id).steps if s.state == "failed")
+        failed = sum(1 for s in read_run(self.store, self.run_id).steps if s.state == StepState.FAILED)
         message = f"{failed} nodes failed" if failed else "every node upgraded"
-        set_run(self.store, self.run_id, state="done", finished_at=now(), message=message)
+        set_run(self.store, self.run_id, state=RunState.DONE, finished_at=now(), message=message)
         self.options.progress(f"run {self.run_id}: done ({message})")
-        return "done"
+        return Outcome.DONE
 
-    def _wave(self, number: int) -> str:
-        set_wave(self.store, self.run_id, number, state="running", started_at=now())
+    def _wave(self, number: int) -> Outcome:
+        set_wave(self.store, self.run_id, number, state=WaveState.RUNNING, started_at=now())
         self.options.progress(f"run {self.run_id}: wave {number} started")
         stopped = self._nodes(number)
         view = read_run(self.store, self.run_id)
@@ -155,28 +187,30 @@ class Executor:
             return self._stop(stopped, number)
         breach = self._breach(view, number)
         if breach:
-            set_wave(self.store, self.run_id, number, state="failed", finished_at=now())
+            set_wave(self.store, self.run_id, number, state=WaveState.FAILED, finished_at=now())
             return self._pause(f"failure budget breached in wave {number}: {breach}", breach=True)
-        upgraded = [s.node for s in view.steps if s.state == "done"]
-        wave_nodes = [s.node for s in steps if s.state == "done"]
+        upgraded = [s.node for s in view.steps if s.state == StepState.DONE]
+        wave_nodes = [s.node for s in steps if s.state == StepState.DONE]
         if self.spec.gates.enabled and wave_nodes:
-            set_wave(self.store, self.run_id, number, gate_state="running")
-            source = PromSource(self.options.prometheus, "1m") if self.options.prometheus else None
+            set_wave(self.store, self.run_id, number, gate_state=GateState.RUNNING)
+            source = self.ports.metrics or (
+                PromSource(self.options.prometheus, "1m") if self.options.prometheus else None
+            )
             state, message, results = run_gate(
-                self.spec.gates, source, nodes=upgraded, wave_nodes=wave_nodes, target=self.spec.target,
+                self.spec.gates, source, nodes=upgraded, wave_nodes=wave_nodes, target=self.spec.target, clock=self.clock,
                 should_stop=lambda: self._control() is not None,
                 on_update=lambda r: set_wave(self.store, self.run_id, number, gate_results=[x.as_dict() for x in r]),
             )  # fmt: skip
             self._save_gate(number, state, message, results)
-            if state == "stopped":
-                return self._stop(self._control() or "paused", number)
-            if state != "passed":
-                set_wave(self.store, self.run_id, number, state="failed", finished_at=now())
+            if state == GateState.STOPPED:
+                return self._stop(self._control() or Stop.PAUSED, number)
+            if state != GateState.PASSED:
+                set_wave(self.store, self.run_id, number, state=WaveState.FAILED, finished_at=now())
                 return self._pause(f"wave {number}: {message}")
-        set_wave(self.store, self.run_id, number, state="done", finished_at=now())
-        done = sum(1 for s in steps if s.state == "done")
+        set_wave(self.store, self.run_id, number, state=WaveState.DONE, finished_at=now())
+        done = sum(1 for s in steps if s.state == StepState.DONE)
         self.options.progress(f"run {self.run_id}: wave {number} done ({done}/{len(steps)} nodes upgraded)")
-        return "done"
+        return Outcome.DONE
 
     def _save_gate(self, number: int, state: str, message: str, results: list[CheckResult]) -> None:
         set_wave(
@@ -189,33 +223,33 @@ class Executor:
         )
         self.options.progress(f"run {self.run_id}: wave {number} gate {state}: {message}")
 
-    def _nodes(self, number: int) -> str | None:
+    def _nodes(self, number: int) -> Stop | None:
         """Run the wave's unfinished nodes; returns why it stopped early (None: all finished)."""
         view = read_run(self.store, self.run_id)
-        todo = [s for s in view.wave_steps(number) if s.state not in FINISHED]
+        todo = [s for s in view.wave_steps(number) if s.state not in FINISHED_STEPS]
         failed = [  # this wave's and the run's failures, counted here rather than re-read every poll
-            sum(1 for s in view.wave_steps(number) if s.state == "failed"),
-            sum(1 for s in view.steps if s.state == "failed"),
+            sum(1 for s in view.wave_steps(number) if s.state == StepState.FAILED),
+            sum(1 for s in view.steps if s.state == StepState.FAILED),
         ]
-        resumed = [s for s in todo if s.step != "claim" or s.state == "running"]
+        resumed = [s for s in todo if s.step != Step.CLAIM or s.state == StepState.RUNNING]
         fresh, hold = self._longest_first([s for s in todo if s not in resumed], view)
-        began = time.monotonic()
+        began = self.clock.monotonic()
         workers = max(1, self.max_unavailable)
         in_flight: dict[cf.Future[str], StepView] = {}
-        stop: str | None = None
+        stop: Stop | None = None
         with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"run-{self.run_id}") as pool:
             for step in resumed:  # already out of service: finish them first, whatever the budget says
                 in_flight[pool.submit(self._node, step)] = step
             control_at = 0.0  # the stored controls are read once per poll, however often nodes finish
             while fresh or in_flight:
                 stop = stop or self._halted()  # in memory: every time round
-                if not stop and time.monotonic() >= control_at:
-                    stop, control_at = self._control(), time.monotonic() + self.options.poll_s
-                stop = stop or ("budget" if self._over_budget(number, *failed) else None)
+                if not stop and self.clock.monotonic() >= control_at:
+                    stop, control_at = self._control(), self.clock.monotonic() + self.options.poll_s
+                stop = stop or (Stop.BUDGET if self._over_budget(number, *failed) else None)
                 if not stop:
                     while (
                         fresh
-                        and time.monotonic() - began >= hold.get(fresh[0].id, 0.0)
+                        and self.clock.monotonic() - began >= hold.get(fresh[0].id, 0.0)
                         and len(in_flight) < self._slots(len(in_flight))
                     ):
                         step = fresh.pop(0)
@@ -223,7 +257,7 @@ class Executor:
                 if stop and not in_flight:
                     break
                 if not in_flight:
-                    time.sleep(self.options.poll_s)  # waiting for unavailable nodes (or a held one's turn)
+                    self.clock.sleep(self.options.poll_s)  # waiting for unavailable nodes (or a held one's turn)
                     continue
                 finished, _ = cf.wait(in_flight, timeout=self.options.poll_s, return_when=cf.FIRST_COMPLETED)
                 if finished:  # a slot freed: count the others again before filling it
@@ -233,19 +267,19 @@ class Executor:
                     try:
                         result = future.result()
                     except KubePermanentError as exc:  # a refusal: no new node starts, the others finish
-                        self._refused, stop = self._refused or exc, "refused"
+                        self._refused, stop = self._refused or exc, Stop.REFUSED
                         self.options.progress(f"run {self.run_id}: {step.cluster}/{step.node} stopped: {exc.message}")
                         continue
-                    if result == "failed":
+                    if result == NodeOutcome.FAILED:
                         failed = [failed[0] + 1, failed[1] + 1]
-                    elif result == "interrupted":  # the node did not finish: neither does this wave
-                        stop = "interrupted"
+                    elif result == NodeOutcome.INTERRUPTED:  # the node did not finish: neither does this wave
+                        stop = Stop.INTERRUPTED
                     self.options.progress(f"run {self.run_id}: {step.cluster}/{step.node} {result}")
         return stop
 
-    def _node(self, step: StepView) -> str:
+    def _node(self, step: StepView) -> NodeOutcome:
         stamp, node = self._listed.pop((step.cluster, step.node), (0.0, None))
-        fresh = node if time.monotonic() - stamp < LISTED_FRESH_S else None
+        fresh = node if self.clock.monotonic() - stamp < LISTED_FRESH_S else None
         return run_node(self.flow, self.ops[step.cluster], step, fresh)
 
     def _longest_first(self, steps: list[StepView], view: RunView) -> tuple[list[StepView], dict[int, float]]:
@@ -265,7 +299,7 @@ class Executor:
                 spent.setdefault(arch, []).append(float(seconds))
         if not steps or len(spent) < 2:
             return steps, {}
-        self._unavailable_cache = (time.monotonic(), self._unavailable_elsewhere())  # fills _listed
+        self._unavailable_cache = (self.clock.monotonic(), self._unavailable_elsewhere())  # fills _listed
 
         def arch_of(step: StepView) -> str:
             node = self._listed.get((step.cluster, step.node), (0.0, {}))[1]
@@ -275,31 +309,31 @@ class Executor:
 
     # --- controls, budgets and availability --------------------------------------------------
 
-    def _halted(self) -> str | None:
+    def _halted(self) -> Stop | None:
         """An interrupt (SIGTERM) or a lost lease: known in memory, no read needed."""
         if self.options.interrupt.is_set():
-            return "interrupted"
+            return Stop.INTERRUPTED
         if self._lost.is_set():
-            return "lease-lost"
+            return Stop.LEASE_LOST
         return None
 
-    def _control(self) -> str | None:
+    def _control(self) -> Stop | None:
         """Why no new node may start now: paused, aborted, lease lost or window closed (None: go on)."""
         halted = self._halted()
         if halted:
             return halted
         state = run_state(self.store, self.run_id)
-        if state in ("pausing", "paused"):
-            return "paused"
-        if state in ("aborting", "aborted"):
-            return "aborted"
+        if state in (RunState.PAUSING, RunState.PAUSED):
+            return Stop.PAUSED
+        if state in (RunState.ABORTING, RunState.ABORTED):
+            return Stop.ABORTED
         if not windows.is_open(self.spec.window, datetime.now(UTC)):
-            return "window"
+            return Stop.WINDOW
         return None
 
     def _breach(self, view: RunView, number: int) -> str | None:
-        wave_failed = sum(1 for s in view.wave_steps(number) if s.state == "failed")
-        return self._over_budget(number, wave_failed, sum(1 for s in view.steps if s.state == "failed"))
+        wave_failed = sum(1 for s in view.wave_steps(number) if s.state == StepState.FAILED)
+        return self._over_budget(number, wave_failed, sum(1 for s in view.steps if s.state == StepState.FAILED))
 
     def _over_budget(self, number: int, wave_failed: int, run_failed: int) -> str | None:
         """Why the failure budget is breached (None: it is not)."""
@@ -313,10 +347,10 @@ class Executor:
     def _slots(self, in_flight: int) -> int:
         """How many nodes may be out at once now: maxUnavailable minus pool nodes already out."""
         stamp, others = self._unavailable_cache
-        age = time.monotonic() - stamp
+        age = self.clock.monotonic() - stamp
         if age > AVAILABILITY_TTL_S or (in_flight == 0 and age > LISTED_FRESH_S):
             others = self._unavailable_elsewhere()
-            self._unavailable_cache = (time.monotonic(), others)
+            self._unavailable_cache = (self.clock.monotonic(), others)
         return max(0, self.max_unavailable - others)
 
     def _unavailable_elsewhere(self) -> int:
@@ -325,9 +359,9 @@ class Executor:
         count = 0
         listed: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         for cluster, ops in self.ops.items():
-            for page in ops.client.list_pages("/api/v1/nodes"):
-                at = time.monotonic()
-                for node in page.get("items") or []:
+            for page in ops.list_nodes():
+                at = self.clock.monotonic()
+                for node in page:
                     meta = node["metadata"]
                     if f"{cluster}/{meta['name']}" not in pool:
                         continue
@@ -345,43 +379,47 @@ class Executor:
 
     # --- ending --------------------------------------------------------------------------------
 
-    def _stop(self, why: str, number: int) -> str:
-        if why == "interrupted":  # a checkpoint, not a pause: whoever executes it next goes on
+    def _stop(self, why: Stop, number: int) -> Outcome:
+        if why == Stop.INTERRUPTED:  # a checkpoint, not a pause: whoever executes it next goes on
             self.options.progress(f"run {self.run_id}: interrupted; every node is at a recorded step")
-            return "interrupted"
-        set_wave(self.store, self.run_id, number, state="paused")
-        if why == "aborted":
+            return Outcome.INTERRUPTED
+        set_wave(self.store, self.run_id, number, state=WaveState.PAUSED)
+        if why == Stop.ABORTED:
             set_run(
-                self.store, self.run_id, state="aborted", finished_at=now(), message="aborted; nodes in flight finished"
+                self.store,
+                self.run_id,
+                state=RunState.ABORTED,
+                finished_at=now(),
+                message="aborted; nodes in flight finished",
             )
             self.options.progress(f"run {self.run_id}: aborted")
-            return "aborted"
-        if why == "refused" and self._refused is not None:
+            return Outcome.ABORTED
+        if why == Stop.REFUSED and self._refused is not None:
             exc = self._refused
             self._pause(f"the API server refused a call: {exc.message}")
             raise type(exc)(
                 exc.message, where=exc.where, status=exc.status, reason=exc.reason,
                 hint=f"{exc.hint + '; then ' if exc.hint else ''}resume the run: fleetctl upgrade resume {self.run_id}",
             )  # fmt: skip
-        if why == "budget":
+        if why == Stop.BUDGET:
             view = read_run(self.store, self.run_id)
             return self._pause(f"failure budget breached in wave {number}: {self._breach(view, number)}", breach=True)
         messages = {
-            "paused": "paused by request",
-            "lease-lost": "another executor took the run's lease; this one stopped",
-            "window": WINDOW_CLOSED,
+            Stop.PAUSED: "paused by request",
+            Stop.LEASE_LOST: "another executor took the run's lease; this one stopped",
+            Stop.WINDOW: WINDOW_CLOSED,
         }
         return self._pause(messages.get(why, why))
 
-    def _pause(self, message: str, *, breach: bool = False) -> str:
-        set_run(self.store, self.run_id, state="paused", message=message)
+    def _pause(self, message: str, *, breach: bool = False) -> Outcome:
+        set_run(self.store, self.run_id, state=RunState.PAUSED, message=message)
         self.options.progress(f"run {self.run_id}: paused: {message}")
         if breach and self.spec.budget.on_breach == "rollback":
             from upgrades.launch import create_rollback  # launch imports this module
 
             rollback_id = create_rollback(self.store, self.run_id)
             self.options.progress(f"run {self.run_id}: onBreach rollback: run {rollback_id} rolls it back")
-            outcome = Executor(self.store, self.clients, rollback_id, self.options).execute()
+            outcome = Executor(self.store, self.clients, rollback_id, self.options, ports=self.ports).execute()
             self.options.progress(f"run {rollback_id} (rollback of run {self.run_id}): {outcome}")
-            return "rolled-back"
-        return "paused"
+            return Outcome.ROLLED_BACK
+        return Outcome.PAUSED

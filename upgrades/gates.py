@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
+from store.states import GateState
 from upgrades.analysis import (
     FAILED,
     INCONCLUSIVE,
@@ -19,13 +19,11 @@ from upgrades.analysis import (
     render_query,
     verdict,
 )
+from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.planfile import Check, Gates
+from upgrades.ports import Metrics
 
-
-class ValueSource(Protocol):
-    """Sample values of an instant PromQL query, or the reason it failed (PromSource.values)."""
-
-    def values(self, promql: str) -> list[float] | str: ...
+ValueSource = Metrics  # the name gates used before ports.py; PromSource is one
 
 
 @dataclass
@@ -66,26 +64,26 @@ def run_gate(
     target: str,
     should_stop: Callable[[], bool],
     on_update: Callable[[list[CheckResult]], None],
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[str, str, list[CheckResult]]:
     """Soak, then measure every check until each has a verdict: (passed|failed|inconclusive|stopped, why, results)."""
-    deadline = time.monotonic() + gates.soak_s
-    while time.monotonic() < deadline:
+    deadline = clock.monotonic() + gates.soak_s
+    while clock.monotonic() < deadline:
         if should_stop():
-            return "stopped", "stopped during the soak", []
-        sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            return GateState.STOPPED, "stopped during the soak", []
+        clock.sleep(min(0.2, max(0.0, deadline - clock.monotonic())))
     results = [
         CheckResult(c.name, render_query(c.query, nodes=nodes, wave_nodes=wave_nodes, target=target))
         for c in gates.checks
     ]
     rules = {c.name: rule_of(c) for c in gates.checks}
     history: dict[str, list[Measurement]] = {c.name: [] for c in gates.checks}
-    due = {c.name: time.monotonic() for c in gates.checks}
+    due = {c.name: clock.monotonic() for c in gates.checks}
     intervals = {c.name: c.interval_s for c in gates.checks}
     while any(r.state == RUNNING for r in results):
         if should_stop():
-            return "stopped", "stopped while measuring", results
-        now = time.monotonic()
+            return GateState.STOPPED, "stopped while measuring", results
+        now = clock.monotonic()
         for r in results:
             if r.state != RUNNING or due[r.name] > now:
                 continue
@@ -105,7 +103,7 @@ def run_gate(
         on_update(results)
         pending = [due[r.name] for r in results if r.state == RUNNING]
         if pending:
-            sleep(max(0.0, min(min(pending) - time.monotonic(), 0.5)))
+            clock.sleep(max(0.0, min(min(pending) - clock.monotonic(), 0.5)))
     failed = [r for r in results if r.state == FAILED]
     if failed:
         return FAILED, "; ".join(f"gate {r.name} failed: {r.message}" for r in failed), results

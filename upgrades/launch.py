@@ -15,6 +15,7 @@ from store.errors import BadInputError
 from store.models import NodeStep, Release
 from store.query.reading import read_nodes
 from store.runs import DraftNode, create_run, read_run, set_run
+from store.states import RunState, Step, StepState
 from upgrades.planfile import PlanSpec
 from upgrades.planner import Candidate, Plan, make_plan
 
@@ -75,7 +76,7 @@ def node_seconds_from_history(store: Store) -> float | None:
     with store.read_connection() as conn:
         rows = conn.execute(
             sa.select(col(NodeStep.started_at), col(NodeStep.updated_at))
-            .where(col(NodeStep.state) == "done", col(NodeStep.started_at).is_not(None))
+            .where(col(NodeStep.state) == StepState.DONE, col(NodeStep.started_at).is_not(None))
             .order_by(col(NodeStep.id).desc())
             .limit(500)
         ).all()
@@ -127,13 +128,13 @@ def create_rollback(store: Store, run_id: int) -> int:
     view = read_run(store, run_id)
     if view.run.kind == "rollback":
         raise BadInputError(f"run {run_id} is itself a rollback", where="run", hint="roll forward with a new plan")
-    if view.run.state in ("running", "pausing", "aborting") and view.run.holder:
+    if view.run.state in (RunState.RUNNING, RunState.PAUSING, RunState.ABORTING) and view.run.holder:
         raise BadInputError(
             f"run {run_id} is {view.run.state}", where="run", hint=f"pause it first: fleetctl upgrade pause {run_id}"
         )
     changed = [
         s for s in view.steps
-        if s.from_version and (s.state == "done" or (s.state == "failed" and s.step in ("install", "verify")))
+        if s.from_version and (s.state == StepState.DONE or (s.state == StepState.FAILED and s.step in (Step.INSTALL, Step.VERIFY)))
     ]  # fmt: skip
     if not changed:
         raise BadInputError(f"run {run_id} changed no node", where="run", hint="nothing to roll back")
@@ -156,5 +157,5 @@ def create_rollback(store: Store, run_id: int) -> int:
         store, name=f"{view.run.name}-rollback", target="previous", plan=plan, waves=list(groups.values()),
         kind="rollback", parent_id=run_id,
     )  # fmt: skip
-    set_run(store, run_id, state="rolled-back", message=f"rolled back by run {rollback_id}")
+    set_run(store, run_id, state=RunState.ROLLED_BACK, message=f"rolled back by run {rollback_id}")
     return rollback_id

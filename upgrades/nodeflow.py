@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import functools
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +17,13 @@ from typing import Any
 from collectors.kube.errors import KubePermanentError, KubeTemporaryError
 from store.engine import Store
 from store.models import now
-from store.runs import STEPS, StepView, set_step
+from store.runs import StepView, set_step
+from store.states import STEPS, NodeOutcome, Step, StepState
 from upgrades import failpoints
-from upgrades.cluster import ClusterOps, image_for, image_tag
+from upgrades.clock import SYSTEM_CLOCK, Clock
+from upgrades.cluster import image_for, image_tag
 from upgrades.planfile import PlanSpec
+from upgrades.ports import ClusterAPI
 
 DRAIN_PARALLEL = 8  # evictions in flight per node
 EVICT_BACKOFF_MAX_S = 0.5  # a pod a PDB protects is asked again after poll, 2x poll, ... up to this
@@ -60,13 +62,13 @@ class FlowContext:
     pins: dict[str, str]
     poll_s: float
     deploy_lock: threading.Lock
-    sleep: Callable[[float], None] = time.sleep
+    clock: Clock = SYSTEM_CLOCK
     interrupt: threading.Event = field(default_factory=threading.Event)  # stop at the next step boundary
     daemonsets: dict[str, dict[str, Any]] = field(default_factory=dict)  # by cluster, once at the target
 
 
-def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView, listed: dict[str, Any] | None = None) -> str:
-    """Carry one node from its recorded step to the end: "done", "failed" or "skipped".
+def run_node(ctx: FlowContext, ops: ClusterAPI, step: StepView, listed: dict[str, Any] | None = None) -> NodeOutcome:
+    """Carry one node from its recorded step to the end (done, failed or skipped; interrupted on SIGTERM).
 
     ``listed`` is the node as a list of the wave's start just returned it: claim reads that
     rather than asking again (a stale one only costs cordon a 409 and a fresh read)."""
@@ -77,53 +79,53 @@ def run_node(ctx: FlowContext, ops: ClusterOps, step: StepView, listed: dict[str
     target = step.target_version or ctx.spec.target
     try:
         first = {} if step.started_at else {"started_at": now()}  # when the node first started: estimates use it
-        set_step(ctx.store, step.id, step=STEPS[start], state="running", **first)
+        set_step(ctx.store, step.id, step=STEPS[start], state=StepState.RUNNING, **first)
         index, troubles, name = start, 0, STEPS[start]
         while index < len(STEPS):
             name = STEPS[index]
             if ctx.interrupt.is_set():
-                return "interrupted"
+                return NodeOutcome.INTERRUPTED
             failpoints.hit(f"before:{name}")
-            began = time.monotonic()
+            began = ctx.clock.monotonic()
             try:
                 facts, seen, cordoned = _step(ctx, ops, step, name, target, facts, seen, cordoned, listed)
             except KubeTemporaryError as exc:  # a 5xx the client's own retries did not outlast, a refused connection
                 troubles += 1
                 if troubles > STEP_RETRIES:
                     raise NodeFailed(f"{name}: the API server kept failing: {exc.message}") from None
-                ctx.sleep(min(STEP_BACKOFF_MAX_S, ctx.poll_s * 2**troubles))
+                ctx.clock.sleep(min(STEP_BACKOFF_MAX_S, ctx.poll_s * 2**troubles))
                 continue  # every step may run again from its beginning
             failpoints.hit(f"after:{name}")
-            facts.setdefault("seconds", {})[name] = round(time.monotonic() - began, 3)
-            following = STEPS[index + 1] if index + 1 < len(STEPS) else "done"
+            facts.setdefault("seconds", {})[name] = round(ctx.clock.monotonic() - began, 3)
+            following = STEPS[index + 1] if index + 1 < len(STEPS) else Step.DONE
             # One write records this step as done and the next as started: a resumed executor
             # re-runs the next step from its beginning, which every step allows.
             set_step(
-                ctx.store, step.id, step=following, state="running" if following != "done" else "done",
+                ctx.store, step.id, step=following, state=StepState.RUNNING if following != Step.DONE else StepState.DONE,
                 facts=facts, cordoned_by_us=cordoned,
             )  # fmt: skip
             index += 1
-        return "done"
+        return NodeOutcome.DONE
     except NodeInterrupted:
-        return "interrupted"
+        return NodeOutcome.INTERRUPTED
     except KubePermanentError as exc:
         _give_back(ctx, ops, step, name, cordoned, facts, exc)
         raise
     except NodeEnded as exc:
-        state = "failed" if isinstance(exc, NodeFailed) else "skipped"
+        state = StepState.FAILED if isinstance(exc, NodeFailed) else StepState.SKIPPED
         ours = True if cordoned else None  # never someone else's cordon
         _persist(ctx, lambda: ops.uncordon(step.node, state, ours=ours))
-        reason, why, warning = f"FleetctlUpgrade{state.title()}", str(exc), state == "failed"
+        reason, why, warning = f"FleetctlUpgrade{state.title()}", str(exc), state == StepState.FAILED
         _persist(ctx, lambda: ops.event(step.node, facts.get("uid"), reason, why, warning=warning))
         if exc.drain is not None:  # what the drain took, as a finished drain records it
             facts["drain"] = exc.drain
         set_step(ctx.store, step.id, state=state, message=why[:2000], facts=facts)
-        return state
+        return NodeOutcome(state)
 
 
 def _give_back(
     ctx: FlowContext,
-    ops: ClusterOps,
+    ops: ClusterAPI,
     step: StepView,
     name: str,
     cordoned: bool,
@@ -143,7 +145,13 @@ def _give_back(
                 f"; it is still cordoned, the uncordon was refused too ({again.message}): kubectl uncordon {step.node}"
             )
     set_step(
-        ctx.store, step.id, step="claim", state="pending", message=note[:2000], facts=facts, cordoned_by_us=cordoned
+        ctx.store,
+        step.id,
+        step=Step.CLAIM,
+        state=StepState.PENDING,
+        message=note[:2000],
+        facts=facts,
+        cordoned_by_us=cordoned,
     )
 
 
@@ -156,12 +164,12 @@ def _persist(ctx: FlowContext, call: Callable[[], Any]) -> None:
         except KubeTemporaryError:
             if attempt == STEP_RETRIES:
                 raise
-            ctx.sleep(min(STEP_BACKOFF_MAX_S, ctx.poll_s * 2 ** (attempt + 1)))
+            ctx.clock.sleep(min(STEP_BACKOFF_MAX_S, ctx.poll_s * 2 ** (attempt + 1)))
 
 
 def _step(
     ctx: FlowContext,
-    ops: ClusterOps,
+    ops: ClusterAPI,
     step: StepView,
     name: str,
     target: str,
@@ -171,33 +179,33 @@ def _step(
     listed: dict[str, Any] | None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
     """Run one step; the facts, the node as claim saw it, and whether we hold its cordon, after it."""
-    if name == "claim":
+    if name == Step.CLAIM:
         if "uid" not in facts:  # not claimed yet (a rollback step arrives with expectations only)
             claimed, seen = _claim(ops, step, ctx, listed)
             facts = {**claimed, **facts}
-    elif name == "cordon":
+    elif name == Step.CORDON:
         cordoned = ops.cordon(step.node, seen)  # its patch also sets the run and step annotations
-    elif name == "drain":
+    elif name == Step.DRAIN:
         if not cordoned:  # someone else's cordon: no patch of ours has traced the node yet
-            ops.trace(step.node, "drain")
+            ops.trace(step.node, Step.DRAIN)
         facts["drain"] = drain(ctx, ops, step.node)
-    elif name == "install":
-        ops.trace(step.node, "install")
+    elif name == Step.INSTALL:
+        ops.trace(step.node, Step.INSTALL)
         message = f"run {ops.run_id}: {facts.get('version')} -> {target}"
         announce = functools.partial(ops.event, step.node, facts.get("uid"), "FleetctlUpgradeStarted", message)
         install(ctx, ops, step.node, target, announce)
-    elif name == "verify":
-        ops.trace(step.node, "verify")
+    elif name == Step.VERIFY:
+        ops.trace(step.node, Step.VERIFY)
         verify(ctx, ops, step.node, target, facts)
-    elif name == "uncordon":
-        ops.uncordon(step.node, "done", ours=cordoned)
+    elif name == Step.UNCORDON:
+        ops.uncordon(step.node, Step.DONE, ours=cordoned)
         message = f"Kata {target} installed and verified (run {ops.run_id})"
         ops.event(step.node, facts.get("uid"), "FleetctlUpgraded", message)
     return facts, seen, cordoned
 
 
 def _claim(
-    ops: ClusterOps, step: StepView, ctx: FlowContext, listed: dict[str, Any] | None
+    ops: ClusterAPI, step: StepView, ctx: FlowContext, listed: dict[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the node reports before anything changes (verify compares against it), and the node."""
     node = listed or ops.node(step.node)
@@ -222,13 +230,13 @@ def _evictable(pod: dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> dict[str, Any]:
+def drain(ctx: FlowContext, ops: ClusterAPI, node: str) -> dict[str, Any]:
     """Evict (or, opted in, delete) the node's workload pods; then the drain policy decides.
 
     Returns what it took: pods removed, evictions a PodDisruptionBudget refused (and a few of
     those pods), and seconds spent waiting for build pods."""
     policy = ctx.spec.drain
-    deadline = time.monotonic() + policy.timeout_s
+    deadline = ctx.clock.monotonic() + policy.timeout_s
     retry_at: dict[str, tuple[float, float]] = {}  # pod uid -> (when to ask again, backoff) after a 429
     summary: dict[str, Any] = {"removed": 0, "refused": 0, "refusedPods": []}
     while True:
@@ -237,7 +245,7 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> dict[str, Any]:
         pods = [p for p in listed if _evictable(p)]
         if not pods:
             return summary
-        now = time.monotonic()
+        now = ctx.clock.monotonic()
         if now >= deadline:
             break
         asks = [  # not those already going, nor those a PodDisruptionBudget refused a moment ago
@@ -260,24 +268,24 @@ def drain(ctx: FlowContext, ops: ClusterOps, node: str) -> dict[str, Any]:
         ]
         if not waiting:  # every pod is on its way out: watch until they are gone, then list again
             uids = {p["metadata"]["uid"] for p in pods}
-            ops.wait_pods_gone(node, uids, version, min(WATCH_WINDOW_S, max(0.0, deadline - time.monotonic())))
+            ops.wait_pods_gone(node, uids, version, min(WATCH_WINDOW_S, max(0.0, deadline - ctx.clock.monotonic())))
             continue
         # Some pod waits on a PodDisruptionBudget: ask again at the first retry time, or sooner
         # when others are still terminating.
         pause = ctx.poll_s if len(waiting) < len(pods) else max(ctx.poll_s, min(waiting) - now)
-        ctx.sleep(min(pause, max(0.0, deadline - time.monotonic())) or ctx.poll_s)
+        ctx.clock.sleep(min(pause, max(0.0, deadline - ctx.clock.monotonic())) or ctx.poll_s)
     names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods[:5])
     why = f"drain timed out after {policy.timeout_s:g}s; {len(pods)} pods remain ({names})"
     if policy.on_timeout == "skip":
         raise NodeSkipped(why + "; onTimeout: skip", drain=summary)
     if policy.on_timeout == "wait-for-builds":
-        began = time.monotonic()
+        began = ctx.clock.monotonic()
         try:
             _wait_for_builds(ctx, ops, node, why)
         except NodeFailed as exc:
             exc.drain = summary
             raise
-        summary["waitedForBuilds"] = round(time.monotonic() - began, 3)
+        summary["waitedForBuilds"] = round(ctx.clock.monotonic() - began, 3)
         return summary
     raise NodeFailed(why + "; a PodDisruptionBudget may allow no disruption (onTimeout: fail)", drain=summary)
 
@@ -294,7 +302,7 @@ def _check(ctx: FlowContext) -> None:
         raise NodeInterrupted
 
 
-def _remove_all(ops: ClusterOps, pods: list[dict[str, Any]], grace: int | None, delete: bool) -> list[str]:
+def _remove_all(ops: ClusterAPI, pods: list[dict[str, Any]], grace: int | None, delete: bool) -> list[str]:
     """Evict (or delete) the pods at once, as ``kubectl drain`` does: one node's pods wait on each
     other no longer than the slowest. Each outcome is "evicted", "blocked" or "gone"."""
 
@@ -317,22 +325,22 @@ def _remove_all(ops: ClusterOps, pods: list[dict[str, Any]], grace: int | None, 
         return list(pool.map(remove, pods, keys))
 
 
-def _wait_for_builds(ctx: FlowContext, ops: ClusterOps, node: str, why: str) -> None:
+def _wait_for_builds(ctx: FlowContext, ops: ClusterAPI, node: str, why: str) -> None:
     policy = ctx.spec.drain
     builds = {p["metadata"]["uid"] for p in ops.pods_on(node, policy.build_selector) if _evictable(p)}
     others = [p for p in ops.pods_on(node) if _evictable(p) and p["metadata"]["uid"] not in builds]
     if others:
         raise NodeFailed(f"{why}; {len(others)} of them are not build pods ({policy.build_selector})")
-    deadline = time.monotonic() + policy.build_wait_s
-    while time.monotonic() < deadline:
+    deadline = ctx.clock.monotonic() + policy.build_wait_s
+    while ctx.clock.monotonic() < deadline:
         if not any(_evictable(p) for p in ops.pods_on(node, policy.build_selector)):
             return
-        ctx.sleep(ctx.poll_s)
+        ctx.clock.sleep(ctx.poll_s)
     raise NodeFailed(f"{why}; build pods still running after buildWaitLimit {policy.build_wait_s:g}s")
 
 
 def install(
-    ctx: FlowContext, ops: ClusterOps, node: str, target: str, started: Callable[[], None] = lambda: None
+    ctx: FlowContext, ops: ClusterAPI, node: str, target: str, started: Callable[[], None] = lambda: None
 ) -> None:
     """kata-deploy OnDelete: the DaemonSet at the target image, then this node's pod deleted once.
     ``started`` runs once that deletion is done (the node's "upgrade started" Event): the install
@@ -364,8 +372,8 @@ def install(
         facts = ops.facts(obj, ctx.pins)
         return facts.kata_version == target and facts.kata_label == "true" and bool(facts.ready)
 
-    deadline = time.monotonic() + conf.timeout_s
-    while (left := deadline - time.monotonic()) > 0:
+    deadline = ctx.clock.monotonic() + conf.timeout_s
+    while (left := deadline - ctx.clock.monotonic()) > 0:
         if ops.wait_node(node, reached, min(WATCH_WINDOW_S, left)) is not None:
             return
         _check(ctx)  # safe to stop here: a resumed install finds the pod at the target and only waits
@@ -383,13 +391,13 @@ def _image(ds: dict[str, Any]) -> str:
     return str(ds["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
-def verify(ctx: FlowContext, ops: ClusterOps, node: str, target: str, before: dict[str, Any]) -> None:
+def verify(ctx: FlowContext, ops: ClusterAPI, node: str, target: str, before: dict[str, Any]) -> None:
     """The node reports the target, keeps its handlers (plus the plan's), is Ready, and runs a smoke pod."""
     arch = before.get("arch") or ""
     kept = before.get("expectHandlers", before.get("handlers")) or []  # a rollback expects the pre-upgrade set
     required = set(kept) | set(ctx.spec.verify.handlers.get(arch, ()))
     problems: list[str] = []
-    deadline = time.monotonic() + 60.0
+    deadline = ctx.clock.monotonic() + 60.0
     while True:
         facts = ops.facts(ops.node(node), ctx.pins)
         problems = []
@@ -402,9 +410,9 @@ def verify(ctx: FlowContext, ops: ClusterOps, node: str, target: str, before: di
             problems.append("is NotReady")
         if before.get("customKernel") and not facts.custom_kernel:
             problems.append(f"lost its custom guest kernel ({before.get('guestKernel')} -> {facts.guest_kernel})")
-        if not problems or time.monotonic() >= deadline:
+        if not problems or ctx.clock.monotonic() >= deadline:
             break
-        ctx.sleep(ctx.poll_s)
+        ctx.clock.sleep(ctx.poll_s)
     if problems:
         raise NodeFailed(f"verify: {node} " + "; ".join(problems))
     smoke = ctx.spec.verify.smoke
@@ -412,7 +420,7 @@ def verify(ctx: FlowContext, ops: ClusterOps, node: str, target: str, before: di
         _smoke(ctx, ops, node, smoke.runtime_class[arch])
 
 
-def _smoke(ctx: FlowContext, ops: ClusterOps, node: str, runtime_class: str) -> None:
+def _smoke(ctx: FlowContext, ops: ClusterAPI, node: str, runtime_class: str) -> None:
     smoke = ctx.spec.verify.smoke
     assert smoke is not None
     name = f"fleetctl-smoke-{ops.run_id}-{node}"[:253]
@@ -439,10 +447,10 @@ def _smoke(ctx: FlowContext, ops: ClusterOps, node: str, runtime_class: str) -> 
         existing = None
     if existing is None:
         ops.create_pod(pod, reason=f"smoke test with {runtime_class}")
-    deadline = time.monotonic() + smoke.timeout_s
+    deadline = ctx.clock.monotonic() + smoke.timeout_s
     phase = "Pending"
-    while time.monotonic() < deadline:
-        ctx.sleep(ctx.poll_s)
+    while ctx.clock.monotonic() < deadline:
+        ctx.clock.sleep(ctx.poll_s)
         current = ops.pod(smoke.namespace, name)
         phase = ((current or {}).get("status") or {}).get("phase", "Pending")
         if phase in ("Succeeded", "Failed"):

@@ -17,6 +17,7 @@ from store.errors import BadInputError
 from store.models import Schedule
 from store.runs import read_run, run_state, set_run
 from store.schedules import record_opening, set_schedule_run
+from store.states import ACTIVE_RUNS, RunState
 from upgrades.executor import WINDOW_CLOSED
 from upgrades.planfile import Window, parse_plan
 from upgrades.window import current, parse_exclusion, validate_window
@@ -74,9 +75,6 @@ class Due:
     reason: str = ""
 
 
-ACTIVE = ("pending", "running", "pausing", "aborting")
-
-
 def due(store: Store, schedule: Schedule, now: datetime) -> Due:
     """Decide, from the window and the schedule's last run, what is due at ``now``."""
     if not schedule.enabled:
@@ -87,9 +85,9 @@ def due(store: Store, schedule: Schedule, now: datetime) -> Due:
     last = schedule.last_run_id
     if last is not None:
         state = run_state(store, last)
-        if state in ACTIVE:
+        if state in ACTIVE_RUNS:
             return Due("resume", run_id=last, opening=opened[0], reason=f"run {last} is {state}")
-        if state == "paused" and read_run(store, last).run.message == WINDOW_CLOSED:
+        if state == RunState.PAUSED and read_run(store, last).run.message == WINDOW_CLOSED:
             return Due("resume", run_id=last, opening=opened[0], reason=f"run {last} waits for the window")
     if schedule.last_opening is not None and schedule.last_opening >= opened[0]:
         return Due("none", reason="this opening already ran")
@@ -99,7 +97,7 @@ def due(store: Store, schedule: Schedule, now: datetime) -> Due:
 def reopen(store: Store, run_id: int) -> None:
     """Set a run that waited for the window going again (a run paused by a person stays paused:
     ``due`` only offers runs whose pause was the window's)."""
-    set_run(store, run_id, state="running", message="", expect=["paused"])
+    set_run(store, run_id, state=RunState.RUNNING, message="", expect=[RunState.PAUSED])
 
 
 def start_run(store: Store, schedule: Schedule, opening: datetime) -> int | None:

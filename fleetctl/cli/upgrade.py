@@ -16,6 +16,7 @@ from fleetctl.output import NONE, document, listing, table
 from fleetctl.settings import Settings
 from store.durations import format_duration, parse_duration
 from store.errors import BadInputError, UnreachableError
+from store.states import ACTIVE_RUNS, Outcome, RunState, Step, StepState
 
 if TYPE_CHECKING:
     from store.engine import Store
@@ -199,9 +200,9 @@ def _execute(
 
     state = execute_run(store, settings, run_id, options, clients)
     view = read_run(store, run_id)
-    failed = sum(1 for s in view.steps if s.state == "failed")
+    failed = sum(1 for s in view.steps if s.state == StepState.FAILED)
     typer.echo(f"run {run_id}: {state}" + (f" ({view.run.message})" if view.run.message else ""))
-    if state != "done" or failed:
+    if state != Outcome.DONE or failed:
         raise typer.Exit(ExitCode.FINDINGS)
 
 
@@ -261,11 +262,11 @@ def resume(
     settings: Settings = ctx.obj
     with open_store(settings.db) as store:
         view = read_run(store, run)
-        if view.run.state not in ("paused", "pausing", "running", "pending", "aborting"):
+        if view.run.state not in ACTIVE_RUNS | {RunState.PAUSED}:
             raise BadInputError(
                 f"run {run} is {view.run.state}", where="run", hint="only a paused or interrupted run resumes"
             )
-        set_run(store, run, state="running", message="", expect=["paused", "pausing"])
+        set_run(store, run, state=RunState.RUNNING, message="", expect=[RunState.PAUSED, RunState.PAUSING])
         gates = (view.run.plan.get("source") or {}).get("spec", {}).get("gates") or {}
         need = view.run.kind == "upgrade" and gates.get("enabled", True) and bool(gates.get("checks"))
         _execute(store, settings, run, _options(settings, prometheus, poll, lease_ttl, need_prometheus=need))
@@ -353,8 +354,8 @@ def status(
     rows = []
     for w in view.waves:
         steps = view.wave_steps(w.number)
-        done = sum(1 for s in steps if s.state == "done")
-        failed = sum(1 for s in steps if s.state == "failed")
+        done = sum(1 for s in steps if s.state == StepState.DONE)
+        failed = sum(1 for s in steps if s.state == StepState.FAILED)
         rows.append(
             [
                 w.number,
@@ -366,7 +367,11 @@ def status(
             ]
         )
     typer.echo("\n" + table(["wave", "state", "done", "failed", "gate", "gate-message"], rows))
-    busy = [s for s in view.steps if s.state not in ("done", "pending") or (s.state == "pending" and s.step != "claim")]
+    busy = [
+        s
+        for s in view.steps
+        if s.state not in (StepState.DONE, StepState.PENDING) or (s.state == StepState.PENDING and s.step != Step.CLAIM)
+    ]
     if busy:
         typer.echo(
             "\n"

@@ -10,6 +10,7 @@ from typing import Any
 from fleetctl.output import NONE, document, table
 from fleetctl.rehearsal.runner import NodeResult, Rehearsal, WaveResult
 from store.durations import format_duration
+from store.states import GateState, StepState
 
 
 def _d(seconds: float | None) -> str:
@@ -36,10 +37,10 @@ def outcome(r: Rehearsal) -> str:
     """One line: how the run would end."""
     if r.completes:
         return f"done: every node upgraded in {_d(r.seconds)}"
-    stopped = next((w for w in r.waves if w.gate_state in ("failed", "inconclusive")), None)
+    stopped = next((w for w in r.waves if w.gate_state in (GateState.FAILED, GateState.INCONCLUSIVE)), None)
     if stopped is not None:
         return f"{r.state} at wave {stopped.number} after {_d(r.seconds)}: {stopped.gate_message}"
-    failed = [n for n in r.nodes if n.state in ("failed", "skipped")]
+    failed = [n for n in r.nodes if n.state in (StepState.FAILED, StepState.SKIPPED)]
     text = f"{r.state} after {_d(r.seconds)}"
     if r.message:
         text += f": {r.message}"
@@ -89,7 +90,7 @@ def print_text(r: Rehearsal, echo: Any) -> None:
             f"\nbuilds the drains would evict: {builds} on {nodes} nodes; a PodDisruptionBudget over the build pods "
             "makes drains wait for them instead (drain.onTimeout: wait-for-builds)"
         )
-    failed = [n for n in r.nodes if n.state in ("failed", "skipped") and n not in held]
+    failed = [n for n in r.nodes if n.state in (StepState.FAILED, StepState.SKIPPED) and n not in held]
     if failed:
         echo(f"\nnodes failed or skipped ({len(failed)}):")
         echo(table(["node", "wave", "state", "message"], [[n.name, n.wave, n.state, n.message[:100]] for n in failed]))

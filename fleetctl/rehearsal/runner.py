@@ -40,6 +40,7 @@ from store.errors import BadInputError, UnreachableError
 from store.migrate import open_store
 from store.models import AuditEvent, Cluster
 from store.runs import DraftNode, RunView, create_run, read_run
+from store.states import RunState, StepState
 from upgrades.executor import Executor, ExecutorOptions
 from upgrades.launch import plan_from_store, run_document
 from upgrades.planfile import PlanSpec
@@ -121,7 +122,7 @@ class Rehearsal:
     @property
     def completes(self) -> bool:
         """The run would finish with every node upgraded."""
-        return self.state == "done" and all(n.state == "done" for n in self.nodes)
+        return self.state == RunState.DONE and all(n.state == StepState.DONE for n in self.nodes)
 
 
 def rehearse(

@@ -13,8 +13,7 @@ from sqlmodel import col
 
 from store.engine import Store
 from store.models import Cluster, NodeStep, UpgradeRun, Wave
-
-FINISHED = ("done", "aborted", "rolled-back")
+from store.states import ENDED_RUNS, WaveState
 
 
 class Metrics:
@@ -58,7 +57,8 @@ class _StoreCollector(Collector):
         now = datetime.now(UTC)
         with self.store.read_connection() as conn:
             open_runs = [
-                r for (r,) in conn.execute(sa.select(col(UpgradeRun.id)).where(col(UpgradeRun.state).not_in(FINISHED)))
+                r
+                for (r,) in conn.execute(sa.select(col(UpgradeRun.id)).where(col(UpgradeRun.state).not_in(ENDED_RUNS)))
             ]
             if open_runs:
                 counts = conn.execute(
@@ -75,8 +75,8 @@ class _StoreCollector(Collector):
                 ).all()
                 current: dict[int, int] = {}
                 for run_id, number, state, gate in waves:
-                    if state != "pending" or run_id not in current:
-                        current[run_id] = number if state != "pending" else current.get(run_id, 0)
+                    if state != WaveState.PENDING or run_id not in current:
+                        current[run_id] = number if state != WaveState.PENDING else current.get(run_id, 0)
                     if gate:
                         gates.add_metric([str(run_id), str(number), gate], 1)
                 for run_id, number in current.items():

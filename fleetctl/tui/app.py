@@ -40,6 +40,7 @@ from fleetctl.tui.model import (
 from fleetctl.tui.table import NodeTable
 from store.engine import Store
 from store.errors import FleetctlError
+from store.states import RunState
 
 WRITE_ACTIONS = frozenset({"pause_run", "resume_run", "abort_run", "rollback_run"})
 
@@ -411,7 +412,9 @@ class FleetApp(App[None]):
                 hint=f"run: fleetctl upgrade {what} {run_id}",
             )
         if what == "resume":
-            if not set_run(self.store, run_id, state="running", message="", expect=["paused", "pausing"]):
+            if not set_run(
+                self.store, run_id, state=RunState.RUNNING, message="", expect=[RunState.PAUSED, RunState.PAUSING]
+            ):
                 raise BadInputError(f"run {run_id} is not paused", where="run", hint="only a paused run resumes")
             return f"run {run_id}: {self.executor(run_id)}"
         if what == "rollback":

@@ -9,8 +9,14 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 
+from store.states import RunState, StepState
+
 HEALTH_STYLES = {"crit": Style(color="red", bold=True), "warn": Style(color="yellow"), "unknown": Style(dim=True)}
-STATE_STYLES = {"failed": Style(color="red", bold=True), "paused": Style(color="yellow"), "done": Style(color="green")}
+STATE_STYLES: dict[str, Style] = {
+    StepState.FAILED: Style(color="red", bold=True),
+    RunState.PAUSED: Style(color="yellow"),
+    RunState.DONE: Style(color="green"),
+}
 
 
 def cell(column: str, text: str) -> Text:

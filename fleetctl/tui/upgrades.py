@@ -24,6 +24,7 @@ from fleetctl.tui.cells import cell
 from fleetctl.tui.model import NONE, age
 from store.errors import FleetctlError
 from store.runs import RunView
+from store.states import FINISHED_STEPS, Step, StepState
 
 if TYPE_CHECKING:
     from fleetctl.tui.app import FleetApp
@@ -140,10 +141,10 @@ def picture(view: RunView) -> RunPicture:
     waves = []
     for w in view.waves:
         steps = view.wave_steps(w.number)
-        done = sum(1 for s in steps if s.state in ("done", "skipped"))
-        failed = sum(1 for s in steps if s.state == "failed")
+        done = sum(1 for s in steps if s.state in (StepState.DONE, StepState.SKIPPED))
+        failed = sum(1 for s in steps if s.state == StepState.FAILED)
         waves.append((w.number, w.state, done, failed, w.size, w.gate_state or NONE))
-    busy = [s for s in view.steps if not (s.state == "pending" and s.step == "claim")]
+    busy = [s for s in view.steps if not (s.state == StepState.PENDING and s.step == Step.CLAIM)]
     rows = [
         {"name": s.node, "cluster": s.cluster, "wave": str(s.wave), "step": s.step, "state": s.state, "message": s.message or NONE}
         for s in busy
@@ -155,10 +156,10 @@ def picture(view: RunView) -> RunPicture:
             last = values[-1] if values else None
             gates.append(f"wave {w.number} {g.get('name')}: {g.get('state')} ({g.get('message', '')}) last {last}")
     plan = view.run.plan or {}
-    failed = sum(1 for s in view.steps if s.state == "failed")
+    failed = sum(1 for s in view.steps if s.state == StepState.FAILED)
     budget = f"failures {failed} of {plan.get('runBudget', 0)} allowed in the run"
-    spans = [sum((s.facts.get("seconds") or {}).values()) for s in view.steps if s.state == "done"]
-    left = sum(1 for s in view.steps if s.state not in ("done", "failed", "skipped"))
+    spans = [sum((s.facts.get("seconds") or {}).values()) for s in view.steps if s.state == StepState.DONE]
+    left = sum(1 for s in view.steps if s.state not in FINISHED_STEPS)
     per_node = statistics.median(spans) if spans else float(plan.get("estimateSeconds") or 0) / max(1, len(view.steps))
     parallel = max(1, int(plan.get("maxUnavailable") or 1))
     eta = f"ETA {age(math.ceil(left / parallel) * per_node)}" if left and per_node else ("done" if not left else NONE)

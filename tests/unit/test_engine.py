@@ -1,0 +1,232 @@
+"""The upgrade engine in-process: the real planner, executor and node flow, a real SQLite store, and
+a fake cluster on a fake clock (tests/support/fakecluster.py). No simulator, no subprocess: each
+test runs in milliseconds, and none depends on the machine's speed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collectors.kube.errors import KubeForbidden
+from store.engine import Store
+from store.migrate import open_store
+from store.models import now
+from store.runs import read_run
+from store.snapshots import record_snapshot
+from store.states import NodeOutcome, Outcome, RunState, Step, StepState
+from tests.support.fakecluster import FakeClock, FakeCluster, FakeLock, small_fleet
+from upgrades.executor import Executor, ExecutorOptions
+from upgrades.launch import create_run_from_plan, plan_from_store
+from upgrades.plandoc import plan_doc
+from upgrades.planfile import parse_plan
+from upgrades.ports import Ports
+
+TARGET = "4.1.0"
+
+
+@dataclass
+class Engine:
+    """One run on a fake cluster."""
+
+    store: Store
+    cluster: FakeCluster
+    clock: FakeClock
+    run_id: int
+    lock: FakeLock
+    metrics: Any = None
+
+    def executor(self, **options: Any) -> Executor:
+        def cluster(_name: str, run_id: int) -> FakeCluster:
+            self.cluster.run_id, self.cluster.marker = run_id, f"run-{run_id}"
+            return self.cluster
+
+        ports = Ports(cluster=cluster, lock=lambda _names, _run: self.lock, metrics=self.metrics)
+        return Executor(
+            self.store, {}, self.run_id, ExecutorOptions(poll_s=0.01, clock=self.clock, **options), ports=ports
+        )
+
+    def steps(self) -> dict[str, Any]:
+        return {s.node: s for s in read_run(self.store, self.run_id).steps}
+
+    def cordoned(self) -> list[str]:
+        return [n for n, obj in self.cluster.nodes.items() if obj["spec"].get("unschedulable")]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = open_store(f"sqlite:///{tmp_path / 'engine.db'}")
+    yield s
+    s.close()
+
+
+def engine(store: Store, nodes: int = 4, *, metrics: Any = None, **spec: Any) -> Engine:
+    clock = FakeClock()
+    cluster = FakeCluster(small_fleet(nodes), clock)
+    with store.write() as session:
+        facts = [cluster.facts(n, {}) for n in cluster.nodes.values()]
+        record_snapshot(session, cluster.cluster, facts, at=now(), server="https://fake")
+    body = {"target": TARGET, "gates": {"enabled": False}, "safety": {"minHealthyPercent": 0}, **spec}
+    plan = plan_from_store(store, parse_plan(plan_doc("engine", body)))
+    return Engine(store, cluster, clock, create_run_from_plan(store, plan), FakeLock(), metrics)
+
+
+def test_a_run_upgrades_each_node_once_and_leaves_no_cordon(store: Store) -> None:
+    e = engine(store, 4, waves={"sizes": [1, 3], "maxUnavailable": 2})
+    assert e.executor().execute() == Outcome.DONE
+    assert {n: s.state for n, s in e.steps().items()} == dict.fromkeys(e.cluster.nodes, StepState.DONE)
+    assert e.cluster.installs == dict.fromkeys(e.cluster.nodes, 1)
+    assert not e.cordoned() and e.lock.acquired == e.lock.released == 1
+    assert all(e.cluster.facts(n, {}).kata_version == TARGET for n in e.cluster.nodes.values())
+    assert sorted(r for _, r in e.cluster.events).count("FleetctlUpgraded") == 4
+
+
+def test_a_pdb_refusal_is_asked_again_until_it_lets_go(store: Store) -> None:
+    e = engine(store, 1, drain={"timeout": "10m"})
+    node = next(iter(e.cluster.nodes))
+    e.cluster.add_pod("app-0", "apps", node, labels={"app": "a"})
+    e.cluster.refusals["app-0"] = 3
+    assert e.executor().execute() == Outcome.DONE
+    drained = e.steps()[node].facts["drain"]
+    assert drained["removed"] == 1 and drained["refused"] == 3 and drained["refusedPods"] == ["apps/app-0"]
+    assert e.cluster.calls.count("evict", "app-0") == 4
+
+
+@pytest.mark.parametrize(("policy", "state", "reason"), [("skip", StepState.SKIPPED, "onTimeout: skip"),
+                                                         ("fail", StepState.FAILED, "onTimeout: fail")])  # fmt: skip
+def test_a_drain_that_times_out_ends_the_node_by_its_policy_and_uncordons_it(
+    store: Store, policy: str, state: StepState, reason: str
+) -> None:
+    e = engine(
+        store, 1, drain={"timeout": "30s", "onTimeout": policy}, failureBudget={"perRun": "100%", "perWave": "100%"}
+    )
+    node = next(iter(e.cluster.nodes))
+    e.cluster.add_pod("app-0", "apps", node)
+    e.cluster.refusals["app-0"] = 10**6
+    assert e.executor().execute() == Outcome.DONE
+    step = e.steps()[node]
+    assert step.state == state and "drain timed out after 30s; 1 pods remain (apps/app-0)" in step.message
+    assert reason in step.message and not e.cordoned() and e.cluster.installs == {}
+
+
+def test_wait_for_builds_lets_the_build_finish_then_installs(store: Store) -> None:
+    e = engine(store, 1, drain={"timeout": "30s", "onTimeout": "wait-for-builds", "buildWaitLimit": "2h"})
+    node = next(iter(e.cluster.nodes))
+    e.cluster.add_pod("build-1", "ci-builds", node, labels={"app.kubernetes.io/managed-by": "tekton-pipelines"})
+    e.cluster.refusals["build-1"] = 10**6
+    e.cluster.ends[("ci-builds", "build-1")] = e.clock.monotonic() + 1800  # it finishes in half an hour
+    assert e.executor().execute() == Outcome.DONE, (read_run(store, e.run_id).run.message, e.steps()[node].message)
+    drained = e.steps()[node].facts["drain"]
+    assert drained["waitedForBuilds"] >= 1700 and e.cluster.installs == {node: 1}
+
+
+def test_a_crash_looping_kata_deploy_fails_the_node_with_its_reason(store: Store) -> None:
+    e = engine(store, 2, waves={"sizes": [2], "maxUnavailable": 2}, failureBudget={"perRun": "100%", "perWave": "100%"})
+    bad, good = sorted(e.cluster.nodes)
+    e.cluster.failing_installs.add(bad)
+    assert e.executor().execute() == Outcome.DONE
+    steps = e.steps()
+    assert steps[bad].state == StepState.FAILED and "kata-deploy failed on" in steps[bad].message
+    assert "CrashLoopBackOff" in steps[bad].message and steps[good].state == StepState.DONE
+    assert not e.cordoned()
+
+
+def test_an_install_slower_than_its_timeout_fails_the_node(store: Store) -> None:
+    e = engine(store, 1, install={"timeout": "5m"}, failureBudget={"perRun": "100%", "perWave": "100%"})
+    e.cluster.install_seconds = dict.fromkeys(e.cluster.install_seconds, 3600.0)
+    assert e.executor().execute() == Outcome.DONE
+    (step,) = e.steps().values()
+    assert step.state == StepState.FAILED and "did not report Kata 4.1.0 within 300s" in step.message
+
+
+def test_a_smoke_pod_without_its_handler_fails_verify(store: Store) -> None:
+    smoke = {"runtimeClass": dict.fromkeys(("amd64", "s390x", "ppc64le"), "kata-nope"), "timeout": "1m"}
+    e = engine(store, 1, verify={"smoke": smoke}, failureBudget={"perRun": "100%", "perWave": "100%"})
+    assert e.executor().execute() == Outcome.DONE
+    (step,) = e.steps().values()
+    assert step.state == StepState.FAILED and "smoke pod with RuntimeClass kata-nope ended Failed" in step.message
+
+
+def test_the_failure_budget_pauses_the_run(store: Store) -> None:
+    e = engine(store, 4, waves={"sizes": [2], "maxUnavailable": 2}, failureBudget={"perRun": 0, "onBreach": "pause"})
+    e.cluster.failing_installs.update(sorted(e.cluster.nodes)[:2])
+    assert e.executor().execute() == Outcome.PAUSED
+    run = read_run(store, e.run_id).run
+    assert run.state == RunState.PAUSED and "failure budget breached in wave 1" in run.message
+    assert sum(s.state == StepState.PENDING for s in e.steps().values()) == 2  # wave 2 never started
+
+
+def test_no_more_nodes_are_out_at_once_than_max_unavailable(store: Store) -> None:
+    e = engine(store, 6, waves={"sizes": [6], "maxUnavailable": 2})
+    peak, together = 0, threading.Barrier(2, timeout=120)  # a safety net: the two meet at once
+    cordon = e.cluster.cordon
+
+    def counting(name: str, seen: Any = None, *, next_step: str = "drain") -> bool:
+        nonlocal peak
+        ours = cordon(name, seen, next_step=next_step)
+        peak = max(peak, len(e.cordoned()))
+        if e.cluster.calls.count("cordon") <= 2:
+            together.wait()  # the first two nodes are out at the same time
+        return ours
+
+    e.cluster.cordon = counting  # type: ignore[method-assign]
+    assert e.executor().execute() == Outcome.DONE
+    assert peak == 2 and not e.cordoned()
+
+
+def test_a_refused_call_gives_the_node_back_and_pauses_the_run(store: Store) -> None:
+    e = engine(store, 1)
+    node = next(iter(e.cluster.nodes))
+    e.cluster.add_pod("app-0", "apps", node)
+    e.cluster.errors["evict"] = KubeForbidden('pods "app-0" is forbidden: cannot create pods/eviction', where="ctx")
+    with pytest.raises(KubeForbidden) as info:
+        e.executor().execute()
+    assert "fleetctl upgrade resume" in (info.value.hint or "")
+    step = e.steps()[node]
+    assert (step.step, step.state) == (Step.CLAIM, StepState.PENDING) and "stopped at drain" in step.message
+    assert not e.cordoned() and read_run(store, e.run_id).run.state == RunState.PAUSED
+
+
+class Metrics:
+    """A Prometheus that answers each query with ``answer``."""
+
+    def __init__(self, answer: list[float] | str) -> None:
+        self.answer, self.queries = answer, 0
+
+    def values(self, promql: str) -> list[float] | str:
+        self.queries += 1
+        return self.answer
+
+
+GATE = {"soak": "10s", "checks": [{"name": "errors", "query": "x", "successCondition": "value < 1", "interval": "5s",
+                                   "count": 2, "consecutiveErrorLimit": 1}]}  # fmt: skip
+
+
+def test_a_passing_gate_lets_the_next_wave_start(store: Store) -> None:
+    e = engine(store, 2, metrics=Metrics([0.0]), waves={"sizes": [1]}, gates=GATE)
+    assert e.executor().execute() == Outcome.DONE
+    waves = read_run(store, e.run_id).waves
+    assert [w.gate_state for w in waves] == ["passed", "passed"] and e.metrics.queries == 4
+
+
+def test_a_gate_without_data_pauses_the_run(store: Store) -> None:
+    e = engine(store, 2, metrics=Metrics("connection refused"), waves={"sizes": [1]}, gates=GATE)
+    assert e.executor().execute() == Outcome.PAUSED
+    view = read_run(store, e.run_id)
+    assert view.waves[0].gate_state == "failed" and "gate errors failed" in view.run.message
+    assert sum(s.state == StepState.DONE for s in view.steps) == 1
+
+
+def test_an_interrupted_run_resumes_where_it_stopped_without_installing_twice(store: Store) -> None:
+    e = engine(store, 3, waves={"sizes": [3], "maxUnavailable": 1})
+    first = e.executor()
+    first.flow.interrupt.set()  # SIGTERM before anything started: every node stays at its recorded step
+    assert first.execute() == Outcome.INTERRUPTED
+    assert read_run(store, e.run_id).run.state == RunState.RUNNING
+    assert e.executor().execute() == Outcome.DONE
+    assert e.cluster.installs == dict.fromkeys(e.cluster.nodes, 1) and not e.cordoned()
+    assert NodeOutcome.DONE == "done"  # the enums are the stored strings
