@@ -15,8 +15,7 @@ from collectors.inventory.collector import RetryPolicy, collect_cluster
 from collectors.kube.client import KubeClient
 from collectors.kube.config import open_contexts
 from collectors.releases.catalog import kernel_pins
-from simulator.faults import HealthRegression
-from simulator.server import Simulator
+from simulator import Simulator
 from store.engine import Store
 from store.runs import read_run
 from store.states import GateState, StepState
@@ -74,7 +73,7 @@ def run_scenario(
     """Collect, plan, roll out into a regression, stop at the gate, roll back; narrate as it goes."""
     client = KubeClient(open_contexts(sim.kubeconfig)[0])
     collect_cluster(client, store, kernel_pins(store), retry=RetryPolicy(base=0.05))
-    truth = sim.world.truth()
+    truth = sim.truth()
     target = _newest_catalog_release(store)
     chosen = [
         n
@@ -91,7 +90,7 @@ def run_scenario(
     if prometheus is not None:
         say("   Waiting for Prometheus to have two scrapes of every node (rate() needs them)...")
         _wait_for_data(prometheus, chosen)
-    sim.world.faults.healthRegressions.append(HealthRegression(release=target, arch="s390x"))
+    sim.add_health_regression(target, "s390x")
     say(f"2. Injected: Kata {target} makes s390x VMs fail their kata-monitor scrapes (a regression upstream).")
     if prometheus is None:
         say("   Prometheus is not installed: VM health and gates are unknown, so nothing will stop the rollout.")
@@ -119,9 +118,9 @@ def run_scenario(
     Executor(store, {client.name: client}, rollback_id, options).execute()
     rolled = sum(1 for s in read_run(store, rollback_id).steps if s.state == StepState.DONE)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(sim.world.truth()[n]["installed"] != v for n, v in before.items()):
+    while time.monotonic() < deadline and any(sim.truth()[n]["installed"] != v for n, v in before.items()):
         time.sleep(0.2)
-    restored = all(sim.world.truth()[n]["installed"] == v for n, v in before.items())
+    restored = all(sim.truth()[n]["installed"] == v for n, v in before.items())
     say(
         f"6. Rolled back {rolled} nodes; the simulator {'confirms every node is back' if restored else 'shows nodes NOT back'}."
     )

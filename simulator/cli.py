@@ -106,6 +106,13 @@ def run(p: argparse.ArgumentParser, argv: list[str] | None) -> None:
     asyncio.run(serve(options_from(args)))
 
 
+def serve_command(prog: str, argv: list[str]) -> None:
+    """The simulator's command line under another name (``fleetctl sim serve``)."""
+    p = parser()
+    p.prog = prog
+    run(p, argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m simulator``."""
     run(parser(), argv)

@@ -220,6 +220,14 @@ def lookup(group: str, version: str, plural: str) -> ResourceType | None:
     return None
 
 
+def lookup_plural(plural: str) -> ResourceType:
+    """The resource named ``plural`` (``pods``, ``poddisruptionbudgets``, ...)."""
+    for rt in ALL:
+        if rt.plural == plural:
+            return rt
+    raise KeyError(plural)
+
+
 def resource_list(api_version: str) -> dict[str, Any]:
     """The ``APIResourceList`` for one group/version, subresources included."""
     resources: list[dict[str, Any]] = []

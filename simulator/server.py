@@ -32,12 +32,13 @@ from aiohttp import web
 from simulator import builders, disruption, installer, kubelet
 from simulator import resources as r
 from simulator.api import Api, json_response, status_response
-from simulator.faults import Faults, ScenarioError, load_scenario, parse_faults
+from simulator.faults import Faults, HealthRegression, ScenarioError, load_scenario, parse_faults
 from simulator.fleet import FleetSpec, make_fleet
 from simulator.kubemirror import KubeMirror
 from simulator.kubeserver import KubeBackend
 from simulator.metrics import KataMonitor
 from simulator.objectstore import ApiError
+from simulator.selectors import labels_match, match_labels_selector
 from simulator.tls import make_certificates
 from simulator.world import World
 
@@ -448,6 +449,45 @@ class Simulator:
     def token(self) -> str:
         """The bearer token the kubeconfig carries."""
         return self.options.token
+
+    # -- what the demo and rehearsals may ask of the world (the product reaches no deeper) --
+
+    def truth(self) -> dict[str, Any]:
+        """What is really true per node: arch, zone, installed release, custom kernel (``/_sim/nodes``)."""
+        return self.world.truth()
+
+    def add_health_regression(self, release: str, arch: str) -> None:
+        """From now on, ``release`` on ``arch`` shows a health regression in its metrics."""
+        self._call(lambda: self.world.faults.healthRegressions.append(HealthRegression(release=release, arch=arch)))
+
+    def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A copy of one object of the resource ``plural`` (``pods``, ...), or None."""
+        entry = self.world.store.get(r.lookup_plural(plural), namespace, name)
+        return entry.copy() if entry is not None else None
+
+    def pdbs_covering(self, namespace: str, labels: dict[str, str]) -> list[str]:
+        """The PodDisruptionBudgets (``namespace/name``) whose selectors match a pod with ``labels``."""
+        return sorted(
+            f"{namespace}/{entry.obj['metadata']['name']}"
+            for _, entry in self.world.store.scan(r.PDBS, namespace)
+            if labels_match(match_labels_selector(entry.obj["spec"].get("selector")), labels)
+        )
+
+    def _call(self, change: Callable[[], None]) -> None:
+        """Run ``change`` on the simulator's loop (or here, before it runs)."""
+        if self._loop is None or not self._loop.is_running():
+            change()
+            return
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                change()
+            finally:
+                done.set()
+
+        self._loop.call_soon_threadsafe(run)
+        done.wait(timeout=60)
 
     async def start_async(self) -> None:
         """Populate the world and start serving on the running loop."""

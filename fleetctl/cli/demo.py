@@ -88,8 +88,7 @@ def demo(
     from collectors.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
     from fleetctl.cli.collect import _health_runner
-    from simulator.prometheus import prometheus_binary, prometheus_server
-    from simulator.server import ServerOptions, Simulator
+    from simulator import ServerOptions, Simulator, prometheus_binary, prometheus_server
     from store.migrate import open_store
 
     if profile not in ("seed", "small"):
@@ -167,12 +166,10 @@ def demo(
 
 def _guide(sim: Any, work: Path, base: str, prometheus: str) -> None:
     """Write the guided plan, make its release misbehave on s390x, and print the steps."""
-    from simulator.faults import HealthRegression
-
     guided = work / "guided-plan.yaml"
     guided.write_text(yaml.safe_dump(GUIDED_PLAN, sort_keys=False))
     target = str(GUIDED_PLAN["spec"]["target"])
-    sim.world.faults.healthRegressions.append(HealthRegression(release=target, arch="s390x"))
+    sim.add_health_regression(target, "s390x")
     flags = f"--prometheus {prometheus}"
     typer.echo(f"  the guided scenario (Kata {target} is broken on s390x in this demo); from another terminal:")
     typer.echo(f"    1. {base} rehearse {guided} --regress s390x    # where would the gates stop it?")
@@ -205,7 +202,7 @@ def _headless(sim: Any, store: Any) -> None:
     """The guided scenario, narrated on stdout; exit 1 unless a gate stopped it and the rollback restored every node."""
 
     from fleetctl.demo_scenario import run_scenario
-    from simulator.prometheus import prometheus_binary, prometheus_server
+    from simulator import prometheus_binary, prometheus_server
 
     with ExitStack() as stack:
         prometheus = stack.enter_context(prometheus_server(sim.targets)) if prometheus_binary() else None

@@ -14,8 +14,6 @@ app = typer.Typer(help="Run a simulated Kata fleet for demos, tests and rehearsa
 )
 def serve(ctx: typer.Context) -> None:
     """Serve a simulated fleet: the Kubernetes API and kata-monitor metrics (see --help)."""
-    from simulator import cli
+    from simulator import serve_command
 
-    parser = cli.parser()
-    parser.prog = "fleetctl sim serve"
-    cli.run(parser, list(ctx.args))
+    serve_command("fleetctl sim serve", list(ctx.args))

@@ -13,13 +13,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from simulator import kata
-from simulator.fleet import HOSTS, FleetSpec, NodeSpec
+from simulator import (
+    HOSTS,
+    LABEL_DEFAULT,
+    LABEL_PEER_PODS,
+    LABEL_RUNTIME,
+    LABEL_SE,
+    NEWEST,
+    RELEASES,
+    FleetSpec,
+    NodeSpec,
+)
 from store.engine import Store
 from store.models import Cluster, Node, NodeState
 
 # Labels the simulator sets itself from the node's facts (a copy must not contradict them).
-_OWN_LABELS = (kata.LABEL_RUNTIME, kata.LABEL_DEFAULT, kata.LABEL_PEER_PODS, kata.LABEL_SE)
+_OWN_LABELS = (LABEL_RUNTIME, LABEL_DEFAULT, LABEL_PEER_PODS, LABEL_SE)
 _N, _S, _C = (SQLModel.metadata.tables[m.__tablename__].c for m in (Node, NodeState, Cluster))
 
 
@@ -54,16 +63,16 @@ def copy_fleet(store: Store, cluster: str) -> CopiedFleet:
         if release != row.kata_version:
             approximated[row.name] = f"release {row.kata_version or 'unknown'} rehearsed as {release}"
         specs.append(_node_spec(index, row, release))
-    template = Counter(s.release for s in specs).most_common(1)[0][0] if specs else kata.NEWEST
+    template = Counter(s.release for s in specs).most_common(1)[0][0] if specs else NEWEST
     fleet = FleetSpec(profile="copy", seed=0, nodes=specs, template_version=template)
     return CopiedFleet(cluster, fleet, approximated)
 
 
 def nearest_release(version: str | None) -> str:
     """``version`` when the simulator models it; else the newest modelled release not newer than it."""
-    if version in kata.RELEASES:
+    if version in RELEASES:
         return version
-    known = sorted(kata.RELEASES, key=_key)
+    known = sorted(RELEASES, key=_key)
     if version is None:
         return known[-1]
     older = [v for v in known if _key(v) <= _key(version)]
@@ -93,7 +102,7 @@ def _node_spec(index: int, row: Any, release: str) -> NodeSpec:
         memory_gib=cpus * 4,
         release=release,
         custom_kernel=str(m["guest_kernel"]) if m["custom_kernel"] and m["guest_kernel"] else None,
-        peer_pods="kata-remote" in handlers or labels.get(kata.LABEL_PEER_PODS) == "true",
+        peer_pods="kata-remote" in handlers or labels.get(LABEL_PEER_PODS) == "true",
         secure_execution="kata-qemu-se" in handlers,
         kata_monitor=True,
         ip=f"10.{20 + index // 62500}.{(index // 250) % 250}.{index % 250 + 1}",

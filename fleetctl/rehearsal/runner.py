@@ -28,13 +28,18 @@ from collectors.releases.catalog import kernel_pins
 from fleetctl.rehearsal.fleetcopy import copy_fleet
 from fleetctl.rehearsal.scaling import scaled_document
 from fleetctl.rehearsal.workloads import copy_workloads
-from simulator import resources as sim_resources
-from simulator.faults import Faults, HealthRegression
-from simulator.fleet import FleetSpec, NodeSpec, Workloads
-from simulator.prometheus import prometheus_binary, prometheus_server
-from simulator.selectors import labels_match, match_labels_selector
-from simulator.server import ServerOptions, Simulator
-from simulator.world import RUN_SECONDS_ANNOTATION
+from simulator import (
+    RUN_SECONDS_ANNOTATION,
+    Faults,
+    FleetSpec,
+    HealthRegression,
+    NodeSpec,
+    ServerOptions,
+    Simulator,
+    Workloads,
+    prometheus_binary,
+    prometheus_server,
+)  # fmt: skip
 from store.engine import Store
 from store.errors import BadInputError, UnreachableError
 from store.migrate import open_store
@@ -339,14 +344,8 @@ def _pdbs_for(
 ) -> list[str]:
     """The PDBs (namespace/name) whose selectors match the refused pods."""
     found: set[str] = set()
-    pdbs = [entry.obj for _, entry in sim.world.store.scan(sim_resources.PDBS)]
     for ref in pods:
         ns, _, name = ref.partition("/")
-        live = sim.world.store.get(sim_resources.PODS, ns, name)
-        pod = live.obj if live is not None else originals.get((cluster, ns, name), {})
-        labels = pod.get("metadata", {}).get("labels") or {}
-        for pdb in pdbs:
-            selector = match_labels_selector(pdb["spec"].get("selector"))
-            if pdb["metadata"]["namespace"] == ns and labels_match(selector, labels):
-                found.add(f"{ns}/{pdb['metadata']['name']}")
+        pod = sim.get_object("pods", ns, name) or originals.get((cluster, ns, name), {})
+        found.update(sim.pdbs_covering(ns, pod.get("metadata", {}).get("labels") or {}))
     return sorted(found)

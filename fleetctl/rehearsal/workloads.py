@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collectors.kube.client import KubeClient
-from simulator.fleet import Workloads
-from simulator.world import REPLACE_ANNOTATION, RUN_SECONDS_ANNOTATION
+from simulator import REPLACE_ANNOTATION, RUN_SECONDS_ANNOTATION, Workloads
 
 RECREATED_BY = {"ReplicaSet", "StatefulSet", "ReplicationController", "Job"}  # owners that make a new pod
 MIN_BUILD_LEFT_S = 60.0  # a build older than the typical duration is assumed to finish within a minute
