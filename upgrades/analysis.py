@@ -16,21 +16,34 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+
+from store.states import GateState
 
 CONDITION = re.compile(r"^\s*value\s*(<=|>=|==|!=|<|>)\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)\s*$")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
 }  # fmt: skip
 
-SUCCESS, FAILURE, ERROR, INCONCLUSIVE = "success", "failure", "error", "inconclusive"
-PASSED, FAILED, RUNNING = "passed", "failed", "running"
+
+class Outcome(StrEnum):
+    """How one evaluation of a gate check came out."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+    INCONCLUSIVE = "inconclusive"
+
+
+SUCCESS, FAILURE, ERROR, INCONCLUSIVE = Outcome.SUCCESS, Outcome.FAILURE, Outcome.ERROR, Outcome.INCONCLUSIVE
+PASSED, FAILED, RUNNING = GateState.PASSED, GateState.FAILED, GateState.RUNNING
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """One evaluation of a check."""
+class GateMeasurement:
+    """One evaluation of a gate check (health checks' per-node answers are ``collectors.health.rules.Sample``)."""
 
-    outcome: str
+    outcome: Outcome
     values: tuple[float, ...] = ()
     message: str = ""
 
@@ -55,23 +68,23 @@ def holds(condition: str, value: float) -> bool:
     return _OPS[m.group(1)](value, float(m.group(2)))
 
 
-def measure(rule: CheckRule, samples: Sequence[float] | str) -> Measurement:
+def measure(rule: CheckRule, samples: Sequence[float] | str) -> GateMeasurement:
     """Judge one query answer: its sample values, or the text of its error."""
     if isinstance(samples, str):
-        return Measurement(ERROR, (), samples)
+        return GateMeasurement(ERROR, (), samples)
     values = tuple(samples)
     if not values:
         outcome = {"fail": FAILURE, "pass": SUCCESS, "inconclusive": INCONCLUSIVE}[rule.no_data]
-        return Measurement(outcome, (), f"no data (noData: {rule.no_data})")
+        return GateMeasurement(outcome, (), f"no data (noData: {rule.no_data})")
     shown = ", ".join(f"{v:g}" for v in values[:5]) + (" ..." if len(values) > 5 else "")
     if rule.failure and any(holds(rule.failure, v) for v in values):
-        return Measurement(FAILURE, values, f"[{shown}] meets failureCondition {rule.failure}")
+        return GateMeasurement(FAILURE, values, f"[{shown}] meets failureCondition {rule.failure}")
     if rule.success and not all(holds(rule.success, v) for v in values):
-        return Measurement(FAILURE, values, f"[{shown}] misses successCondition {rule.success}")
-    return Measurement(SUCCESS, values, f"[{shown}] ok")
+        return GateMeasurement(FAILURE, values, f"[{shown}] misses successCondition {rule.success}")
+    return GateMeasurement(SUCCESS, values, f"[{shown}] ok")
 
 
-def verdict(rule: CheckRule, measurements: Sequence[Measurement]) -> tuple[str, str]:
+def verdict(rule: CheckRule, measurements: Sequence[GateMeasurement]) -> tuple[GateState, str]:
     """(passed | failed | inconclusive | running, why) after these measurements."""
     failures = sum(1 for m in measurements if m.outcome == FAILURE)
     if failures > rule.failure_limit:
@@ -88,7 +101,7 @@ def verdict(rule: CheckRule, measurements: Sequence[Measurement]) -> tuple[str, 
             f"{streak} query errors in a row (consecutiveErrorLimit {rule.consecutive_error_limit}): {measurements[-1].message}",
         )
     if any(m.outcome == INCONCLUSIVE for m in measurements):
-        return INCONCLUSIVE, "no data, and noData is inconclusive: a person decides (resume or abort)"
+        return GateState.INCONCLUSIVE, "no data, and noData is inconclusive: a person decides (resume or abort)"
     done = sum(1 for m in measurements if m.outcome != ERROR)
     if done >= rule.count:
         return PASSED, f"{done} measurements, {failures} failed"

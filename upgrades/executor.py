@@ -38,7 +38,7 @@ from store.states import (
 from upgrades import window as windows
 from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.cluster import CORDONED_BY, ClusterOps
-from upgrades.gates import CheckResult, run_gate
+from upgrades.gates import GateCheckResult, run_gate
 from upgrades.lease import RunLease
 from upgrades.nodeflow import FlowContext, run_node
 from upgrades.planfile import PlanSpec, parse_plan
@@ -212,7 +212,7 @@ class Executor:
         self.options.progress(f"run {self.run_id}: wave {number} done ({done}/{len(steps)} nodes upgraded)")
         return Outcome.DONE
 
-    def _save_gate(self, number: int, state: str, message: str, results: list[CheckResult]) -> None:
+    def _save_gate(self, number: int, state: str, message: str, results: list[GateCheckResult]) -> None:
         set_wave(
             self.store,
             self.run_id,

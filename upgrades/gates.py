@@ -9,12 +9,8 @@ from typing import Any
 
 from store.states import GateState
 from upgrades.analysis import (
-    FAILED,
-    INCONCLUSIVE,
-    PASSED,
-    RUNNING,
     CheckRule,
-    Measurement,
+    GateMeasurement,
     measure,
     render_query,
     verdict,
@@ -27,12 +23,12 @@ ValueSource = Metrics  # the name gates used before ports.py; PromSource is one
 
 
 @dataclass
-class CheckResult:
-    """One check's measurements and verdict."""
+class GateCheckResult:
+    """One gate check's measurements and verdict (a node's health check is ``store.checks.CheckResult``)."""
 
     name: str
     query: str
-    state: str = RUNNING
+    state: GateState = GateState.RUNNING
     message: str = ""
     measurements: list[dict[str, Any]] = field(default_factory=list)
 
@@ -63,9 +59,9 @@ def run_gate(
     wave_nodes: Sequence[str],
     target: str,
     should_stop: Callable[[], bool],
-    on_update: Callable[[list[CheckResult]], None],
+    on_update: Callable[[list[GateCheckResult]], None],
     clock: Clock = SYSTEM_CLOCK,
-) -> tuple[str, str, list[CheckResult]]:
+) -> tuple[GateState, str, list[GateCheckResult]]:
     """Soak, then measure every check until each has a verdict: (passed|failed|inconclusive|stopped, why, results)."""
     deadline = clock.monotonic() + gates.soak_s
     while clock.monotonic() < deadline:
@@ -73,19 +69,19 @@ def run_gate(
             return GateState.STOPPED, "stopped during the soak", []
         clock.sleep(min(0.2, max(0.0, deadline - clock.monotonic())))
     results = [
-        CheckResult(c.name, render_query(c.query, nodes=nodes, wave_nodes=wave_nodes, target=target))
+        GateCheckResult(c.name, render_query(c.query, nodes=nodes, wave_nodes=wave_nodes, target=target))
         for c in gates.checks
     ]
     rules = {c.name: rule_of(c) for c in gates.checks}
-    history: dict[str, list[Measurement]] = {c.name: [] for c in gates.checks}
+    history: dict[str, list[GateMeasurement]] = {c.name: [] for c in gates.checks}
     due = {c.name: clock.monotonic() for c in gates.checks}
     intervals = {c.name: c.interval_s for c in gates.checks}
-    while any(r.state == RUNNING for r in results):
+    while any(r.state == GateState.RUNNING for r in results):
         if should_stop():
             return GateState.STOPPED, "stopped while measuring", results
         now = clock.monotonic()
         for r in results:
-            if r.state != RUNNING or due[r.name] > now:
+            if r.state != GateState.RUNNING or due[r.name] > now:
                 continue
             answer = source.values(r.query) if source else "no Prometheus is configured"
             m = measure(rules[r.name], answer)
@@ -101,13 +97,13 @@ def run_gate(
             r.state, r.message = verdict(rules[r.name], history[r.name])
             due[r.name] = now + intervals[r.name]
         on_update(results)
-        pending = [due[r.name] for r in results if r.state == RUNNING]
+        pending = [due[r.name] for r in results if r.state == GateState.RUNNING]
         if pending:
             clock.sleep(max(0.0, min(min(pending) - clock.monotonic(), 0.5)))
-    failed = [r for r in results if r.state == FAILED]
+    failed = [r for r in results if r.state == GateState.FAILED]
     if failed:
-        return FAILED, "; ".join(f"gate {r.name} failed: {r.message}" for r in failed), results
-    unsure = [r for r in results if r.state == INCONCLUSIVE]
+        return GateState.FAILED, "; ".join(f"gate {r.name} failed: {r.message}" for r in failed), results
+    unsure = [r for r in results if r.state == GateState.INCONCLUSIVE]
     if unsure:
-        return INCONCLUSIVE, "; ".join(f"gate {r.name} inconclusive: {r.message}" for r in unsure), results
-    return PASSED, f"{len(results)} checks passed", results
+        return GateState.INCONCLUSIVE, "; ".join(f"gate {r.name} inconclusive: {r.message}" for r in unsure), results
+    return GateState.PASSED, f"{len(results)} checks passed", results

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from collectors.health.prom import PromSource
-from collectors.health.rules import Measurement, NodeInputs, evaluate, summarize
+from collectors.health.rules import NodeInputs, Sample, evaluate, summarize
 from collectors.health.thresholds import Thresholds
 from collectors.kube.client import KubeClient
 from collectors.kube.errors import KubeApiError
@@ -104,7 +104,7 @@ def check_cluster(
 
 
 def _measure(prom: PromSource, nodes: dict[str, NodeInputs], result: HealthResult) -> None:
-    answers: dict[str, dict[str, Measurement] | str] = {name: prom.query(q) for name, q in prom.promql().items()}
+    answers: dict[str, dict[str, Sample] | str] = {name: prom.query(q) for name, q in prom.promql().items()}
     for name, answer in answers.items():
         if isinstance(answer, str):
             result.query_failures.append(f"{name}: {answer}")
@@ -113,6 +113,6 @@ def _measure(prom: PromSource, nodes: dict[str, NodeInputs], result: HealthResul
         inputs.targeted = node in up if isinstance(up, dict) else True
         updates: dict[str, Any] = {}
         for name, answer in answers.items():
-            updates[name] = Measurement(failed=answer) if isinstance(answer, str) else answer.get(node, Measurement())
+            updates[name] = Sample(failed=answer) if isinstance(answer, str) else answer.get(node, Sample())
         for key, value in updates.items():
             setattr(inputs, key, value)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.health.rules import Measurement
+from collectors.health.rules import Sample
 
 
 @dataclass(frozen=True)
@@ -64,17 +64,17 @@ class PromSource:
             return rows
         return [v for v in (_value(row) for row in rows) if v is not None]
 
-    def query(self, promql: str) -> dict[str, Measurement] | str:
+    def query(self, promql: str) -> dict[str, Sample] | str:
         """``{node: value}`` for a query, or the reason it failed."""
         rows = self.raw(promql)
         if isinstance(rows, str):
             return rows
-        out: dict[str, Measurement] = {}
+        out: dict[str, Sample] = {}
         for row in rows:
             node = (row.get("metric") or {}).get(self.config.node_label)
             value = _value(row)
             if node and value is not None:
-                out[str(node)] = Measurement(value=value)
+                out[str(node)] = Sample(value=value)
         return out
 
     def promql(self) -> dict[str, str]:

@@ -40,7 +40,7 @@ REMEDIATION = {
 
 
 @dataclass(frozen=True)
-class Measurement:
+class Sample:
     """One PromQL answer for one node: a value, or why there is none."""
 
     value: float | None = None
@@ -56,20 +56,20 @@ class NodeInputs:
     drift: Sequence[str]
     sandbox_failures: int = 0
     targeted: bool | None = None  # None: Prometheus not configured
-    up: Measurement = field(default_factory=Measurement)
-    shims: Measurement = field(default_factory=Measurement)
-    scrape_failures_per_min: Measurement = field(default_factory=Measurement)
-    rpc_p99_ms: Measurement = field(default_factory=Measurement)
-    hypervisor_threads: Measurement = field(default_factory=Measurement)
-    hypervisor_fds: Measurement = field(default_factory=Measurement)
-    guest_mem_available: Measurement = field(default_factory=Measurement)
+    up: Sample = field(default_factory=Sample)
+    shims: Sample = field(default_factory=Sample)
+    scrape_failures_per_min: Sample = field(default_factory=Sample)
+    rpc_p99_ms: Sample = field(default_factory=Sample)
+    hypervisor_threads: Sample = field(default_factory=Sample)
+    hypervisor_fds: Sample = field(default_factory=Sample)
+    guest_mem_available: Sample = field(default_factory=Sample)
 
 
 def _r(code: str, status: Status, reason: str, value: float | None = None) -> CheckResult:
     return CheckResult(code, status, reason, value, None if status is Status.OK else REMEDIATION[code])
 
 
-def _unknown(code: str, m: Measurement, what: str) -> CheckResult | None:
+def _unknown(code: str, m: Sample, what: str) -> CheckResult | None:
     if m.failed:
         return _r(code, Status.UNKNOWN, f"query failed: {m.failed}")
     if m.value is None:
@@ -77,7 +77,7 @@ def _unknown(code: str, m: Measurement, what: str) -> CheckResult | None:
     return None
 
 
-def _above(code: str, m: Measurement, what: str, warn: float, crit: float | None, unit: str) -> CheckResult:
+def _above(code: str, m: Sample, what: str, warn: float, crit: float | None, unit: str) -> CheckResult:
     if (missing := _unknown(code, m, what)) is not None:
         return missing
     assert m.value is not None
