@@ -43,6 +43,7 @@ from upgrades.lease import RunLease
 from upgrades.nodeflow import FlowContext, run_node
 from upgrades.planfile import PlanSpec, parse_plan
 from upgrades.ports import ClusterAPI, Ports
+from upgrades.rundoc import RunPlan
 
 WINDOW_CLOSED = "the maintenance window closed; the run continues when it opens"
 LISTED_FRESH_S = 2.0  # a node from the availability list is claimed from it if the list is this recent
@@ -106,11 +107,12 @@ class Executor:
     ) -> None:
         self.store, self.clients, self.run_id, self.options = store, clients, run_id, options
         view = read_run(store, run_id)
-        self.spec: PlanSpec = parse_plan(view.run.plan.get("source"), where=f"run {run_id} plan")
-        self.pool: list[str] = list(view.run.plan.get("pool") or [])
-        self.max_unavailable: int = int(view.run.plan.get("maxUnavailable") or 1)
-        self.run_budget: int = int(view.run.plan.get("runBudget") or 0)
-        self.wave_budgets: list[int] = list(view.run.plan.get("waveBudgets") or [])
+        self.plan = RunPlan.parse(view.run.plan)
+        self.spec: PlanSpec = parse_plan(self.plan.source, where=f"run {run_id} plan")
+        self.pool = self.plan.pool
+        self.max_unavailable = self.plan.max_unavailable
+        self.run_budget = self.plan.run_budget
+        self.wave_budgets = self.plan.wave_budgets
         clusters = sorted({s.cluster for s in view.steps})
         missing = [c for c in clusters if c not in clients]
         if missing and ports is None:

@@ -18,6 +18,7 @@ from store.runs import DraftNode, create_run, read_run, set_run
 from store.states import RunState, Step, StepState
 from upgrades.planfile import PlanSpec
 from upgrades.planner import Candidate, Plan, make_plan
+from upgrades.rundoc import RunPlan
 
 MIN_HISTORY = 5  # node timings needed before the estimate uses history instead of spec.estimate
 
@@ -94,15 +95,15 @@ def plan_from_store(store: Store, spec: PlanSpec) -> Plan:
 
 def run_document(plan: Plan) -> dict[str, Any]:
     """What a run stores about its plan: the file as written, and the resolved budgets."""
-    return {
-        "source": plan.spec.source,
-        "pool": sorted(c.key for c in plan.nodes) + sorted(e.node.key for e in plan.excluded if e.node.selected),
-        "maxUnavailable": plan.max_unavailable,
-        "waveBudgets": plan.wave_budgets,
-        "runBudget": plan.run_budget,
-        "estimateSeconds": round(plan.estimate_s, 1),
-        "excluded": len(plan.excluded),
-    }
+    return RunPlan(
+        source=plan.spec.source,
+        pool=tuple(sorted(c.key for c in plan.nodes) + sorted(e.node.key for e in plan.excluded if e.node.selected)),
+        max_unavailable=plan.max_unavailable,
+        wave_budgets=tuple(plan.wave_budgets),
+        run_budget=plan.run_budget,
+        estimate_seconds=plan.estimate_s,
+        excluded=len(plan.excluded),
+    ).document()
 
 
 def create_run_from_plan(store: Store, plan: Plan) -> int:
@@ -145,14 +146,13 @@ def create_rollback(store: Store, run_id: int) -> int:
         groups.setdefault(s.from_version, []).append(
             DraftNode(s.cluster, s.node, s.target_version, s.from_version, facts=expect)
         )
-    source = dict(view.run.plan.get("source") or {})
-    spec = dict(source.get("spec") or {})
-    spec["gates"] = {"enabled": False}
-    spec["allowDowngrade"] = True
-    spec["target"] = next(iter(groups))
-    source["spec"] = spec
-    source["metadata"] = {"name": f"{view.run.name}-rollback"[:253]}
-    plan = dict(view.run.plan, source=source, waveBudgets=[len(g) for g in groups.values()], runBudget=len(changed))
+    plan = (
+        RunPlan.parse(view.run.plan)
+        .for_rollback(
+            f"{view.run.name}-rollback", next(iter(groups)), tuple(len(g) for g in groups.values()), len(changed)
+        )
+        .document()
+    )
     rollback_id = create_run(
         store, name=f"{view.run.name}-rollback", target="previous", plan=plan, waves=list(groups.values()),
         kind="rollback", parent_id=run_id,

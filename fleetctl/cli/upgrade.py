@@ -183,9 +183,10 @@ def executor_for(store: Store, settings: Settings, prometheus: str | None = None
 
     def run(run_id: int) -> str:
         from store.runs import read_run
+        from upgrades.rundoc import RunPlan
 
-        gates = (read_run(store, run_id).run.plan.get("source") or {}).get("spec", {}).get("gates") or {}
-        need = gates.get("enabled", True) and bool(gates.get("checks"))
+        run = read_run(store, run_id).run
+        need = RunPlan.parse(run.plan).needs_prometheus(run.kind)  # the one rule, as resume applies it
         options = _options(settings, prometheus, "1s", "30s", need_prometheus=need)
         options.progress = lambda _message: None  # the dashboard shows progress from the store
         return execute_run(store, settings, run_id, options)
@@ -258,6 +259,7 @@ def resume(
     """Continue a paused (or interrupted) run here."""
     from store.migrate import open_store
     from store.runs import read_run, set_run
+    from upgrades.rundoc import RunPlan
 
     settings: Settings = ctx.obj
     with open_store(settings.db) as store:
@@ -267,8 +269,7 @@ def resume(
                 f"run {run} is {view.run.state}", where="run", hint="only a paused or interrupted run resumes"
             )
         set_run(store, run, state=RunState.RUNNING, message="", expect=[RunState.PAUSED, RunState.PAUSING])
-        gates = (view.run.plan.get("source") or {}).get("spec", {}).get("gates") or {}
-        need = view.run.kind == "upgrade" and gates.get("enabled", True) and bool(gates.get("checks"))
+        need = RunPlan.parse(view.run.plan).needs_prometheus(view.run.kind)
         _execute(store, settings, run, _options(settings, prometheus, poll, lease_ttl, need_prometheus=need))
 
 

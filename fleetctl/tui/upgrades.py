@@ -25,6 +25,7 @@ from fleetctl.tui.model import NONE, age
 from store.errors import FleetctlError
 from store.runs import RunView
 from store.states import FINISHED_STEPS, Step, StepState
+from upgrades.rundoc import RunPlan
 
 if TYPE_CHECKING:
     from fleetctl.tui.app import FleetApp
@@ -155,13 +156,13 @@ def picture(view: RunView) -> RunPicture:
             values = [m.get("values") for m in g.get("measurements", [])]
             last = values[-1] if values else None
             gates.append(f"wave {w.number} {g.get('name')}: {g.get('state')} ({g.get('message', '')}) last {last}")
-    plan = view.run.plan or {}
+    plan = RunPlan.parse(view.run.plan)
     failed = sum(1 for s in view.steps if s.state == StepState.FAILED)
-    budget = f"failures {failed} of {plan.get('runBudget', 0)} allowed in the run"
+    budget = f"failures {failed} of {plan.run_budget} allowed in the run"
     spans = [sum((s.facts.get("seconds") or {}).values()) for s in view.steps if s.state == StepState.DONE]
     left = sum(1 for s in view.steps if s.state not in FINISHED_STEPS)
-    per_node = statistics.median(spans) if spans else float(plan.get("estimateSeconds") or 0) / max(1, len(view.steps))
-    parallel = max(1, int(plan.get("maxUnavailable") or 1))
+    per_node = statistics.median(spans) if spans else plan.estimate_seconds / max(1, len(view.steps))
+    parallel = max(1, plan.max_unavailable)
     eta = f"ETA {age(math.ceil(left / parallel) * per_node)}" if left and per_node else ("done" if not left else NONE)
     return RunPicture(view, waves, rows, gates, budget, eta)
 

@@ -1,0 +1,33 @@
+"""The stored run document, parsed once."""
+
+from __future__ import annotations
+
+from upgrades.rundoc import RunPlan
+
+DOC = {
+    "source": {"spec": {"target": "4.1.0", "gates": {"checks": [{"name": "x"}]}}, "metadata": {"name": "p"}},
+    "pool": ["c/a", "c/b"], "maxUnavailable": 2, "waveBudgets": [0, 1], "runBudget": 1, "estimateSeconds": 12.34,
+    "excluded": 3, "fromTheFuture": True,
+}  # fmt: skip
+
+
+def test_the_document_round_trips_and_keeps_unknown_keys() -> None:
+    plan = RunPlan.parse(DOC)
+    assert (plan.pool, plan.max_unavailable, plan.wave_budgets, plan.run_budget) == (("c/a", "c/b"), 2, (0, 1), 1)
+    assert plan.document() == {**DOC, "estimateSeconds": 12.3}
+    assert RunPlan.parse(None) == RunPlan(source={})
+
+
+def test_only_an_upgrade_with_gate_checks_needs_prometheus() -> None:
+    plan = RunPlan.parse(DOC)
+    assert plan.needs_prometheus("upgrade") and not plan.needs_prometheus("rollback")
+    off = RunPlan.parse({**DOC, "source": {"spec": {"gates": {"enabled": False, "checks": [{"name": "x"}]}}}})
+    assert not off.needs_prometheus("upgrade")
+    assert not RunPlan.parse({"source": {"spec": {"gates": {}}}}).needs_prometheus()
+
+
+def test_a_rollback_plan_turns_gates_off_and_allows_the_downgrade() -> None:
+    back = RunPlan.parse(DOC).for_rollback("p-rollback", "3.30.0", (2,), 2)
+    assert back.spec["gates"] == {"enabled": False} and back.spec["allowDowngrade"] is True
+    assert back.spec["target"] == "3.30.0" and back.source["metadata"] == {"name": "p-rollback"}
+    assert (back.wave_budgets, back.run_budget, back.pool) == ((2,), 2, ("c/a", "c/b"))
