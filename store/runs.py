@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -22,6 +22,31 @@ from store.models import AuditEvent, Cluster, Node, NodeStep, UpgradeRun, Wave, 
 from store.states import STEPS, RunState, Step, StepState, WaveState  # noqa: F401 - STEPS is re-exported
 
 
+class DrainSummary(TypedDict, total=False):
+    """What a node's drain took."""
+
+    removed: int
+    refused: int  # evictions a PodDisruptionBudget refused (429)
+    refusedPods: list[str]  # a few of those pods, namespace/name
+    waitedForBuilds: float  # seconds spent waiting for build pods (onTimeout: wait-for-builds)
+
+
+class StepFacts(TypedDict, total=False):
+    """What a node step records about its node: claim's reading (the verify baseline), the drain,
+    and the seconds each step took. A rollback's steps start with ``expectHandlers`` only."""
+
+    uid: str | None
+    arch: str | None
+    version: str | None
+    handlers: list[str]
+    guestKernel: str | None
+    customKernel: bool
+    wasCordoned: bool
+    expectHandlers: list[str]
+    drain: DrainSummary
+    seconds: dict[str, float]
+
+
 @dataclass(frozen=True)
 class DraftNode:
     """A node to write into a new run."""
@@ -30,7 +55,7 @@ class DraftNode:
     name: str
     from_version: str | None
     target_version: str
-    facts: dict[str, Any] = field(default_factory=dict)  # known before claim (a rollback's expected handlers)
+    facts: StepFacts = field(default_factory=lambda: StepFacts())  # known before claim (a rollback's expected handlers)
 
 
 @dataclass
@@ -48,7 +73,7 @@ class StepView:
     cordoned_by_us: bool
     attempts: int
     message: str
-    facts: dict[str, Any]
+    facts: StepFacts
     position: int
     started_at: datetime | None
     updated_at: datetime
@@ -161,7 +186,7 @@ def read_run(store: Store, run_id: int | None = None) -> RunView:
                 cordoned_by_us=s.cordoned_by_us,
                 attempts=s.attempts,
                 message=s.message,
-                facts=dict(s.facts or {}),
+                facts=StepFacts(**(s.facts or {})),  # type: ignore[typeddict-item]
                 position=s.position,
                 started_at=s.started_at,
                 updated_at=s.updated_at,

@@ -14,7 +14,7 @@ from store.engine import Store
 from store.errors import BadInputError
 from store.models import NodeStep, Release
 from store.query.reading import read_nodes
-from store.runs import DraftNode, create_run, read_run, set_run
+from store.runs import DraftNode, StepFacts, create_run, read_run, set_run
 from store.states import RunState, Step, StepState
 from upgrades.planfile import PlanSpec
 from upgrades.planner import Candidate, Plan, make_plan
@@ -142,7 +142,7 @@ def create_rollback(store: Store, run_id: int) -> int:
     groups: dict[str, list[DraftNode]] = {}
     for s in sorted(changed, key=lambda s: -s.position):
         assert s.from_version is not None
-        expect = {"expectHandlers": s.facts["handlers"]} if "handlers" in s.facts else {}
+        expect = StepFacts(expectHandlers=s.facts["handlers"]) if "handlers" in s.facts else StepFacts()
         groups.setdefault(s.from_version, []).append(
             DraftNode(s.cluster, s.node, s.target_version, s.from_version, facts=expect)
         )

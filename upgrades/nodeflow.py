@@ -17,7 +17,7 @@ from typing import Any
 from collectors.kube.errors import KubePermanentError, KubeTemporaryError
 from store.engine import Store
 from store.models import now
-from store.runs import StepView, set_step
+from store.runs import DrainSummary, StepFacts, StepView, set_step
 from store.states import STEPS, NodeOutcome, Step, StepState
 from upgrades import failpoints
 from upgrades.clock import SYSTEM_CLOCK, Clock
@@ -36,7 +36,7 @@ INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "Inv
 class NodeEnded(Exception):
     """The node's flow ends short of done; ``drain`` is what its drain took, when that ended it."""
 
-    def __init__(self, message: str, *, drain: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, drain: DrainSummary | None = None) -> None:
         super().__init__(message)
         self.drain = drain
 
@@ -73,7 +73,7 @@ def run_node(ctx: FlowContext, ops: ClusterAPI, step: StepView, listed: dict[str
     ``listed`` is the node as a list of the wave's start just returned it: claim reads that
     rather than asking again (a stale one only costs cordon a 409 and a fresh read)."""
     start = STEPS.index(step.step) if step.step in STEPS else 0
-    facts = dict(step.facts)
+    facts = StepFacts(**step.facts)
     cordoned = step.cordoned_by_us
     seen: dict[str, Any] | None = None  # the node as claim read it, for cordon's guarded patch
     target = step.target_version or ctx.spec.target
@@ -129,7 +129,7 @@ def _give_back(
     step: StepView,
     name: str,
     cordoned: bool,
-    facts: dict[str, Any],
+    facts: StepFacts,
     exc: KubePermanentError,
 ) -> None:
     """The API server refused a call (403, 404, 422): that is the permissions' or the cluster's
@@ -173,16 +173,17 @@ def _step(
     step: StepView,
     name: str,
     target: str,
-    facts: dict[str, Any],
+    facts: StepFacts,
     seen: dict[str, Any] | None,
     cordoned: bool,
     listed: dict[str, Any] | None,
-) -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
+) -> tuple[StepFacts, dict[str, Any] | None, bool]:
     """Run one step; the facts, the node as claim saw it, and whether we hold its cordon, after it."""
     if name == Step.CLAIM:
         if "uid" not in facts:  # not claimed yet (a rollback step arrives with expectations only)
             claimed, seen = _claim(ops, step, ctx, listed)
-            facts = {**claimed, **facts}
+            claimed.update(facts)  # what the step arrived with (a rollback's expected handlers) wins
+            facts = claimed
     elif name == Step.CORDON:
         cordoned = ops.cordon(step.node, seen)  # its patch also sets the run and step annotations
     elif name == Step.DRAIN:
@@ -206,19 +207,19 @@ def _step(
 
 def _claim(
     ops: ClusterAPI, step: StepView, ctx: FlowContext, listed: dict[str, Any] | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[StepFacts, dict[str, Any]]:
     """What the node reports before anything changes (verify compares against it), and the node."""
     node = listed or ops.node(step.node)
     facts = ops.facts(node, ctx.pins)
-    return {
-        "uid": node["metadata"].get("uid"),
-        "arch": facts.arch,
-        "version": facts.kata_version,
-        "handlers": list(facts.runtime_handlers),
-        "guestKernel": facts.guest_kernel,
-        "customKernel": bool(facts.custom_kernel),
-        "wasCordoned": bool(node.get("spec", {}).get("unschedulable")),
-    }, node
+    return StepFacts(
+        uid=node["metadata"].get("uid"),
+        arch=facts.arch,
+        version=facts.kata_version,
+        handlers=list(facts.runtime_handlers),
+        guestKernel=facts.guest_kernel,
+        customKernel=bool(facts.custom_kernel),
+        wasCordoned=bool(node.get("spec", {}).get("unschedulable")),
+    ), node
 
 
 def _evictable(pod: dict[str, Any]) -> bool:
@@ -230,7 +231,7 @@ def _evictable(pod: dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-def drain(ctx: FlowContext, ops: ClusterAPI, node: str) -> dict[str, Any]:
+def drain(ctx: FlowContext, ops: ClusterAPI, node: str) -> DrainSummary:
     """Evict (or, opted in, delete) the node's workload pods; then the drain policy decides.
 
     Returns what it took: pods removed, evictions a PodDisruptionBudget refused (and a few of
@@ -238,7 +239,7 @@ def drain(ctx: FlowContext, ops: ClusterAPI, node: str) -> dict[str, Any]:
     policy = ctx.spec.drain
     deadline = ctx.clock.monotonic() + policy.timeout_s
     retry_at: dict[str, tuple[float, float]] = {}  # pod uid -> (when to ask again, backoff) after a 429
-    summary: dict[str, Any] = {"removed": 0, "refused": 0, "refusedPods": []}
+    summary = DrainSummary(removed=0, refused=0, refusedPods=[])
     while True:
         _check(ctx)
         listed, version = ops.pod_list(node)
@@ -290,7 +291,7 @@ def drain(ctx: FlowContext, ops: ClusterAPI, node: str) -> dict[str, Any]:
     raise NodeFailed(why + "; a PodDisruptionBudget may allow no disruption (onTimeout: fail)", drain=summary)
 
 
-def _note_refusal(summary: dict[str, Any], pod: dict[str, Any]) -> None:
+def _note_refusal(summary: DrainSummary, pod: dict[str, Any]) -> None:
     summary["refused"] += 1
     name = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
     if name not in summary["refusedPods"] and len(summary["refusedPods"]) < 5:
@@ -391,7 +392,7 @@ def _image(ds: dict[str, Any]) -> str:
     return str(ds["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
-def verify(ctx: FlowContext, ops: ClusterAPI, node: str, target: str, before: dict[str, Any]) -> None:
+def verify(ctx: FlowContext, ops: ClusterAPI, node: str, target: str, before: StepFacts) -> None:
     """The node reports the target, keeps its handlers (plus the plan's), is Ready, and runs a smoke pod."""
     arch = before.get("arch") or ""
     kept = before.get("expectHandlers", before.get("handlers")) or []  # a rollback expects the pre-upgrade set
