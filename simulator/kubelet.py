@@ -20,7 +20,7 @@ from simulator.objectstore import Obj
 if TYPE_CHECKING:
     from simulator.world import World
 
-from simulator.world import APP_NAMESPACE, BUILD_NAMESPACE, REPLACE_ANNOTATION, RUN_SECONDS_ANNOTATION
+from simulator.world import APP_NAMESPACE, BUILD_NAMESPACE, RUN_SECONDS_ANNOTATION
 
 STARTUP_SECONDS = 3.0  # sandbox + container start
 BUILD_SECONDS = (600.0, 3600.0)  # Tekton builds run 10 to 60 minutes
@@ -309,7 +309,7 @@ def delete_pod(world: World, namespace: str, name: str, grace: int | None) -> Ob
     phase = pod.get("status", {}).get("phase")
     if grace == 0 or phase in ("Succeeded", "Failed", "Pending") or not pod["spec"].get("nodeName"):
         removed = world.store.delete(r.PODS, namespace, name)
-        on_pod_removed(world, removed.obj)
+        world.pod_removed(removed.obj)
         return removed.obj
     if pod["metadata"].get("deletionTimestamp"):
         return pod
@@ -334,56 +334,7 @@ async def remove_after(world: World, namespace: str, name: str, uid: str, second
     if entry is None or entry.obj["metadata"]["uid"] != uid:
         return
     removed = world.store.delete(r.PODS, namespace, name)
-    on_pod_removed(world, removed.obj)
-
-
-def on_pod_removed(world: World, pod: Obj) -> None:
-    """React to a pod leaving: owners recreate theirs, PeerPods go with their pod. On a real API
-    server its own controllers and garbage collector do this."""
-    from simulator import installer
-
-    if not world.controllers:
-        return
-    meta = pod["metadata"]
-    owners = meta.get("ownerReferences") or [{}]
-    kind = owners[0].get("kind")
-    if kind == "DaemonSet":
-        installer.on_daemon_pod_removed(world, pod)
-    elif (meta.get("annotations") or {}).get(REPLACE_ANNOTATION) == "true":
-        world.spawn(_replace_copy(world, pod))
-    elif kind == "ReplicaSet":
-        app = int(meta["labels"]["app"].split("-")[1])
-        world.spawn(_replace_app_pod(world, app))
-    peer = world.store.get(r.PEERPODS, meta["namespace"], meta["name"])
-    if peer is not None:
-        world.store.delete(r.PEERPODS, meta["namespace"], meta["name"])
-
-
-async def _replace_copy(world: World, gone: Obj) -> None:
-    """A copied pod's controller makes a new one, unbound, for the scheduler: a StatefulSet
-    reuses the name, others take a new suffix."""
-    await world.sleep(1.0)
-    meta = gone["metadata"]
-    owners = meta.get("ownerReferences") or [{}]
-    name = meta["name"]
-    if owners[0].get("kind") != "StatefulSet":
-        name = world.unique_name(r.PODS, meta["namespace"], name.rsplit("-", 1)[0] + "-")
-    elif world.store.get(r.PODS, meta["namespace"], name) is not None:
-        return
-    kept: Obj = {key: copy.deepcopy(meta[key]) for key in ("labels", "annotations", "ownerReferences") if key in meta}
-    fresh: Obj = {
-        "kind": "Pod",
-        "apiVersion": "v1",
-        "metadata": {**kept, "name": name, "namespace": meta["namespace"]},
-        "spec": {k: v for k, v in copy.deepcopy(gone["spec"]).items() if k != "nodeName"},
-    }
-    world.store.create(r.PODS, fresh)
-    world.spawn(start_pod(world, meta["namespace"], name))
-
-
-async def _replace_app_pod(world: World, app: int) -> None:
-    await world.sleep(1.0)
-    create_app_pod(world, app, None, running=False)
+    world.pod_removed(removed.obj)
 
 
 async def churn_builds(world: World, interval: float = 60.0) -> None:
@@ -404,7 +355,7 @@ async def churn_builds(world: World, interval: float = 60.0) -> None:
                 running += 1
         for ns, name in finished[: max(0, len(finished) - target // 10)]:
             removed = world.store.delete(r.PODS, ns, name)
-            on_pod_removed(world, removed.obj)
+            world.pod_removed(removed.obj)
         nodes = world.schedulable_nodes("kata-qemu")
         for _ in range(min(max(0, target - running), max(1, target // 20))):
             if not nodes:

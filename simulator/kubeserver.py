@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 from simulator.controlplane import ControlPlane
 from simulator.kubemirror import KubeHTTP, KubeMirror
 from simulator.kubeworld import KubeWorld
+from simulator.requestlog import RequestRecord
 
 if TYPE_CHECKING:
-    from simulator.server import RequestRecord, Simulator
+    from simulator.server import Simulator
 
 _VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
 
@@ -69,8 +70,6 @@ class KubeBackend:
 
 
 async def _tail_audit(path: Path, requests: deque[RequestRecord]) -> None:
-    from simulator.server import RequestRecord
-
     offset = 0
     while True:
         try:

@@ -38,6 +38,8 @@ from simulator.kubemirror import KubeMirror
 from simulator.kubeserver import KubeBackend
 from simulator.metrics import KataMonitor
 from simulator.objectstore import ApiError
+from simulator.populate import populate
+from simulator.requestlog import RequestRecord
 from simulator.selectors import labels_match, match_labels_selector
 from simulator.tls import make_certificates
 from simulator.world import World
@@ -68,20 +70,6 @@ class ServerOptions:
     churn: bool = True  # keep builds arriving and finishing
     fleet: FleetSpec | None = None  # a given fleet (a rehearsal's copy) instead of the profile's
     backend: str = "memory"  # or "kube-apiserver": the world on a real control plane (simulator.kubeserver)
-
-
-@dataclass
-class RequestRecord:
-    """One API request, as an RBAC rule sees it, with the object's name and (for writes) the
-    response status, so a test can match each change with the caller's own records."""
-
-    verb: str
-    group: str
-    resource: str
-    subresource: str | None
-    namespace: str | None
-    name: str | None = None
-    status: int | None = None  # writes only: the HTTP status answered
 
 
 class Admin:
@@ -500,7 +488,7 @@ class Simulator:
             self._runner = web.AppRunner(build_admin_app(self.world, self.options, requests), access_log=None)
             self.url = self.kube.plane.url
         else:
-            self.world.populate()
+            populate(self.world)
             certs = make_certificates(self.out_dir)
             self._runner = web.AppRunner(
                 build_app(self.world, self.options, self._transports), access_log=None, handler_cancellation=True

@@ -18,7 +18,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any
 from simulator import builders, kata
 from simulator import resources as r
 from simulator.faults import Faults
-from simulator.fleet import APPS, FleetSpec, NodeSpec, Workloads
+from simulator.fleet import FleetSpec, NodeSpec
 from simulator.objectstore import Entry, ObjectStore, ObjectView, WatchEvent, rfc3339
 
 NAMESPACES = (
@@ -103,6 +103,9 @@ class World:
         self.store: ObjectView = store if store is not None else self.memory  # type: ignore[assignment]
         self.controllers = store is None  # the world plays the control plane only for its own API server
         self.pods_started: set[str] = set()  # uids of the pods whose kubelet start has begun
+        self.pod_removed: Callable[[dict[str, Any]], None] = lambda _pod: None
+        """What happens when a pod leaves: the in-memory controllers (simulator.controllers) when
+        the world plays the control plane; nothing on a real one, whose controllers act."""
         self.nodes: dict[str, NodeTruth] = {n.name: NodeTruth(n, n.release) for n in fleet.nodes}
         self._node_traits: dict[str, tuple[Entry, tuple[bool, bool, frozenset[str]]]] = {}
         self.pods_by_node: dict[str, set[tuple[str, str]]] = {n.name: set() for n in fleet.nodes}
@@ -281,51 +284,6 @@ class World:
         )
 
     # -- populating ----------------------------------------------------------------------
-
-    def populate(self) -> None:
-        """Create the fleet's objects: namespaces, RuntimeClasses, DaemonSets, nodes, pods and PDBs."""
-        from simulator import installer, kubelet
-
-        for ns in NAMESPACES:
-            self.store.create(r.NAMESPACES, builders.namespace(ns))
-            self.store.create(r.SERVICEACCOUNTS, builders.service_account("default", ns))
-        for rc in kata.RUNTIME_CLASSES:
-            self.store.create(r.RUNTIMECLASSES, builders.runtime_class(rc))
-        self.store.create(r.CRDS, builders.peerpod_crd())
-        installer.create_daemonsets(self)
-        heartbeat = self.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        for spec in self.fleet.nodes:
-            self.store.create(r.NODES, self.build_node(spec, self.nodes[spec.name].installed))
-            self.store.create(r.LEASES, builders.node_lease(spec.name, heartbeat))
-        for spec in self.fleet.nodes:
-            installer.create_node_pods(self, spec)
-        if self.fleet.workloads is not None:
-            self._adopt(self.fleet.workloads)
-            return
-        for spec in self.fleet.nodes:
-            for _ in range(spec.builds):
-                kubelet.create_build_pod(self, spec.name, running=True)
-            for app in spec.apps:
-                kubelet.create_app_pod(self, app, spec.name, running=True)
-        for app in range(APPS):
-            name = f"app-{app:02d}"
-            self.store.create(r.PDBS, builders.pdb(name, APP_NAMESPACE, {"app": name}, max_unavailable=1))
-
-    def _adopt(self, workloads: Workloads) -> None:
-        """Create copied pods (running on their nodes) and PDBs, and the namespaces they live in."""
-        from simulator import kubelet
-
-        known = set(NAMESPACES)
-        for obj in [*workloads.pods, *workloads.pdbs]:
-            ns = obj["metadata"]["namespace"]
-            if ns not in known:
-                known.add(ns)
-                self.store.create(r.NAMESPACES, builders.namespace(ns))
-        for pod in workloads.pods:
-            if pod["spec"].get("nodeName") in self.nodes:
-                kubelet.adopt_pod(self, pod)
-        for pdb in workloads.pdbs:
-            self.store.create(r.PDBS, pdb)
 
     def build_node(self, spec: NodeSpec, version: str) -> dict[str, Any]:
         """A Node object for ``spec`` with Kata ``version`` installed."""

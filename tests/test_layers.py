@@ -24,3 +24,20 @@ def test_store_public_api_is_pinned() -> None:
     assert sorted(store.__all__) == store.__all__
     for name in store.__all__:
         assert hasattr(store, name), name
+
+
+def test_no_module_imports_itself_round_a_circle() -> None:
+    import grimp  # import-linter's graph; layers cannot say "no circles inside a package"
+
+    graph = grimp.build_graph(
+        "store", "collectors", "upgrades", "fleetctl", "simulator", exclude_type_checking_imports=True
+    )
+    circles = sorted(
+        {
+            tuple(sorted((module, imported)))
+            for module in graph.modules
+            for imported in graph.find_modules_directly_imported_by(module)
+            if graph.find_shortest_chain(importer=imported, imported=module)
+        }
+    )
+    assert circles == []

@@ -320,17 +320,3 @@ class ClusterOps:
             lambda: self.client.send("PATCH", path, body, content_type=STRATEGIC),
             reason=reason,
         )
-
-
-def image_for(current: str, version: str) -> str:
-    """The same image reference with the release as its tag (a mirror registry stays)."""
-    repo = current.split("@", 1)[0]
-    if ":" in repo.rsplit("/", 1)[-1]:
-        repo = repo.rsplit(":", 1)[0]
-    return f"{repo}:{version}"
-
-
-def image_tag(image: str) -> str | None:
-    """The tag of an image reference."""
-    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else None

@@ -16,12 +16,12 @@ from typing import Any
 
 from collectors.kube.errors import KubePermanentError, KubeTemporaryError
 from store.engine import Store
+from store.images import image_for, image_tag
 from store.models import now
 from store.runs import DrainSummary, StepFacts, StepView, set_step
 from store.states import STEPS, NodeOutcome, Step, StepState
 from upgrades import failpoints
 from upgrades.clock import SYSTEM_CLOCK, Clock
-from upgrades.cluster import image_for, image_tag
 from upgrades.planfile import PlanSpec
 from upgrades.ports import ClusterAPI
 

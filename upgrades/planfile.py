@@ -10,7 +10,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,6 +21,7 @@ from store.errors import BadInputError
 from store.versions import KataVersion
 from upgrades.analysis import CONDITION
 from upgrades.plandoc import API_VERSION, KIND
+from upgrades.window import Window, parse_exclusion, validate_window
 
 ORDERS = ("zone-arch", "arch-zone")
 DRAIN_POLICIES = ("fail", "skip", "wait-for-builds")
@@ -129,17 +129,6 @@ class Budget:
     per_wave: Size = 0
     per_run: Size = 0
     on_breach: str = "pause"
-
-
-@dataclass(frozen=True)
-class Window:
-    """A maintenance window: opens on a cron or RRULE schedule, stays open ``duration_s``, and
-    skips the openings that fall on an excluded date (inclusive ranges, in its time zone)."""
-
-    schedule: str
-    duration_s: float
-    timezone: str = "UTC"
-    exclude: tuple[tuple[date, date], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -403,7 +392,6 @@ def _budget(r: _Reader) -> Budget:
 
 
 def _window(r: _Reader) -> Window:
-    from upgrades.window import parse_exclusion, validate_window  # the window module owns schedules
 
     r.keys({"schedule", "duration", "timezone", "exclude"})
     exclude = []

@@ -19,8 +19,8 @@ from store.runs import read_run, run_state, set_run
 from store.schedules import record_opening, set_schedule_run
 from store.states import ACTIVE_RUNS, RunState
 from upgrades.executor import WINDOW_CLOSED
-from upgrades.planfile import Window, parse_plan
-from upgrades.window import current, parse_exclusion, validate_window
+from upgrades.planfile import parse_plan
+from upgrades.window import Window, current, parse_exclusion, validate_window
 
 FLAGS = {"schedule": "--window", "timezone": "--tz", "duration": "--duration"}
 

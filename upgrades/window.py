@@ -15,13 +15,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from dateutil.rrule import rrule, rrulestr
 
-from upgrades.planfile import Window
+
+@dataclass(frozen=True)
+class Window:
+    """A maintenance window: opens on a cron or RRULE schedule, stays open ``duration_s``, and
+    skips the openings that fall on an excluded date (inclusive ranges, in its time zone)."""
+
+    schedule: str
+    duration_s: float
+    timezone: str = "UTC"
+    exclude: tuple[tuple[date, date], ...] = ()
+
 
 RRULE_ANCHOR = datetime(2000, 1, 3)  # a Monday at midnight: where a rule without DTSTART counts from
 _SUB_DAILY = re.compile(r"FREQ=(HOURLY|MINUTELY|SECONDLY)", re.IGNORECASE)

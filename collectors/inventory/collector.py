@@ -20,6 +20,7 @@ from collectors.kube.client import KubeClient
 from collectors.kube.errors import KubeApiError, KubePermanentError, KubeTemporaryError
 from store.engine import Store
 from store.facts import NodeFacts
+from store.images import image_tag
 from store.snapshots import SnapshotResult, record_snapshot
 
 T = TypeVar("T")
@@ -80,12 +81,6 @@ class _Retrier:
                 self.policy.sleep(max(delay, exc.retry_after if exc.status == 429 else 0.0))
                 delay = min(delay * 2, self.policy.cap)
         raise AssertionError("unreachable")
-
-
-def image_tag(image: str) -> str | None:
-    """The tag of an image reference, or None when it has none."""
-    last = image.rsplit("/", 1)[-1].split("@", 1)[0]
-    return last.split(":", 1)[1] if ":" in last else None
 
 
 def pod_state(pod: Mapping[str, Any]) -> str:

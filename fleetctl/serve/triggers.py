@@ -7,8 +7,7 @@ from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 
-from upgrades.planfile import Window
-from upgrades.window import next_opening
+from upgrades.window import Window, next_opening
 
 
 class WindowTrigger(BaseTrigger):  # type: ignore[misc]

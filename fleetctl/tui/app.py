@@ -12,7 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from store.runs import RunView
 
 from rich.markup import escape
 from textual import on, work
@@ -383,7 +386,7 @@ class FleetApp(App[None]):
 
         return run_rows(list_runs(self.store), run_progress(self.store), self.clock())
 
-    def read_upgrade_run(self, run_id: int) -> Any:
+    def read_upgrade_run(self, run_id: int) -> RunView:
         """One run with its waves and steps (called in a worker thread)."""
         from store.runs import read_run
 

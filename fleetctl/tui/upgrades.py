@@ -10,7 +10,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast
 
 from rich.markup import escape
 from textual import on, work
@@ -27,8 +27,25 @@ from store.runs import RunView
 from store.states import FINISHED_STEPS, Step, StepState
 from upgrades.rundoc import RunPlan
 
-if TYPE_CHECKING:
-    from fleetctl.tui.app import FleetApp
+
+class RunsBackend(Protocol):
+    """What the run screens ask of the dashboard (``FleetApp`` is it): no screen imports the app."""
+
+    refresh_s: float
+    write: bool
+
+    def runs(self) -> list[dict[str, str]]:
+        """The run list's rows, newest first."""
+        ...
+
+    def read_upgrade_run(self, run_id: int) -> RunView:
+        """One run, read from the store."""
+        ...
+
+    def act(self, run_id: int, what: str) -> str:
+        """Pause, resume, abort or roll back the run; what happened, in a line."""
+        ...
+
 
 RUN_COLUMNS = (("run", "RUN"), ("name", "NAME"), ("kind", "KIND"), ("target", "TARGET"), ("state", "STATE"),
                ("progress", "DONE"), ("failed", "FAILED"), ("age", "AGE"))  # fmt: skip
@@ -36,12 +53,8 @@ STEP_COLUMNS = (("name", "NAME"), ("cluster", "CLUSTER"), ("wave", "WAVE"), ("st
                 ("message", "MESSAGE"))  # fmt: skip
 
 
-def _app(screen: Screen[Any]) -> FleetApp:
-    from fleetctl.tui.app import FleetApp
-
-    app = screen.app
-    assert isinstance(app, FleetApp)
-    return app
+def _app(screen: Screen[Any]) -> RunsBackend:
+    return cast(RunsBackend, screen.app)
 
 
 class Confirm(ModalScreen[bool]):

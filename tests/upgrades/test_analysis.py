@@ -17,8 +17,7 @@ from upgrades.analysis import (
     render_query,
     verdict,
 )
-from upgrades.planfile import Window
-from upgrades.window import is_open, next_opening
+from upgrades.window import Window, is_open, next_opening
 
 
 def rule(**kw: object) -> CheckRule:

@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from upgrades.planfile import Window
-from upgrades.window import current, is_open, openings, parse_exclusion, validate_window
+from upgrades.window import Window, current, is_open, openings, parse_exclusion, validate_window
 
 
 def utc(*parts: int) -> datetime:
