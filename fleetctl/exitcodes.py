@@ -3,8 +3,9 @@
 0    ok: nothing found
 1    findings: the command worked and found something (like ``kubectl diff``)
 2    usage or bad input: a flag, a file, a URL, an expression
-3    unreachable or busy: the cluster, Prometheus or the database did not answer or is unusable,
-     or another executor holds the run
+3    unreachable, refused or busy: the cluster, Prometheus or the database did not answer, a cluster
+     refused a call (RBAC forbids it, the object is not there, the request was invalid), the
+     database is unusable, or another executor holds the run
 4    timeout: the work did not finish in time
 70   internal error: a bug in fleetctl; please report it
 130  interrupted (Ctrl-C)
@@ -14,7 +15,15 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from store.errors import BadInputError, BusyError, FleetctlError, OperationTimeoutError, StoreError, UnreachableError
+from store.errors import (
+    BadInputError,
+    BusyError,
+    FleetctlError,
+    OperationTimeoutError,
+    RefusedError,
+    StoreError,
+    UnreachableError,
+)
 
 
 class ExitCode(IntEnum):
@@ -33,7 +42,7 @@ def exit_code_for(error: FleetctlError) -> ExitCode:
     """The exit code for an expected error."""
     if isinstance(error, BadInputError):
         return ExitCode.BAD_INPUT
-    if isinstance(error, UnreachableError | StoreError | BusyError):
+    if isinstance(error, UnreachableError | RefusedError | StoreError | BusyError):
         return ExitCode.UNREACHABLE
     if isinstance(error, OperationTimeoutError):
         return ExitCode.TIMEOUT

@@ -14,8 +14,12 @@ library error is chained as ``__cause__``. The CLI maps classes to exit codes in
     │   └── DatabaseURLError       a --db / FLEETCTL_DB URL
     ├── UnreachableError           a dependency did not answer              (exit 3)
     │   └── StoreUnreachableError  the database
+    ├── RefusedError               a cluster answered no: forbidden, not    (exit 3)
+    │                              found, conflict, invalid (the Kubernetes
+    │                              tree: collectors/kube/errors.py)
+    ├── BusyError                  another executor holds the run           (exit 3)
     ├── OperationTimeoutError      work did not finish in time              (exit 4)
-    └── StoreError                 the database answered, but wrongly       (exit 1)
+    └── StoreError                 the database answered, but wrongly       (exit 3)
         └── SchemaError            the schema is newer than this fleetctl
 
 This module lives in ``store`` because ``store`` is the lowest layer: every other package
@@ -73,6 +77,11 @@ class UnreachableError(FleetctlError):
 
 class StoreUnreachableError(UnreachableError):
     """The database could not be reached or refused the login."""
+
+
+class RefusedError(FleetctlError):
+    """A cluster answered, and refused: RBAC forbids the call, the object is not there, or the
+    request was invalid. Retrying the same call will not help; the message names the call."""
 
 
 class BusyError(FleetctlError):

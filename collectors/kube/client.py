@@ -17,7 +17,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from collectors.kube.config import Context
-from collectors.kube.errors import KubeApiError, KubeConnectionError, KubeServerError, from_status
+from collectors.kube.errors import KubeConnectionError, KubeServerError, from_status
 
 PAGE_SIZE = 500
 SERVER_BACKOFF_S = (0.1, 0.3)  # after a 5xx: wait, ask again; two more tries in all
@@ -196,7 +196,7 @@ def _decode(data: bytes, where: str) -> dict[str, Any]:
     try:
         value = json.loads(data)
     except ValueError as exc:
-        raise KubeApiError(f"the API answered with something that is not JSON: {exc}", where=where) from None
+        raise KubeServerError(f"the API answered with something that is not JSON: {exc}", where=where) from None
     if not isinstance(value, dict):
-        raise KubeApiError("the API answered with JSON that is not an object", where=where)
+        raise KubeServerError("the API answered with JSON that is not an object", where=where)
     return value

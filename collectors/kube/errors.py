@@ -1,15 +1,16 @@
 """Kubernetes API errors, keyed by HTTP status, as part of fleetctl's one error tree.
 
-UnreachableError (store.errors)
-└── KubeApiError                 a cluster answered badly or not at all       (exit 3)
-    ├── KubeTemporaryError       worth retrying; carries ``retry_after`` seconds
+FleetctlError (store.errors)
+└── KubeApiError                 a Kubernetes API call failed                 (exit 3)
+    ├── KubeTemporaryError       also an UnreachableError: it did not answer as it should,
+    │   │                        worth retrying; carries ``retry_after`` seconds
     │   ├── KubeThrottled        429
     │   ├── KubeServerError      5xx
     │   └── KubeConnectionError  refused, reset, timed out, TLS
-    └── KubePermanentError       retrying will not help
+    └── KubePermanentError       also a RefusedError: it answered no; retrying will not help
         ├── KubeUnauthorized     401: the kubeconfig's credentials are wrong or expired
-        ├── KubeForbidden        403: RBAC does not allow the call
-        ├── KubeNotFound         404
+        ├── KubeForbidden        403: RBAC does not allow the call (the message names it)
+        ├── KubeNotFound         404: the object is not there
         ├── KubeConflict         409: a stale resourceVersion
         ├── KubeGone             410: history expired; relist
         └── KubeInvalid          400, 422: the request was wrong
@@ -21,10 +22,10 @@ import contextlib
 import json
 from typing import Any
 
-from store.errors import UnreachableError
+from store.errors import FleetctlError, RefusedError, UnreachableError
 
 
-class KubeApiError(UnreachableError):
+class KubeApiError(FleetctlError):
     """A Kubernetes API call failed."""
 
     status: int = 0
@@ -37,7 +38,7 @@ class KubeApiError(UnreachableError):
         self.reason = reason
 
 
-class KubeTemporaryError(KubeApiError):
+class KubeTemporaryError(KubeApiError, UnreachableError):
     """Retry after ``retry_after`` seconds."""
 
     retry_after: float = 1.0
@@ -55,7 +56,7 @@ class KubeConnectionError(KubeTemporaryError):
     status = 0
 
 
-class KubePermanentError(KubeApiError):
+class KubePermanentError(KubeApiError, RefusedError):
     """Retrying the same call will not help."""
 
 
@@ -109,7 +110,7 @@ def from_status(status: int, body: bytes | str | None, *, where: str, retry_afte
             reason = str(data.get("reason") or "")
     except ValueError:
         pass
-    cls = _BY_STATUS.get(status) or (KubeServerError if status >= 500 else KubeApiError)
+    cls = _BY_STATUS.get(status) or (KubeServerError if status >= 500 else KubePermanentError)
     error = cls(message, where=where, hint=_HINTS.get(status), status=status, reason=reason)
     if isinstance(error, KubeTemporaryError) and retry_after:
         with contextlib.suppress(ValueError):

@@ -41,7 +41,7 @@ from simulator import (
     prometheus_server,
 )  # fmt: skip
 from store.engine import Store
-from store.errors import BadInputError, UnreachableError
+from store.errors import BadInputError, RefusedError, UnreachableError
 from store.migrate import open_store
 from store.models import AuditEvent, Cluster
 from store.runs import DraftNode, RunView, create_run, read_run
@@ -220,7 +220,7 @@ def _copy(
         copied = copy_workloads(
             client, names, build_selector=spec.drain.build_selector, build_seconds=options.build_seconds
         )
-    except UnreachableError as exc:
+    except (UnreachableError, RefusedError) as exc:
         copy.workloads = f"not copied: {exc.message}; nodes are drained empty"
         return copy, nodes.fleet
     w = copied.workloads
