@@ -20,7 +20,12 @@ if [ -n "${FLEETCTL_K8S_ASSETS:-}" ]; then
 fi
 
 version="$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$here/go.mod")"
-key="$(cat "$here/go.mod" "$here/go.sum" "$here/cmd/etcd/main.go" "$0" | sha256sum | cut -c1-12)"
+minor="${version#v1.}"; minor="${minor%%.*}"
+pkg=k8s.io/component-base/version
+ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
+recipe="CGO_ENABLED=0 go build -trimpath -ldflags '$ldflags'"  # the key covers the pin and how it is built
+key="$( (cat "$here/go.mod" "$here/go.sum" "$here/cmd/etcd/main.go"; echo "$recipe") | sha256sum | cut -c1-12)"
 out="${XDG_CACHE_HOME:-$HOME/.cache}/fleetctl/k8s-${version}-${key}"
 if have_all "$out"; then echo "$out"; exit 0; fi
 
@@ -30,13 +35,9 @@ if ! command -v go >/dev/null 2>&1; then
   exit 2
 fi
 
-minor="${version#v1.}"; minor="${minor%%.*}"
-pkg=k8s.io/component-base/version
-ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
 tmp="$(mktemp -d "${out}.partial.XXXXXX" 2>/dev/null || { mkdir -p "$(dirname "$out")"; mktemp -d "${out}.partial.XXXXXX"; })"
 trap 'rm -rf "$tmp"' EXIT
-echo "building the Kubernetes control plane $version (4 binaries; about 10 minutes and 2 GB of downloads on a cold cache) into $out" >&2
+echo "building the Kubernetes control plane $version (4 binaries; on 2 cores and a cold cache about 7 minutes, 600 MB of Go modules and 4 GB of build cache) into $out" >&2
 started=$SECONDS
 (
   cd "$here"
@@ -50,5 +51,8 @@ have_all "$tmp"
 rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT
+for old in "$(dirname "$out")"/k8s-*; do  # builds of an older pin: only ours, never anything else
+  [ "$old" != "$out" ] && [ -d "$old" ] && rm -rf "$old"
+done
 echo "built in $((SECONDS - started))s: $(du -sh "$out" | cut -f1) in $out" >&2
 echo "$out"
