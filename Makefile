@@ -30,10 +30,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Two workers (pytest-xdist): the suite mostly waits on time-scaled simulators, so two halve it on 2 cores.
+# The tier on the real control plane is one xdist group (one worker); the 15 slowest tests are listed.
 PYTEST_WORKERS ?= 2
 
 pytest: $(STAMP) system-deps k8s
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 # The real control plane (kube-apiserver, etcd, kube-controller-manager, kube-scheduler) from the Go
 # modules pinned in tools/k8s/go.mod, built once into ~/.cache/fleetctl/k8s-<version>-<key>/
