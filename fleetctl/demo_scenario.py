@@ -15,11 +15,12 @@ from collectors.inventory.collector import RetryPolicy, collect_cluster
 from collectors.kube.client import KubeClient
 from collectors.kube.config import open_contexts
 from collectors.releases.catalog import kernel_pins
+from fleetctl.services import execute_run
 from simulator import Simulator
 from store.engine import Store
 from store.runs import read_run
 from store.states import GateState, StepState
-from upgrades.executor import Executor, ExecutorOptions
+from upgrades.executor import ExecutorOptions
 from upgrades.launch import create_rollback, create_run_from_plan, plan_from_store
 from upgrades.planfile import parse_plan
 
@@ -103,7 +104,7 @@ def run_scenario(
         progress=lambda message: say("   " + message),
     )
     say(f"3. Rolling out (run {run_id}), wave by wave, each behind the gate '{GATE}'...")
-    state = Executor(store, {client.name: client}, run_id, options).execute()
+    state = execute_run(store, None, run_id, options, {client.name: client})
     view = read_run(store, run_id)
     stopped = next((w for w in view.waves if w.gate_state == GateState.FAILED), None)
     if stopped is not None:
@@ -115,7 +116,7 @@ def run_scenario(
         say("   That is the first wave with s390x nodes: the earlier waves' gates passed.")
     rollback_id = create_rollback(store, run_id)
     say(f"5. Rolling back (run {rollback_id}): the changed nodes go back to their previous release...")
-    Executor(store, {client.name: client}, rollback_id, options).execute()
+    execute_run(store, None, rollback_id, options, {client.name: client})
     rolled = sum(1 for s in read_run(store, rollback_id).steps if s.state == StepState.DONE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(sim.truth()[n]["installed"] != v for n, v in before.items()):

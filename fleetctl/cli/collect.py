@@ -12,6 +12,7 @@ from fleetctl.cli.console import err
 from fleetctl.cli.options import OutputOption, output_format
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import document, to_json, to_yaml
+from fleetctl.services import health_runner
 from fleetctl.settings import Settings
 
 
@@ -102,7 +103,7 @@ def collect(
         raise BadInputError("--interval must be at least 1s", where="--interval")
     names = list(context or ([settings.context] if settings.context else []))
     contexts = open_contexts(settings.kubeconfig, names or None, all_contexts=all_contexts)
-    health = _health_runner(settings, prometheus, parse_duration(retain, where="--retain") if retain else None)
+    health = health_runner(settings, prometheus, parse_duration(retain, where="--retain") if retain else None)
     with open_store(settings.db) as store:
         pins = kernel_pins(store)
         clients = [KubeClient(c) for c in contexts]
@@ -133,30 +134,6 @@ def collect(
         typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())
     if any(r.error for r in results):
         raise typer.Exit(ExitCode.UNREACHABLE)
-
-
-def _health_runner(settings: Settings, url: str | None, retain: Any = None) -> Any:
-    """A function running one health round (and compaction, with --retain) for a cluster after its inventory."""
-    from collectors.health.collector import check_cluster
-    from collectors.health.prom import PromSource
-    from collectors.health.thresholds import thresholds_from
-
-    thresholds = thresholds_from(settings.health, where=str(settings.config_path or "config"))
-    prom = settings.prom_config(url)
-    source = PromSource(prom, thresholds.rate_window) if prom else None
-
-    def run(store: Any, client: Any) -> Any:
-        result = check_cluster(store, client.name, prom=source, kube=client, thresholds=thresholds)
-        if retain is not None:
-            from datetime import UTC, datetime
-
-            from store.retention import compact
-
-            with store.write() as session:
-                compact(session, before=datetime.now(UTC) - retain)
-        return result
-
-    return run
 
 
 def _health_line(h: Any) -> str:

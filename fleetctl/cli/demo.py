@@ -87,7 +87,7 @@ def demo(
     from collectors.kube.client import KubeClient
     from collectors.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
-    from fleetctl.cli.collect import _health_runner
+    from fleetctl.services import health_runner
     from simulator import ServerOptions, Simulator, prometheus_binary, prometheus_server
     from store.migrate import open_store
 
@@ -120,7 +120,7 @@ def demo(
         first = collect_cluster(client, store, pins, retry=RetryPolicy(base=0.05))
         if first.error:
             raise typer.Exit(3)
-        health = _health_runner(settings, prometheus)  # without Prometheus: Kubernetes checks only
+        health = health_runner(settings, prometheus)  # without Prometheus: Kubernetes checks only
         health(store, client)
         typer.echo(f"demo fleet: {first.nodes} nodes, {first.pods} pods in {first.seconds:.1f}s")
         typer.echo(f"  store:      {url}")
@@ -155,7 +155,7 @@ def demo(
         collector = threading.Thread(target=keep_collecting, name="demo-collect", daemon=True)
         collector.start()
         try:
-            from fleetctl.cli.upgrade import executor_for
+            from fleetctl.services import executor_for
             from fleetctl.tui.app import FleetApp
 
             FleetApp(store, refresh_s=2.0, write=True, executor=executor_for(store, settings, prometheus)).run()

@@ -27,7 +27,7 @@ def health(
     output: OutputOption = None,
 ) -> None:
     """A health summary, then every failing check with its remediation."""
-    from fleetctl.cli.nodes import _answer, _freshness
+    from fleetctl.cli.nodes import freshness, read_answer
     from store.errors import BadInputError
     from store.migrate import open_store
     from store.query.facts_read import read_checks
@@ -36,8 +36,8 @@ def health(
     if fail_on not in ("unknown", "warn", "crit"):
         raise BadInputError(f"--fail-on {fail_on!r}", where="--fail-on", hint="use unknown, warn or crit")
     settings: Settings = ctx.obj
-    answer, now = _answer(ctx, where, None, "health")
-    meta = _freshness(answer, max_age, now, settings.collect_interval)
+    answer, now = read_answer(ctx, where, None, "health")
+    meta = freshness(answer, max_age, now, settings.collect_interval)
     with open_store(settings.db) as store:
         checks = read_checks(store, where=where, now=datetime.now(UTC))
     counts = dict.fromkeys(RANK, 0)

@@ -50,7 +50,7 @@ def _cells(item: dict[str, Any], wide: bool) -> list[Any]:
     return [*base, hypervisor, item["hostKernel"], f"{item['cpu']:g}", drift, state, age]
 
 
-def _freshness(answer: Any, max_age: str | None, now: datetime, interval: str = "30s") -> dict[str, Any]:
+def freshness(answer: Any, max_age: str | None, now: datetime, interval: str = "30s") -> dict[str, Any]:
     from store.durations import format_duration, parse_duration
     from store.errors import UnreachableError
 
@@ -71,7 +71,7 @@ def _freshness(answer: Any, max_age: str | None, now: datetime, interval: str = 
     return {"collectedAt": oldest.isoformat(), "dataAgeSeconds": int(age.total_seconds()), "stale": stale}
 
 
-def _answer(
+def read_answer(
     ctx: typer.Context, where: str | None, selector: str | None, sort_by: str, *, flag: str = "--where"
 ) -> tuple[Any, datetime]:
     """The matching nodes; a query error names ``flag``, where the user wrote the query."""
@@ -107,8 +107,8 @@ def nodes(
     fmt = output_format(ctx, output, FORMATS)
     if live:
         _collect_first(ctx)
-    answer, now = _answer(ctx, where, selector, sort_by)
-    meta = _freshness(answer, max_age, now, ctx.obj.collect_interval)
+    answer, now = read_answer(ctx, where, selector, sort_by)
+    meta = freshness(answer, max_age, now, ctx.obj.collect_interval)
     _print(answer.items, fmt, meta)
 
 
@@ -124,8 +124,8 @@ def query(
     fmt = output_format(ctx, output, FORMATS) if output or not count else "table"
     if live:
         _collect_first(ctx)
-    answer, now = _answer(ctx, expression, None, "name", flag="query")
-    meta = _freshness(answer, max_age, now, ctx.obj.collect_interval)
+    answer, now = read_answer(ctx, expression, None, "name", flag="query")
+    meta = freshness(answer, max_age, now, ctx.obj.collect_interval)
     if count:
         typer.echo(str(len(answer.items)))
     else:

@@ -10,7 +10,7 @@ import typer
 
 from fleetctl.cli.console import err
 from fleetctl.cli.options import OutputOption, emit, output_format
-from fleetctl.cli.upgrade import DowngradeOption, FileArg, _load, _print_plan
+from fleetctl.cli.upgrade import DowngradeOption, FileArg, load_plan_file, print_plan
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import document
 from fleetctl.settings import Settings
@@ -56,7 +56,7 @@ def rehearse(
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
-    spec = _load(file, allow_downgrade)
+    spec = load_plan_file(file, allow_downgrade)
     arches = tuple(regress or ())
     for arch in arches:
         if arch not in ARCHES:
@@ -74,7 +74,7 @@ def rehearse(
         result = run_rehearsal(store, spec, clients, options)
     if not isinstance(result, Rehearsal):  # apply would refuse the plan: say why, rehearse nothing
         if fmt == "table":
-            _print_plan(result)
+            print_plan(result)
         else:
             emit(document("Rehearsal", name=spec.name, refusals=result.refusals), fmt)
         raise typer.Exit(ExitCode.FINDINGS)

@@ -50,10 +50,10 @@ def serve(
     from collectors.kube.client import KubeClient
     from collectors.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
-    from fleetctl.cli.collect import _health_runner
     from fleetctl.serve.daemon import ServeOptions, run_daemon
     from fleetctl.serve.jobs import Context
     from fleetctl.serve.metrics import Metrics
+    from fleetctl.services import health_runner
     from store.migrate import open_store
 
     settings: Settings = ctx.obj
@@ -76,7 +76,7 @@ def serve(
             store=store,
             clients={c.name: KubeClient(c) for c in contexts},
             pins=kernel_pins(store),
-            health=_health_runner(settings, prometheus),
+            health=health_runner(settings, prometheus),
             metrics=Metrics(store),
             prometheus=settings.prom_config(prometheus),
             poll_s=poll_s,

@@ -18,7 +18,7 @@ def tui(
     ] = False,
 ) -> None:
     """The fleet dashboard: totals, the release x arch matrix, kernels, and every node, live from the store."""
-    from fleetctl.cli.upgrade import executor_for
+    from fleetctl.services import executor_for
     from fleetctl.tui.app import FleetApp
     from store.migrate import open_store
 

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fleetctl.cli.console import err
 from fleetctl.cli.options import OutputOption, emit, output_format
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import NONE, document, listing, table
+from fleetctl.services import execute_run, executor_options, kube_clients, resume_run
 from fleetctl.settings import Settings
-from store.durations import format_duration, parse_duration
-from store.errors import BadInputError, UnreachableError
-from store.states import ACTIVE_RUNS, Outcome, RunState, Step, StepState
+from store.durations import format_duration
+from store.errors import BadInputError
+from store.states import Outcome, Step, StepState
 
 if TYPE_CHECKING:
     from store.engine import Store
@@ -43,7 +42,7 @@ class RefusedError(BadInputError):
     """A plan that must not start as it is."""
 
 
-def _load(path: str, allow_downgrade: bool) -> Any:
+def load_plan_file(path: str, allow_downgrade: bool) -> Any:
     from dataclasses import replace
 
     from upgrades.planfile import load_plan
@@ -71,7 +70,7 @@ def _plan_doc(plan: Plan) -> dict[str, Any]:
     )
 
 
-def _print_plan(plan: Plan) -> None:
+def print_plan(plan: Plan) -> None:
     typer.echo(f"plan {plan.spec.name}: Kata {plan.spec.target} on {len(plan.nodes)} nodes in {len(plan.waves)} waves")
     typer.echo(
         f"maxUnavailable {plan.max_unavailable} ({plan.unavailable_now} already unavailable); failure budget "
@@ -117,81 +116,15 @@ def plan(
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
-    spec = _load(file, allow_downgrade)
+    spec = load_plan_file(file, allow_downgrade)
     with open_store(settings.db) as store:
         result = plan_from_store(store, spec)
     if fmt == "table":
-        _print_plan(result)
+        print_plan(result)
     else:
         emit(_plan_doc(result), fmt)
     if result.refusals:
         raise typer.Exit(ExitCode.FINDINGS)
-
-
-def _options(
-    settings: Settings, prometheus: str | None, poll: str, lease_ttl: str, *, need_prometheus: bool
-) -> ExecutorOptions:
-    from collectors.health.prom import PromSource
-    from upgrades.executor import ExecutorOptions
-    from upgrades.lease import new_identity
-
-    prom = settings.prom_config(prometheus)
-    if need_prometheus:
-        if prom is None:
-            raise RefusedError(
-                "the plan has gates but no Prometheus is configured",
-                where="spec.gates",
-                hint="pass --prometheus URL or set [prometheus] url, or set spec.gates.enabled: false to go without gates",
-            )
-        answer = PromSource(prom, "1m").values("vector(1)")
-        if isinstance(answer, str):
-            raise UnreachableError(
-                f"Prometheus at {prom.url} does not answer: {answer}",
-                where="--prometheus",
-                hint="start it or fix the URL; gates never pass without data (or set spec.gates.enabled: false)",
-            )
-    return ExecutorOptions(
-        poll_s=parse_duration(poll, where="--poll").total_seconds(),
-        lease_ttl=parse_duration(lease_ttl, where="--lease-ttl"),
-        prometheus=prom,
-        actor=f"fleetctl/{new_identity()}",
-        progress=err if sys.stderr.isatty() else (lambda _m: None),
-    )
-
-
-def _clients(settings: Settings, clusters: set[str]) -> dict[str, Any]:
-    from collectors.kube.client import KubeClient
-    from collectors.kube.config import open_contexts
-
-    return {c.name: KubeClient(c) for c in open_contexts(settings.kubeconfig, sorted(clusters))}
-
-
-def execute_run(
-    store: Store, settings: Settings, run_id: int, options: ExecutorOptions, clients: dict[str, Any] | None = None
-) -> str:
-    """Execute a stored run here until it is done, paused or aborted; the state it ends in."""
-    from store.runs import read_run
-    from upgrades.executor import Executor
-
-    if clients is None:
-        clients = _clients(settings, {s.cluster for s in read_run(store, run_id).steps})
-    return Executor(store, clients, run_id, options).execute()
-
-
-def executor_for(store: Store, settings: Settings, prometheus: str | None = None) -> Callable[[int], str]:
-    """What the dashboard calls to execute a run (resume, rollback) in one of its worker threads."""
-
-    def run(run_id: int) -> str:
-        from store.runs import read_run
-        from upgrades.rundoc import RunPlan
-
-        run = read_run(store, run_id).run
-        need = RunPlan.parse(run.plan).needs_prometheus(run.kind)  # the one rule, as resume applies it
-        options = _options(settings, prometheus, "1s", "30s", need_prometheus=need)
-        options.progress = lambda _message: None  # the dashboard shows progress from the store
-        return execute_run(store, settings, run_id, options)
-
-    return run
 
 
 def _execute(
@@ -232,17 +165,17 @@ def apply(
     from upgrades.launch import create_run_from_plan, plan_from_store
 
     settings: Settings = ctx.obj
-    spec = _load(file, allow_downgrade)
+    spec = load_plan_file(file, allow_downgrade)
     with open_store(settings.db) as store:
         result = plan_from_store(store, spec)
         if result.refusals:
             raise RefusedError(
                 "; ".join(result.refusals), where=file, hint="fleetctl upgrade plan FILE shows the details"
             )
-        options = _options(
+        options = executor_options(
             settings, prometheus, poll, lease_ttl, need_prometheus=spec.gates.enabled and bool(spec.gates.checks)
         )
-        clients = _clients(settings, {c.cluster for c in result.nodes})  # a bad kubeconfig fails before writing
+        clients = kube_clients(settings, {c.cluster for c in result.nodes})  # a bad kubeconfig fails before writing
         _confirm(yes, f"Upgrade {len(result.nodes)} nodes to Kata {spec.target} in {len(result.waves)} waves?")
         run_id = create_run_from_plan(store, result)
         typer.echo(f"run {run_id} created: {len(result.nodes)} nodes in {len(result.waves)} waves")
@@ -258,19 +191,11 @@ def resume(
 ) -> None:
     """Continue a paused (or interrupted) run here."""
     from store.migrate import open_store
-    from store.runs import read_run, set_run
-    from upgrades.rundoc import RunPlan
 
     settings: Settings = ctx.obj
     with open_store(settings.db) as store:
-        view = read_run(store, run)
-        if view.run.state not in ACTIVE_RUNS | {RunState.PAUSED}:
-            raise BadInputError(
-                f"run {run} is {view.run.state}", where="run", hint="only a paused or interrupted run resumes"
-            )
-        set_run(store, run, state=RunState.RUNNING, message="", expect=[RunState.PAUSED, RunState.PAUSING])
-        need = RunPlan.parse(view.run.plan).needs_prometheus(view.run.kind)
-        _execute(store, settings, run, _options(settings, prometheus, poll, lease_ttl, need_prometheus=need))
+        options = resume_run(store, settings, run, prometheus, poll, lease_ttl)
+        _execute(store, settings, run, options)
 
 
 def pause(ctx: typer.Context, run: RunArg) -> None:
@@ -294,7 +219,7 @@ def abort(ctx: typer.Context, run: RunArg, poll: PollOption = "1s", lease_ttl: L
         done = request_abort(store, run)
         typer.echo(f"run {run}: {done.state}" + (" (the executor stops starting nodes)" if done.live else ""))
         if not done.live:  # nobody runs it: finish its in-flight nodes here
-            _execute(store, settings, run, _options(settings, None, poll, lease_ttl, need_prometheus=False))
+            _execute(store, settings, run, executor_options(settings, None, poll, lease_ttl, need_prometheus=False))
 
 
 def rollback(
@@ -309,7 +234,7 @@ def rollback(
     with open_store(settings.db) as store:
         view = read_run(store, run)
         _confirm(yes, f"Roll back run {run} ({view.run.name})?")
-        options = _options(settings, None, poll, lease_ttl, need_prometheus=False)
+        options = executor_options(settings, None, poll, lease_ttl, need_prometheus=False)
         rollback_id = create_rollback(store, run)
         typer.echo(f"run {rollback_id} created: rolls back run {run}")
         _execute(store, settings, rollback_id, options)

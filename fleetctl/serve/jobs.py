@@ -163,7 +163,8 @@ def run_schedule(schedule_id: int) -> None:
 
 def execute(ctx: Context, run_id: int) -> str:
     """Carry a run forward here until it is done, paused, or this replica stops."""
-    from upgrades.executor import Executor, ExecutorOptions
+    from fleetctl.services import execute_run
+    from upgrades.executor import ExecutorOptions
 
     options = ExecutorOptions(
         poll_s=ctx.poll_s, lease_ttl=ctx.lease_ttl, prometheus=ctx.prometheus, pins=ctx.pins,
@@ -171,7 +172,7 @@ def execute(ctx: Context, run_id: int) -> str:
         interrupt=ctx.interrupt,
     )  # fmt: skip
     try:
-        return Executor(ctx.store, ctx.clients, run_id, options).execute()
+        return execute_run(ctx.store, None, run_id, options, ctx.clients)
     except BusyError as exc:  # another executor has it (a replica that is not dead yet): try later
         log.info("run %s: %s", run_id, exc)
         return "busy"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from fleetctl.services import RunExecutor
     from store.runs import RunView
 
 from rich.markup import escape
@@ -43,7 +44,6 @@ from fleetctl.tui.model import (
 from fleetctl.tui.table import NodeTable
 from store.engine import Store
 from store.errors import FleetctlError
-from store.states import RunState
 
 WRITE_ACTIONS = frozenset({"pause_run", "resume_run", "abort_run", "rollback_run"})
 
@@ -316,14 +316,7 @@ class FleetApp(App[None]):
     """The dashboard. ``store_factory`` opens the store in a worker thread; ``clock`` is injectable for tests."""
 
     TITLE = "fleetctl"
-    CSS = """
-    #totals { height: 1; padding: 0 1; background: $boost; }
-    #overview { height: 10; }
-    #matrix { width: 2fr; }
-    #kernels { width: 1fr; padding: 0 1; }
-    #nodes { height: 1fr; }
-    #status { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
-    """
+    CSS_PATH = "app.tcss"  # the dashboard's one style sheet, every screen's rules in it
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "quit", "Quit", show=False)]
 
     def __init__(
@@ -333,7 +326,7 @@ class FleetApp(App[None]):
         refresh_s: float = 5.0,
         write: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        executor: Callable[[int], str] | None = None,
+        executor: RunExecutor | None = None,
     ) -> None:
         super().__init__()
         self.store, self.refresh_s, self.write, self.clock = store, refresh_s, write, clock
@@ -395,7 +388,6 @@ class FleetApp(App[None]):
     def act(self, run_id: int, what: str) -> str:
         """Pause, resume, abort or roll back a run (called in a worker thread, after check_action)."""
         from store.errors import BadInputError
-        from store.runs import set_run
         from upgrades.controls import request_abort, request_pause
         from upgrades.launch import create_rollback
 
@@ -414,12 +406,8 @@ class FleetApp(App[None]):
                 where="fleetctl tui",
                 hint=f"run: fleetctl upgrade {what} {run_id}",
             )
-        if what == "resume":
-            if not set_run(
-                self.store, run_id, state=RunState.RUNNING, message="", expect=[RunState.PAUSED, RunState.PAUSING]
-            ):
-                raise BadInputError(f"run {run_id} is not paused", where="run", hint="only a paused run resumes")
-            return f"run {run_id}: {self.executor(run_id)}"
+        if what == "resume":  # fleetctl.services.resume_run, as `fleetctl upgrade resume` does it
+            return f"run {run_id}: {self.executor(run_id, resume=True)}"
         if what == "rollback":
             rollback_id = create_rollback(self.store, run_id)
             return f"run {rollback_id} (rollback of {run_id}): {self.executor(rollback_id)}"

@@ -64,11 +64,6 @@ class Confirm(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
     ]
-    DEFAULT_CSS = """
-    Confirm { align: center middle; }
-    Confirm > Vertical { width: 64; height: auto; padding: 1 2; border: thick $warning; background: $surface; }
-    Confirm Horizontal { height: auto; margin-top: 1; }
-    """
 
     def __init__(self, question: str) -> None:
         super().__init__()

@@ -1,0 +1,155 @@
+"""The composition root: where the CLI, the dashboard, ``serve`` and the demo get their clients,
+executors and health rounds, wired the same way for all of them.
+
+Nothing here decides what to do, only how the parts are put together: settings become Prometheus
+settings and executor options, kubeconfig contexts become API clients, a stored run becomes an
+executing one, and resume is written once. Imports stay inside the functions, so a command that
+needs none of this starts without loading it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fleetctl.cli.console import err
+from fleetctl.settings import Settings
+from store.durations import parse_duration
+from store.errors import BadInputError, RefusedError, UnreachableError
+from store.states import ACTIVE_RUNS, Outcome, RunState
+
+if TYPE_CHECKING:
+    from collectors.kube.client import KubeClient
+    from store.engine import Store
+    from upgrades.executor import ExecutorOptions
+
+
+def executor_options(
+    settings: Settings, prometheus: str | None, poll: str, lease_ttl: str, *, need_prometheus: bool
+) -> ExecutorOptions:
+    """How an executor works here: poll and lease TTL as given, the Prometheus the settings name
+    (checked to answer when the run's gates need it), progress on a terminal only."""
+    from collectors.health.prom import PromSource
+    from upgrades.executor import ExecutorOptions
+    from upgrades.lease import new_identity
+
+    prom = settings.prom_config(prometheus)
+    if need_prometheus:
+        if prom is None:
+            raise RefusedError(
+                "the plan has gates but no Prometheus is configured",
+                where="spec.gates",
+                hint="pass --prometheus URL or set [prometheus] url, or set spec.gates.enabled: false to go without gates",
+            )
+        answer = PromSource(prom, "1m").values("vector(1)")
+        if isinstance(answer, str):
+            raise UnreachableError(
+                f"Prometheus at {prom.url} does not answer: {answer}",
+                where="--prometheus",
+                hint="start it or fix the URL; gates never pass without data (or set spec.gates.enabled: false)",
+            )
+    return ExecutorOptions(
+        poll_s=parse_duration(poll, where="--poll").total_seconds(),
+        lease_ttl=parse_duration(lease_ttl, where="--lease-ttl"),
+        prometheus=prom,
+        actor=f"fleetctl/{new_identity()}",
+        progress=err if sys.stderr.isatty() else (lambda _m: None),
+    )
+
+
+def kube_clients(settings: Settings, clusters: set[str]) -> dict[str, KubeClient]:
+    """An API client for each named kubeconfig context."""
+    from collectors.kube.client import KubeClient
+    from collectors.kube.config import open_contexts
+
+    return {c.name: KubeClient(c) for c in open_contexts(settings.kubeconfig, sorted(clusters))}
+
+
+def execute_run(
+    store: Store,
+    settings: Settings | None,
+    run_id: int,
+    options: ExecutorOptions,
+    clients: dict[str, KubeClient] | None = None,
+) -> Outcome:
+    """Execute a stored run here until it is done, paused or aborted; what it ended in. Without
+    ``clients``, the settings' kubeconfig gives one for each cluster the run touches."""
+    from store.runs import read_run
+    from upgrades.executor import Executor
+
+    if clients is None:
+        assert settings is not None, "execute_run needs the settings or the clients"
+        clients = kube_clients(settings, {s.cluster for s in read_run(store, run_id).steps})
+    return Executor(store, clients, run_id, options).execute()
+
+
+def needs_prometheus(store: Store, run_id: int) -> bool:
+    """The one rule: an upgrade run whose gates are on and have checks needs Prometheus."""
+    from store.runs import read_run
+    from upgrades.rundoc import RunPlan
+
+    run = read_run(store, run_id).run
+    return RunPlan.parse(run.plan).needs_prometheus(run.kind)
+
+
+def resume_run(
+    store: Store, settings: Settings, run_id: int, prometheus: str | None, poll: str, lease_ttl: str
+) -> ExecutorOptions:
+    """Make a paused (or interrupted) run runnable again, and the options to execute it with.
+    The CLI's ``upgrade resume`` and the dashboard's ``r`` both come here."""
+    from store.runs import read_run, set_run
+
+    view = read_run(store, run_id)
+    if view.run.state not in ACTIVE_RUNS | {RunState.PAUSED}:
+        raise BadInputError(
+            f"run {run_id} is {view.run.state}", where="run", hint="only a paused or interrupted run resumes"
+        )
+    options = executor_options(settings, prometheus, poll, lease_ttl, need_prometheus=needs_prometheus(store, run_id))
+    set_run(store, run_id, state=RunState.RUNNING, message="", expect=[RunState.PAUSED, RunState.PAUSING])
+    return options
+
+
+class RunExecutor(Protocol):
+    """What the dashboard calls, in a worker thread, to execute a run (a rollback), or to resume one."""
+
+    def __call__(self, run_id: int, *, resume: bool = False) -> Outcome: ...
+
+
+def executor_for(store: Store, settings: Settings, prometheus: str | None = None) -> RunExecutor:
+    """The dashboard's ``RunExecutor``: resume goes through ``resume_run``, as the CLI's does."""
+
+    def run(run_id: int, *, resume: bool = False) -> Outcome:
+        if resume:
+            options = resume_run(store, settings, run_id, prometheus, "1s", "30s")
+        else:
+            need = needs_prometheus(store, run_id)
+            options = executor_options(settings, prometheus, "1s", "30s", need_prometheus=need)
+        options.progress = lambda _message: None  # the dashboard shows progress from the store
+        return execute_run(store, settings, run_id, options)
+
+    return run
+
+
+def health_runner(settings: Settings, url: str | None, retain: Any = None) -> Callable[[Any, Any], Any]:
+    """A function running one health round (and compaction, with ``retain``) for a cluster after its inventory."""
+    from collectors.health.collector import check_cluster
+    from collectors.health.prom import PromSource
+    from collectors.health.thresholds import thresholds_from
+
+    thresholds = thresholds_from(settings.health, where=str(settings.config_path or "config"))
+    prom = settings.prom_config(url)
+    source = PromSource(prom, thresholds.rate_window) if prom else None
+
+    def run(store: Any, client: Any) -> Any:
+        result = check_cluster(store, client.name, prom=source, kube=client, thresholds=thresholds)
+        if retain is not None:
+            from datetime import UTC, datetime
+
+            from store.retention import compact
+
+            with store.write() as session:
+                compact(session, before=datetime.now(UTC) - retain)
+        return result
+
+    return run
