@@ -113,7 +113,6 @@ def test_missing_kata_monitor_is_unknown_and_a_down_one_is_crit(
             {s["metric"]["node"] for s in instant(prometheus_fresh, 'up{job="kata-monitor"}')}
             == set(fresh_sim.world.nodes) - {"kata-ppc64le-0000"}
         ),
-        timeout=20,
         what="the missing target to drop out",
     )
     wait_for(

