@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -100,3 +101,17 @@ def report(title: str, results: list[Result], *, as_json: bool) -> int:
 
 def _code(results: list[Result]) -> int:
     return 0 if all(r.ok is not False for r in results) else 1
+
+
+def step_seconds(step: Any, *names: str) -> float:
+    """The seconds a node step's ``names`` took (its recorded facts)."""
+    timings = step.facts.get("seconds") or {}
+    return float(sum(timings.get(n, 0.0) for n in names))
+
+
+def ideal_rollout(view: Any, *names: str) -> float:
+    """The ideal duration of a run: per wave, the slowest done node's ``names`` (install and verify)."""
+    return sum(
+        max((step_seconds(s, *names) for s in view.wave_steps(w.number) if s.state == "done"), default=0.0)
+        for w in view.waves
+    )

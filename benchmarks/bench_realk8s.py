@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 import yaml
-from _common import ROOT, Result, done, progress, report
+from _common import ROOT, Result, done, ideal_rollout, progress, report
 
 from simulator.server import ServerOptions, Simulator
 from store.migrate import open_store
-from store.runs import StepView, read_run
+from store.runs import read_run
 from upgrades.plandoc import plan_doc
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
@@ -94,20 +94,12 @@ def bench_rollout(sim: Simulator, work: Path, count: int) -> list[Result]:
         view = read_run(store, 1)
     assert view.run.started_at and view.run.finished_at
     actual = (view.run.finished_at - view.run.started_at).total_seconds()
-    ideal = sum(
-        max((_seconds(s, "install", "verify") for s in view.wave_steps(w.number) if s.state == "done"), default=0.0)
-        for w in view.waves
-    )
+    ideal = ideal_rollout(view, "install", "verify")
     upgraded = sum(1 for s in view.steps if s.state == "done")
     return [
         Result(f"rollout of {upgraded} nodes in {len(view.waves)} waves (real control plane, disableEviction)", actual,
                "s", "-", ideal, "ideal: slowest install+verify per wave", None),
     ]  # fmt: skip
-
-
-def _seconds(step: StepView, *names: str) -> float:
-    timings = step.facts.get("seconds") or {}
-    return float(sum(timings.get(n, 0.0) for n in names))
 
 
 def main() -> int:

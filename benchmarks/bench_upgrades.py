@@ -29,13 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from _common import ROOT, Result, done, progress, report
+from _common import ROOT, Result, done, progress, report, step_seconds
 from gen_store import generate
 
 from simulator.server import ServerOptions, Simulator
 from store.migrate import open_store
 from store.query.reading import read_nodes
-from store.runs import StepView, audit_rows, read_run
+from store.runs import audit_rows, read_run
 from upgrades.launch import plan_from_store
 from upgrades.planfile import parse_plan
 
@@ -108,8 +108,8 @@ def bench_rollout(work: Path, time_scale: float, *, evict: bool) -> list[Result]
     ideal = with_drain = 0.0
     for wave in view.waves:
         done = [s for s in view.wave_steps(wave.number) if s.state == "done"]
-        ideal += max((_seconds(s, "install", "verify") for s in done), default=0.0)
-        with_drain += max((_seconds(s, "drain", "install", "verify") for s in done), default=0.0)
+        ideal += max((step_seconds(s, "install", "verify") for s in done), default=0.0)
+        with_drain += max((step_seconds(s, "drain", "install", "verify") for s in done), default=0.0)
     n = max(1, len(upgraded))
     return [
         Result(  # the target is the executor's overhead; with evictions, the workload's PDBs set the pace
@@ -123,11 +123,6 @@ def bench_rollout(work: Path, time_scale: float, *, evict: bool) -> list[Result]
         ),
         Result(f"API requests per upgraded node ({label})", requests / n, "req", "-", writes / n, "writes per node (audit)", None),
     ]  # fmt: skip
-
-
-def _seconds(step: StepView, *names: str) -> float:
-    timings = step.facts.get("seconds") or {}
-    return float(sum(timings.get(n, 0.0) for n in names))
 
 
 def main() -> int:

@@ -354,21 +354,18 @@ class ControlPlane:
 
     def rss_bytes(self) -> dict[str, int]:
         """Each component's resident set size now (from /proc)."""
-        out: dict[str, int] = {}
-        for component in self.components:
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{component.proc.pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        out[component.name] = int(line.split()[1]) * 1024
-        return out
+        return self._status_bytes("VmRSS")
 
     def peak_rss_bytes(self) -> dict[str, int]:
         """Each component's peak resident set size so far (VmHWM)."""
+        return self._status_bytes("VmHWM")
+
+    def _status_bytes(self, key: str) -> dict[str, int]:
         out: dict[str, int] = {}
         for component in self.components:
             with contextlib.suppress(OSError):
                 for line in Path(f"/proc/{component.proc.pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
+                    if line.startswith(f"{key}:"):
                         out[component.name] = int(line.split()[1]) * 1024
         return out
 
