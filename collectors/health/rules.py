@@ -65,8 +65,13 @@ class NodeInputs:
     guest_mem_available: Sample = field(default_factory=Sample)
 
 
-def _r(code: str, status: Status, reason: str, value: float | None = None) -> CheckResult:
-    return CheckResult(code, status, reason, value, None if status is Status.OK else REMEDIATION[code])
+VM_CHECKS = ("KATA001", "KATA002", "KATA003", "KATA004", "KATA005")  # from kata-monitor, through Prometheus
+NO_PROMETHEUS = "no Prometheus configured: VM health is unknown"
+NO_PROMETHEUS_FIX = "Set [prometheus] url in the config, or pass --prometheus URL, so VM health can be measured."
+
+
+def _r(code: str, status: Status, reason: str, value: float | None = None, fix: str | None = None) -> CheckResult:
+    return CheckResult(code, status, reason, value, None if status is Status.OK else fix or REMEDIATION[code])
 
 
 def _unknown(code: str, m: Sample, what: str) -> CheckResult | None:
@@ -92,8 +97,8 @@ def _above(code: str, m: Sample, what: str, warn: float, crit: float | None, uni
 def evaluate(node: NodeInputs, t: Thresholds) -> list[CheckResult]:
     """Every check for one node."""
     out = [*_kubernetes(node, t)]
-    if node.targeted is None:
-        return out
+    if node.targeted is None:  # no data is never ok: the VM checks are there, unknown, with why
+        return out + [_r(code, Status.UNKNOWN, NO_PROMETHEUS, fix=NO_PROMETHEUS_FIX) for code in VM_CHECKS]
     if not node.targeted:
         reason = (
             "no kata-monitor target for this node: VM health is unknown (not deployed, or not discovered by Prometheus)"

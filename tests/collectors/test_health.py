@@ -177,3 +177,13 @@ def test_thresholds_come_from_the_config_file(tmp_path: Path) -> None:
     path.write_text("[health]\nrpc_p99_crit = 2000\n")
     with pytest.raises(ConfigError, match=r"health\.rpc_p99_crit"):
         load_config(str(path))
+
+
+def test_without_prometheus_vm_health_is_unknown_never_ok(fresh_sim: Simulator, store: Store) -> None:
+    result = cycle(fresh_sim, store, None)
+    got = checks(store, "kata-amd64-0000")
+    vm = [got[c] for c in ("KATA001", "KATA002", "KATA003", "KATA004", "KATA005")]
+    assert all(c.status == "unknown" and c.message.startswith("no Prometheus configured") for c in vm)
+    assert all("--prometheus" in (c.remediation or "") for c in vm)  # what to do, not "check kata-monitor"
+    assert got["KATA010"].status == "ok"  # the Kubernetes checks keep their own results
+    assert result.by_status["ok"] == 0 and result.by_status["unknown"] > 0  # type: ignore[attr-defined]

@@ -57,6 +57,10 @@ def recorded(sim: Simulator) -> set[Call]:
     }
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def check(calls: set[Call], rules: list[tuple[str | None, dict[str, Any]]]) -> None:
     refused = sorted(c for c in calls if not allowed(c, rules))
     assert not refused, f"calls the RBAC in deploy/ does not allow: {refused}"
@@ -76,7 +80,11 @@ def test_serve_rbac_allows_every_call_and_nothing_more(fresh_sim: Simulator, tmp
     fleet = Fleet(fresh_sim, tmp_path)
     recorded(fresh_sim)  # clears the log
     assert fleet.run("collect").returncode == 0
-    watcher = subprocess.Popen(fleet.args("collect", "--watch", "--interval", "1s"), stdout=subprocess.DEVNULL)
+    # Ctrl-C as at a terminal: a suite started in the background (`make test &`) ignores SIGINT, and its
+    # children would inherit that, so the watcher gets the default disposition back.
+    watcher = subprocess.Popen(
+        fleet.args("collect", "--watch", "--interval", "1s"), stdout=subprocess.DEVNULL, preexec_fn=_sigint_default
+    )
     rules = grants(DEPLOY / "rbac.yaml", "fleetctl")
     watchable = {res for _, rule in rules if "watch" in rule["verbs"] for res in rule["resources"]}
 
