@@ -11,8 +11,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
 API_VERSION = "fleetctl.io/v1"
 NONE = "<none>"
 
@@ -29,6 +27,8 @@ def to_json(obj: Any) -> str:
 
 def to_yaml(obj: Any) -> str:
     """Block-style YAML with keys in the order given, values as JSON would render them."""
+    import yaml
+
     plain = json.loads(json.dumps(obj, default=str))  # one rendering of dates, enums and str subclasses
     return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
 

@@ -123,6 +123,8 @@ class Store:
         # SQLite's busy handler, whose sleeps grow to 100 ms; other processes still use busy_timeout.
         self._write_lock: threading.RLock | None = threading.RLock() if url.backend == "sqlite" else None
         self._group = _GroupCommit(self)
+        self.created = False
+        """True when opening made a new SQLite file (``open_store(create=True)``)."""
 
     @property
     def backend(self) -> str:

@@ -11,7 +11,8 @@ library error is chained as ``__cause__``. The CLI maps classes to exit codes in
     │   ├── KernelParseError       a guest kernel path or name
     │   ├── ArchError              an unknown CPU architecture
     │   ├── ConfigError            the config file
-    │   └── DatabaseURLError       a --db / FLEETCTL_DB URL
+    │   ├── DatabaseURLError       a --db / FLEETCTL_DB URL, or its directory
+    │   └── StoreMissingError      no store at that path (a typo'd --db)
     ├── UnreachableError           a dependency did not answer              (exit 3)
     │   └── StoreUnreachableError  the database
     ├── RefusedError               a cluster answered no: forbidden, not    (exit 3)
@@ -69,6 +70,11 @@ class ConfigError(BadInputError):
 
 class DatabaseURLError(BadInputError):
     """A database URL fleetctl cannot use."""
+
+
+class StoreMissingError(BadInputError):
+    """A ``--db`` SQLite path names no store. Only the commands that fill a store (``collect``,
+    ``serve``, ``releases sync``, ``db upgrade``) create one."""
 
 
 class UnreachableError(FleetctlError):

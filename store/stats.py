@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
+import store.models  # noqa: F401 - registers the tables whose rows are counted
+
 
 def table_counts(session: Session) -> dict[str, int]:
     """Rows per table, in schema order."""

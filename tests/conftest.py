@@ -43,8 +43,10 @@ def pg_url(pg_base_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """A SQLite file in the test's temporary directory."""
-    return f"sqlite:///{tmp_path / 'fleetctl.db'}"
+    """A new, migrated SQLite store in the test's temporary directory (as ``db upgrade`` makes it)."""
+    url = f"sqlite:///{tmp_path / 'fleetctl.db'}"
+    open_store(url).close()
+    return url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

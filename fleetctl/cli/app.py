@@ -7,6 +7,7 @@ import sys
 from typing import Annotated, NoReturn
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # Typer's own Click
 
 from fleetctl import __version__
 from fleetctl.cli import (
@@ -109,14 +110,28 @@ def root(
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code. Every error becomes a code here, and only here.
 
-    Typer's standalone mode already turns usage errors into 2 and Ctrl-C into 130; the
-    error tree and unexpected errors are mapped below.
+    Usage errors (Click's) are printed in the one error format, ``error: WHERE: WHAT`` and a
+    ``hint:``, and are exit 2; Ctrl-C is 130; the error tree and unexpected errors are mapped below.
     """
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="fleetctl", standalone_mode=True)
+        code = command.main(args=argv, prog_name="fleetctl", standalone_mode=False)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else ExitCode.OK
+    except NoArgsIsHelpError as exc:  # a group without its sub-command: its help, as Click prints it
+        if exc.ctx is not None:
+            typer.echo(exc.ctx.get_help(), err=True)
+        return ExitCode.BAD_INPUT
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "fleetctl"
+        err(f"error: {where}: {exc.format_message()}\n  hint: see `{where} --help`")
+        return ExitCode.BAD_INPUT
+    except ClickException as exc:  # a file Click could not open, and the like
+        err(f"error: {exc.format_message()}")
+        return exc.exit_code
+    except typer.Abort:
+        err("Interrupted.")
+        return ExitCode.INTERRUPTED
     except FleetctlError as exc:
         print_error(exc)
         return exit_code_for(exc)
@@ -130,7 +145,7 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last boundary before the user
         print_internal_error(exc, debug=bool(os.environ.get("FLEETCTL_DEBUG")))
         return ExitCode.INTERNAL
-    return ExitCode.OK
+    return code if isinstance(code, int) else ExitCode.OK
 
 
 def main() -> NoReturn:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fleetctl.cli.console import err
+from fleetctl.cli.console import err, say_if_created
 from fleetctl.cli.options import OutputOption, output_format
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import document, to_json, to_yaml
@@ -105,6 +105,7 @@ def collect(
     contexts = open_contexts(settings.kubeconfig, names or None, all_contexts=all_contexts)
     health = health_runner(settings, prometheus, parse_duration(retain, where="--retain") if retain else None)
     with open_store(settings.db) as store:
+        say_if_created(store)
         pins = kernel_pins(store)
         clients = [KubeClient(c) for c in contexts]
         if watch:

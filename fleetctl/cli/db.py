@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fleetctl.cli.console import say_if_created
 from fleetctl.cli.options import DryRunOption, OutputOption, output_format
 from fleetctl.output import document, key_values, table, to_json, to_yaml
 from fleetctl.settings import Settings
-from store.engine import Store, parse_database_url
-from store.migrate import current_revision, head_revision, open_store, pending_revisions, upgrade
-from store.stats import table_counts
+
+if TYPE_CHECKING:  # the database code loads when a command runs, not for --help
+    from store.engine import Store
 
 app = typer.Typer(help="Inspect and migrate the fleetctl database.", no_args_is_help=True)
 
@@ -19,9 +20,12 @@ app = typer.Typer(help="Inspect and migrate the fleetctl database.", no_args_is_
 @app.command("info")
 def info(ctx: typer.Context, output: OutputOption = None) -> None:
     """Show the database URL (without its password), schema revision and row counts."""
+    from store.migrate import open_store
+    from store.stats import table_counts
+
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     settings: Settings = ctx.obj
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         with store.read() as session:
             counts = table_counts(session)
         data = _info_document(store, counts)
@@ -36,6 +40,8 @@ def info(ctx: typer.Context, output: OutputOption = None) -> None:
 
 
 def _info_document(store: Store, counts: dict[str, int]) -> dict[str, Any]:
+    from store.migrate import current_revision, head_revision
+
     path = store.url.sqlite_path
     return document(
         "DatabaseInfo",
@@ -50,17 +56,26 @@ def _info_document(store: Store, counts: dict[str, int]) -> dict[str, Any]:
 
 @app.command("upgrade")
 def upgrade_cmd(ctx: typer.Context, dry_run: DryRunOption = False) -> None:
-    """Migrate the database schema to this fleetctl's version (every command also does this on start)."""
+    """Create the store if there is none, and migrate its schema to this fleetctl's version."""
+    from store.errors import StoreMissingError
+    from store.migrate import current_revision, head_revision, open_store, pending_revisions, upgrade
+
     settings: Settings = ctx.obj
     if dry_run:
-        with Store(parse_database_url(settings.db)) as store, store.translate_errors():
+        try:
+            store = open_store(settings.db, migrate=False, create=False)
+        except StoreMissingError as exc:
+            typer.echo(f"{exc.message}; db upgrade would create it at schema {head_revision()} (dry run)")
+            return
+        with store, store.translate_errors():
             pending = pending_revisions(current_revision(store))
         if pending:
             typer.echo(f"database {store.url} would be migrated through: {', '.join(pending)} (dry run)")
         else:
             typer.echo(f"database {store.url} is at the latest schema {head_revision()}; nothing to do (dry run)")
         return
-    with Store(parse_database_url(settings.db)) as store, store.translate_errors():
+    with open_store(settings.db, migrate=False) as store, store.translate_errors():
+        say_if_created(store)
         before, after = upgrade(store)
     if before == after:
         typer.echo(f"database {store.url} is at the latest schema {after}; nothing to do")
@@ -81,11 +96,12 @@ def compact_cmd(
     from datetime import UTC, datetime
 
     from store.durations import parse_duration
+    from store.migrate import open_store
     from store.retention import compact
 
     settings: Settings = ctx.obj
     cutoff = datetime.now(UTC) - parse_duration(retain, where="--retain")
-    with open_store(settings.db) as store, store.read() if dry_run else store.write() as session:
+    with open_store(settings.db, create=False) as store, store.read() if dry_run else store.write() as session:
         result = compact(session, before=cutoff, dry_run=dry_run)
     verb = "would drop" if dry_run else "dropped"
     typer.echo(

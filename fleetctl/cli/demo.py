@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from fleetctl.cli.console import err
 from fleetctl.settings import Settings
@@ -83,6 +82,8 @@ def demo(
     ] = False,
 ) -> None:
     """A simulated fleet, a SQLite store, background collection and the dashboard, in one command."""
+    import yaml
+
     from collectors.inventory.collector import RetryPolicy, collect_cluster
     from collectors.kube.client import KubeClient
     from collectors.kube.config import open_contexts
@@ -166,6 +167,8 @@ def demo(
 
 def _guide(sim: Any, work: Path, base: str, prometheus: str) -> None:
     """Write the guided plan, make its release misbehave on s390x, and print the steps."""
+    import yaml
+
     guided = work / "guided-plan.yaml"
     guided.write_text(yaml.safe_dump(GUIDED_PLAN, sort_keys=False))
     target = str(GUIDED_PLAN["spec"]["target"])

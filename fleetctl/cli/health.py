@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape, quoteattr
 import typer
 
 from fleetctl.cli.console import err
-from fleetctl.cli.options import MaxAgeOption, OutputOption, WhereOption, output_format
+from fleetctl.cli.options import MaxAgeOption, OutputOption, WhereOption, output_format, store_scope
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import listing, table, to_json, to_yaml
 from fleetctl.settings import Settings
@@ -34,12 +34,12 @@ def health(
 
     fmt = output_format(ctx, output, ("table", "json", "yaml", "junit"))
     if fail_on not in ("unknown", "warn", "crit"):
-        raise BadInputError(f"--fail-on {fail_on!r}", where="--fail-on", hint="use unknown, warn or crit")
+        raise BadInputError(f"{fail_on!r} is not a health status", where="--fail-on", hint="use unknown, warn or crit")
     settings: Settings = ctx.obj
     answer, now = read_answer(ctx, where, None, "health")
     meta = freshness(answer, max_age, now, settings.collect_interval)
-    with open_store(settings.db) as store:
-        checks = read_checks(store, where=where, now=datetime.now(UTC))
+    with open_store(settings.db, create=False) as store:
+        checks = read_checks(store, where=where, now=datetime.now(UTC), cluster=store_scope(ctx, store))
     counts = dict.fromkeys(RANK, 0)
     for item in answer.items:
         counts[item["health"]] += 1

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from fleetctl.cli.console import err
-from fleetctl.cli.options import LiveOption, MaxAgeOption, OutputOption, WhereOption, output_format
+from fleetctl.cli.options import LiveOption, MaxAgeOption, OutputOption, WhereOption, output_format, store_scope
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import listing, table, to_csv, to_json, to_yaml
 from fleetctl.settings import Settings
@@ -80,9 +80,10 @@ def read_answer(
 
     settings: Settings = ctx.obj
     now = datetime.now(UTC)
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
+        cluster = store_scope(ctx, store)
         try:
-            return read_nodes(store, where=where, selector=selector, now=now, sort_by=sort_by), now
+            return read_nodes(store, where=where, selector=selector, now=now, sort_by=sort_by, cluster=cluster), now
         except BadInputError as exc:
             if exc.where == "query":
                 exc.where = flag
@@ -145,7 +146,7 @@ def _collect_first(ctx: typer.Context) -> None:
 
     settings: Settings = ctx.obj
     contexts = open_contexts(settings.kubeconfig, [settings.context] if settings.context else None)
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         pins = kernel_pins(store)
         for context in contexts:
             result = collect_cluster(KubeClient(context), store, pins)

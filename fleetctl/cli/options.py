@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from fleetctl.config import OUTPUT_FORMATS
+
+if TYPE_CHECKING:
+    from store.engine import Store
 
 OutputOption = Annotated[
     str | None,
@@ -38,6 +41,27 @@ def output_format(ctx: typer.Context, local: str | None, allowed: tuple[str, ...
             f"output format {chosen!r} is not available here", where="-o", hint=f"use one of {', '.join(allowed)}"
         )
     return chosen
+
+
+def store_scope(ctx: typer.Context, store: Store) -> str | None:
+    """The cluster a store-read command answers for: the ``--context`` one (checked to be in
+    the store, exit 2 otherwise), or None for every cluster."""
+    from fleetctl.settings import Settings
+    from store.errors import BadInputError
+    from store.query.reading import cluster_names
+
+    settings: Settings = ctx.obj
+    if not settings.context:
+        return None
+    known = cluster_names(store)
+    if settings.context not in known:
+        has = f"; the store has: {', '.join(sorted(known))}" if known else ""
+        raise BadInputError(
+            f"the store has no cluster {settings.context!r}",
+            where="--context",
+            hint=f"collect it first: fleetctl --context {settings.context} collect{has}",
+        )
+    return settings.context
 
 
 def emit(doc: dict[str, Any], fmt: str) -> None:

@@ -70,7 +70,7 @@ def rehearse(
         progress=err if sys.stderr.isatty() else (lambda _m: None),
     )
     clients = {} if no_workloads else _clients(settings.kubeconfig)
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         result = run_rehearsal(store, spec, clients, options)
     if not isinstance(result, Rehearsal):  # apply would refuse the plan: say why, rehearse nothing
         if fmt == "table":

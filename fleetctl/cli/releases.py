@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fleetctl.cli.console import say_if_created
 from fleetctl.cli.options import OutputOption, output_format
 from fleetctl.output import document, table, to_json, to_yaml
 from fleetctl.settings import Settings
@@ -30,6 +31,7 @@ def sync(
     settings: Settings = ctx.obj
     releases = load_feed(source) if source else bundled_catalog()
     with open_store(settings.db) as store, store.write() as session:
+        say_if_created(store)
         if source:  # keep the bundled pins underneath whatever the feed says
             upsert_releases(session, bundled_catalog(), source="bundled", at=datetime.now(UTC))
         result = upsert_releases(session, releases, source="feed" if source else "bundled", at=datetime.now(UTC))
@@ -51,7 +53,7 @@ def list_cmd(
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "wide", "json", "yaml"))
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         ensure_catalog(store)
         with store.read() as session:
             releases = list_releases(session, include_prereleases=prereleases)

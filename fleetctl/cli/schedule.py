@@ -74,7 +74,7 @@ def add(
     spec = load_plan(file)
     seconds = parse_duration(duration, where="--duration").total_seconds()
     win = make_window(window, seconds, tz, list(exclude or []))
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         row = add_schedule(
             store, name=name or spec.name, plan=spec.source, window=win.schedule, duration_s=win.duration_s,
             timezone=win.timezone, exclude=list(win.exclude),
@@ -95,7 +95,7 @@ def list_cmd(ctx: typer.Context, output: OutputOption = None) -> None:
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         items = [_doc(s) for s in list_schedules(store)]
     if fmt != "table":
         emit(listing("ScheduleList", items), fmt)
@@ -127,7 +127,7 @@ def remove(ctx: typer.Context, ref: RefArg) -> None:
     from store.schedules import remove_schedule
 
     settings: Settings = ctx.obj
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         row = remove_schedule(store, ref)
     typer.echo(f"schedule {row.id} ({row.name}) removed")
 
@@ -149,7 +149,7 @@ def next_cmd(
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         rows = [get_schedule(store, ref)] if ref else list_schedules(store)
     now = datetime.now(UTC)
     items = []

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from fleetctl.cli.console import say_if_created
 from fleetctl.settings import Settings
 from store.durations import parse_duration
 from store.errors import BadInputError
@@ -72,6 +73,7 @@ def serve(
     )
     _logging()
     with open_store(settings.db) as store:
+        say_if_created(store)
         context = Context(
             store=store,
             clients={c.name: KubeClient(c) for c in contexts},

@@ -24,5 +24,5 @@ def tui(
 
     settings: Settings = ctx.obj
     seconds = parse_duration(refresh, where="--refresh").total_seconds() if refresh not in ("0", "0s") else 0.0
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         FleetApp(store, refresh_s=seconds, write=write, executor=executor_for(store, settings) if write else None).run()

@@ -117,7 +117,7 @@ def plan(
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     spec = load_plan_file(file, allow_downgrade)
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         result = plan_from_store(store, spec)
     if fmt == "table":
         print_plan(result)
@@ -166,7 +166,7 @@ def apply(
 
     settings: Settings = ctx.obj
     spec = load_plan_file(file, allow_downgrade)
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         result = plan_from_store(store, spec)
         if result.refusals:
             raise RefusedError(
@@ -193,7 +193,7 @@ def resume(
     from store.migrate import open_store
 
     settings: Settings = ctx.obj
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         options = resume_run(store, settings, run, prometheus, poll, lease_ttl)
         _execute(store, settings, run, options)
 
@@ -204,7 +204,7 @@ def pause(ctx: typer.Context, run: RunArg) -> None:
     from upgrades.controls import request_pause
 
     settings: Settings = ctx.obj
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         done = request_pause(store, run)
     typer.echo(f"run {run}: {done.state}" + (" (the executor stops starting nodes)" if done.live else ""))
 
@@ -215,7 +215,7 @@ def abort(ctx: typer.Context, run: RunArg, poll: PollOption = "1s", lease_ttl: L
     from upgrades.controls import request_abort
 
     settings: Settings = ctx.obj
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         done = request_abort(store, run)
         typer.echo(f"run {run}: {done.state}" + (" (the executor stops starting nodes)" if done.live else ""))
         if not done.live:  # nobody runs it: finish its in-flight nodes here
@@ -231,7 +231,7 @@ def rollback(
     from upgrades.launch import create_rollback
 
     settings: Settings = ctx.obj
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         view = read_run(store, run)
         _confirm(yes, f"Roll back run {run} ({view.run.name})?")
         options = executor_options(settings, None, poll, lease_ttl, need_prometheus=False)
@@ -251,7 +251,7 @@ def status(
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         view = read_run(store, run)
     r = view.run
     doc = document(
@@ -315,7 +315,7 @@ def history(ctx: typer.Context, output: OutputOption = None) -> None:
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
-    with open_store(settings.db) as store:
+    with open_store(settings.db, create=False) as store:
         runs = list_runs(store)
     items: list[dict[str, Any]] = [
         {"id": r.id, "name": r.name, "kind": r.kind, "target": r.target_version, "state": r.state, "message": r.message,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from fleetctl.cli.console import err
-from fleetctl.cli.options import OutputOption, WhereOption, emit, output_format
+from fleetctl.cli.options import OutputOption, WhereOption, emit, output_format, store_scope
 from fleetctl.output import NONE, document, key_values, listing, table
 from fleetctl.settings import Settings
 
@@ -26,8 +26,8 @@ def versions(
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
-    with open_store(settings.db) as store:
-        rows = read_versions(store, where=where, now=datetime.now(UTC))
+    with open_store(settings.db, create=False) as store:
+        rows = read_versions(store, where=where, now=datetime.now(UTC), cluster=store_scope(ctx, store))
     if fmt != "table":
         emit(listing("VersionList", rows), fmt)
         return
@@ -61,8 +61,8 @@ def history(
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     start = datetime.now(UTC) - parse_duration(since, where="--since")
-    with open_store(settings.db) as store:
-        rows = read_history(store, node=node, cluster=cluster, since=start)
+    with open_store(settings.db, create=False) as store:
+        rows = read_history(store, node=node, cluster=cluster or store_scope(ctx, store), since=start)
     if fmt != "table":
         emit(listing("ChangeList", rows), fmt)
         return
@@ -102,8 +102,8 @@ def describe_node(
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
-    with open_store(settings.db) as store:
-        found = read_node(store, name, cluster)
+    with open_store(settings.db, create=False) as store:
+        found = read_node(store, name, cluster or store_scope(ctx, store))
     if not found:
         raise BadInputError(
             f"node {name!r} is not in the store",

@@ -257,6 +257,11 @@ def compile_query(text: str, *, dialect: str, now: datetime) -> Cond:
     return Compiler(dialect, now).compile(parse(text))
 
 
+def in_cluster(name: str | None) -> tuple[Cond, ...]:
+    """The condition that keeps one cluster's nodes (``--context``); none for every cluster."""
+    return () if name is None else (_CLUSTER.name == name,)
+
+
 def nodes_select() -> sa.Select[Node, NodeState, Cluster]:
     """The base select every query filters: present nodes with their state and cluster."""
     return (

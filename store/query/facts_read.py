@@ -11,20 +11,20 @@ from sqlmodel import col
 from store.engine import Store
 from store.events import recent_events
 from store.models import Cluster, HealthCheck, HealthTransition, Node, NodeChange, NodeState, NodeStep, Release
-from store.query.compiler import compile_query, nodes_select
+from store.query.compiler import compile_query, in_cluster, nodes_select
 from store.versions import KataVersion
 
 
-def _node_ids(store: Store, where: str | None, now: datetime) -> sa.Select[Any]:
-    query = nodes_select().with_only_columns(col(Node.id))
+def _node_ids(store: Store, where: str | None, now: datetime, cluster: str | None) -> sa.Select[Any]:
+    query = nodes_select().with_only_columns(col(Node.id)).where(*in_cluster(cluster))
     if where:
         query = query.where(compile_query(where, dialect=store.backend, now=now))
     return query
 
 
-def read_checks(store: Store, *, where: str | None, now: datetime) -> list[dict[str, Any]]:
-    """Every current check of the matching nodes."""
-    ids = _node_ids(store, where, now)
+def read_checks(store: Store, *, where: str | None, now: datetime, cluster: str | None = None) -> list[dict[str, Any]]:
+    """Every current check of the matching nodes (of one ``cluster`` when given)."""
+    ids = _node_ids(store, where, now, cluster)
     with store.read() as session:
         rows = session.execute(
             sa.select(col(Node.name), col(Cluster.name), HealthCheck)
@@ -48,9 +48,12 @@ def read_checks(store: Store, *, where: str | None, now: datetime) -> list[dict[
     ]
 
 
-def read_versions(store: Store, *, where: str | None, now: datetime) -> list[dict[str, Any]]:
-    """Node counts per Kata release x arch x guest kernel, with how many releases each is behind."""
-    ids = _node_ids(store, where, now)
+def read_versions(
+    store: Store, *, where: str | None, now: datetime, cluster: str | None = None
+) -> list[dict[str, Any]]:
+    """Node counts per Kata release x arch x guest kernel, with how many releases each is behind
+    (of one ``cluster`` when given)."""
+    ids = _node_ids(store, where, now, cluster)
     with store.read() as session:
         rows = session.execute(
             sa.select(

@@ -18,7 +18,7 @@ from store.checks import Status
 from store.engine import Store
 from store.errors import BadInputError
 from store.models import Cluster, HealthCheck, Node, NodeState
-from store.query.compiler import compile_query, depends_on_time
+from store.query.compiler import compile_query, depends_on_time, in_cluster
 from store.query.selector import selector_to_query
 
 SORT_KEYS = ("name", "cluster", "arch", "zone", "kata", "health", "cpu", "age")
@@ -80,10 +80,23 @@ def _base(dialect: str) -> sa.Select[Any]:
 _FRESHNESS = sa.select(_CLUSTER.name, _CLUSTER.last_collected_at)
 
 
+def cluster_names(store: Store) -> set[str]:
+    """The clusters the store has collected, or been told of."""
+    with store.read_connection() as conn:
+        return {name for name, _ in conn.execute(_FRESHNESS)}
+
+
 def read_nodes(
-    store: Store, *, where: str | None, selector: str | None, now: datetime, sort_by: str = "name"
+    store: Store,
+    *,
+    where: str | None,
+    selector: str | None,
+    now: datetime,
+    sort_by: str = "name",
+    cluster: str | None = None,
 ) -> NodeAnswer:
-    """Present nodes matching ``where`` (the query language) and ``selector`` (a label selector).
+    """Present nodes matching ``where`` (the query language) and ``selector`` (a label selector),
+    of one ``cluster`` when given.
 
     One statement (plain columns through SQLAlchemy Core, each node's worst health from the
     check table's primary key) and one for freshness, in one short read transaction. The select
@@ -96,6 +109,8 @@ def read_nodes(
         statement = _base(store.backend).where(*(compile_query(t, dialect=store.backend, now=now) for t in texts))
     else:
         statement = _timeless_statement(texts, store.backend)
+    if cluster is not None:
+        statement = statement.where(*in_cluster(cluster))
     build = _ItemBuilder(now)
     # Thousands of rows, then dicts, none of them in a cycle: a full collection here is pure cost.
     with _gc_paused():
@@ -104,7 +119,7 @@ def read_nodes(
             clusters: dict[str, datetime | None] = dict(conn.execute(_FRESHNESS).all())
         items = [build(row) for row in rows]
         items.sort(key=_sort_key(sort_by))
-    used = {i["cluster"] for i in items} or set(clusters)
+    used = {i["cluster"] for i in items} or ({cluster} if cluster else set(clusters))
     return NodeAnswer(items, {c: clusters.get(c) for c in used})
 
 

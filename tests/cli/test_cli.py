@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -25,16 +26,22 @@ def test_version() -> None:
     assert result.stdout.startswith("fleetctl ")
 
 
-def test_db_info_creates_and_describes_the_default_store() -> None:
+def test_db_upgrade_creates_the_default_store_and_db_info_describes_it() -> None:
+    db_file = Path(os.environ["XDG_DATA_HOME"]) / "fleetctl" / "fleetctl.db"
+    missing = fleetctl("db", "info")
+    assert_clean_error(missing, 2)
+    assert f"store: there is no fleetctl store yet at {db_file} (the default)" in missing.stderr
+    assert not db_file.exists()
+    created = fleetctl("db", "upgrade")
+    assert created.returncode == 0 and f"note: created a new fleetctl store at {db_file}" in created.stderr
     result = fleetctl("db", "info")
     assert result.returncode == 0, result.stderr
     assert "Backend:  sqlite" in result.stdout
     assert "node_change" in result.stdout
-    db_file = Path(os.environ["XDG_DATA_HOME"]) / "fleetctl" / "fleetctl.db"
-    assert db_file.exists()
 
 
 def test_db_info_json_is_an_enveloped_document(sqlite_url: str) -> None:
+    assert fleetctl("--db", sqlite_url, "db", "upgrade").returncode == 0
     result = fleetctl("--db", sqlite_url, "db", "info", "-o", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -80,6 +87,7 @@ def test_config_file_sets_the_database(tmp_path: Path) -> None:
     db = tmp_path / "from-config.db"
     (Path(os.environ["XDG_CONFIG_HOME"]) / "fleetctl").mkdir(parents=True)
     (Path(os.environ["XDG_CONFIG_HOME"]) / "fleetctl" / "config.toml").write_text(f'db = "sqlite:///{db}"\n')
+    assert fleetctl("db", "upgrade").returncode == 0
     result = fleetctl("db", "info", "-o", "json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["path"] == str(db)
@@ -95,7 +103,10 @@ def test_unknown_command_exits_2() -> None:
     assert_clean_error(fleetctl("frobnicate"), 2)
 
 
-def test_db_upgrade_and_its_dry_run(sqlite_url: str) -> None:
+def test_db_upgrade_and_its_dry_run(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).close()  # a database file that was never migrated
+    sqlite_url = f"sqlite:///{path}"
     dry = fleetctl("--db", sqlite_url, "db", "upgrade", "--dry-run")
     assert dry.returncode == 0 and "would be migrated through: 0001, 0002, 0003" in dry.stdout
     real = fleetctl("--db", sqlite_url, "db", "upgrade")

@@ -21,3 +21,18 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], code: int) -> N
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def fleetctl_in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``fleetctl ARGS`` in this process: the same ``run()`` boundary, exit code and
+    streams as the subprocess, without an interpreter start. For tests of messages and codes;
+    each command keeps one subprocess test of its own."""
+    import contextlib
+    import io
+
+    from fleetctl.cli.app import run
+
+    out, errs = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(errs):
+        code = run(list(args))
+    return subprocess.CompletedProcess(["fleetctl", *args], code, out.getvalue(), errs.getvalue())

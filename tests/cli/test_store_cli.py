@@ -1,0 +1,108 @@
+"""Which store a command opens: a typo'd ``--db`` is an error, not a new empty store; only the
+commands that fill a store create one, and they say so; ``--context`` narrows the reads.
+Also the start-up rule: ``--version`` and ``--help`` load no database code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from store.facts import NodeFacts
+from store.migrate import alembic_head, head_revision, open_store
+from store.snapshots import record_snapshot
+from tests.support.cli import assert_clean_error, fleetctl_in_process
+
+READ_COMMANDS = [["nodes"], ["health"], ["versions"], ["history"], ["upgrade", "history"], ["schedule", "list"]]
+
+
+def test_the_head_constant_is_alembics_head() -> None:
+    assert head_revision() == alembic_head()
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=" ".join)
+def test_a_read_command_on_a_missing_store_is_exit_2_and_creates_nothing(tmp_path: Path, command: list[str]) -> None:
+    db = tmp_path / "fleet.db"
+    result = fleetctl_in_process("--db", f"sqlite:///{db}", *command)
+    assert_clean_error(result, 2)
+    assert f"there is no fleetctl store at {db}" in result.stderr
+    assert "hint: check the path; or create and fill a store with: fleetctl collect" in result.stderr
+    assert not db.exists()
+
+
+def test_a_db_path_in_a_missing_directory_is_exit_2_for_every_command(tmp_path: Path) -> None:
+    db = tmp_path / "typo" / "fleet.db"
+    for command in [*READ_COMMANDS, ["db", "upgrade"], ["releases", "sync"]]:
+        result = fleetctl_in_process("--db", f"sqlite:///{db}", *command)
+        assert_clean_error(result, 2)
+        assert f"the directory {db.parent} does not exist" in result.stderr, command
+    assert not db.parent.exists()
+
+
+def test_db_upgrade_creates_a_store_and_says_so_once(tmp_path: Path) -> None:
+    db = tmp_path / "fleet.db"
+    dry = fleetctl_in_process("--db", f"sqlite:///{db}", "db", "upgrade", "--dry-run")
+    assert dry.returncode == 0 and "db upgrade would create it at schema" in dry.stdout and not db.exists()
+    first = fleetctl_in_process("--db", f"sqlite:///{db}", "db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert f"note: created a new fleetctl store at {db}" in first.stderr
+    assert f"migrated from empty to {head_revision()}" in first.stdout
+    again = fleetctl_in_process("--db", f"sqlite:///{db}", "db", "upgrade")
+    assert again.returncode == 0 and "created" not in again.stderr and "nothing to do" in again.stdout
+    info = fleetctl_in_process("--db", f"sqlite:///{db}", "db", "info", "-o", "json")
+    assert json.loads(info.stdout)["revision"] == head_revision()
+
+
+def _facts(name: str, arch: str) -> NodeFacts:
+    return NodeFacts(name=name, uid=f"uid-{name}", arch=arch, ready=True, kata_version="3.28.0", cpu_capacity=8000)
+
+
+@pytest.fixture
+def two_clusters(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    now = datetime.now(UTC)
+    with open_store(url) as store, store.write() as session:
+        record_snapshot(session, "prod-eu", [_facts("eu-1", "amd64"), _facts("eu-2", "s390x")], at=now)
+        record_snapshot(session, "prod-us", [_facts("us-1", "amd64")], at=now)
+    return url
+
+
+def test_context_narrows_every_store_read_to_that_cluster(two_clusters: str) -> None:
+    def names(*args: str) -> list[str]:
+        result = fleetctl_in_process("--db", two_clusters, *args)
+        assert result.returncode in (0, 1), result.stderr
+        return result.stdout.split()
+
+    assert names("nodes", "-o", "name") == ["node/eu-1", "node/eu-2", "node/us-1"]
+    assert names("--context", "prod-us", "nodes", "-o", "name") == ["node/us-1"]
+    assert names("--context", "prod-eu", "query", "arch = amd64") == ["node/eu-1"]
+    versions = fleetctl_in_process("--db", two_clusters, "--context", "prod-eu", "versions", "-o", "json")
+    assert sum(r["nodes"] for r in json.loads(versions.stdout)["items"]) == 2
+    health = fleetctl_in_process("--db", two_clusters, "--context", "prod-us", "health", "-o", "json")
+    assert json.loads(health.stdout)["metadata"]["nodes"] == 1
+    assert "(prod-us)" in health.stderr
+
+
+def test_a_context_the_store_never_collected_is_exit_2_naming_what_it_has(two_clusters: str) -> None:
+    result = fleetctl_in_process("--db", two_clusters, "--context", "prod", "nodes")
+    assert_clean_error(result, 2)
+    assert "--context: the store has no cluster 'prod'" in result.stderr
+    assert "fleetctl --context prod collect; the store has: prod-eu, prod-us" in result.stderr
+
+
+def test_version_and_help_load_no_database_or_cluster_code() -> None:
+    probe = (
+        "import sys, contextlib, io\n"
+        "from fleetctl.cli.app import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert run(['--version']) == 0 and run(['--help']) == 0 and run(['nodes', '--help']) == 0\n"
+        "heavy = ('sqlalchemy', 'sqlmodel', 'alembic', 'kubernetes', 'textual', 'prometheus_api_client', 'yaml')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
