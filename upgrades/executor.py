@@ -173,8 +173,10 @@ class Executor:
             outcome = self._wave(wave.number)
             if outcome != Outcome.DONE:
                 return outcome
-        failed = sum(1 for s in read_run(self.store, self.run_id).steps if s.state == StepState.FAILED)
-        message = f"{failed} nodes failed" if failed else "every node upgraded"
+        final = read_run(self.store, self.run_id)
+        failed = sum(1 for s in final.steps if s.state == StepState.FAILED)
+        verb = "rolled back" if final.run.kind == "rollback" else "upgraded"
+        message = f"{failed} nodes failed" if failed else f"every node {verb}"
         set_run(self.store, self.run_id, state=RunState.DONE, finished_at=now(), message=message)
         self.options.progress(f"run {self.run_id}: done ({message})")
         return Outcome.DONE

@@ -26,8 +26,8 @@ def _summary_line(r: Any) -> str:
         return f"cluster {r.cluster}: {r.nodes} nodes written, but {r.error}{hint}"
     s = r.snapshot
     return (
-        f"cluster {r.cluster}: {r.nodes} nodes, {r.pods} pods; {s.change_rows} changes written "
-        f"({s.added} added, {s.changed} changed, {s.gone} gone); {r.errors_retried} errors retried; {r.seconds:.1f}s"
+        f"cluster {r.cluster}: {r.nodes} nodes, {r.pods} pods; nodes {s.added} new, {s.changed} updated, {s.gone} gone; "
+        f"{s.change_rows} history rows written; {r.errors_retried} errors retried; {r.seconds:.1f}s"
     )
 
 

@@ -26,13 +26,13 @@ def health(
     max_age: MaxAgeOption = None,
     output: OutputOption = None,
 ) -> None:
-    """A health summary, then every failing check with its remediation."""
+    """A health summary, then one row per unhealthy node (-o wide: every failing check) and what to do."""
     from fleetctl.cli.nodes import freshness, read_answer
     from store.errors import BadInputError
     from store.migrate import open_store
     from store.query.facts_read import read_checks
 
-    fmt = output_format(ctx, output, ("table", "json", "yaml", "junit"))
+    fmt = output_format(ctx, output, ("table", "wide", "json", "yaml", "junit"))
     if fail_on not in ("unknown", "warn", "crit"):
         raise BadInputError(f"{fail_on!r} is not a health status", where="--fail-on", hint="use unknown, warn or crit")
     settings: Settings = ctx.obj
@@ -58,12 +58,15 @@ def health(
         typer.echo(f"{len(answer.items)} nodes: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
         if failing:
             typer.echo()
-            typer.echo(
-                table(
-                    ["node", "cluster", "code", "status", "message"],
-                    [[c["node"], c["cluster"], c["code"], c["status"], c["message"]] for c in failing],
+            if fmt == "wide":
+                typer.echo(
+                    table(
+                        ["node", "cluster", "code", "status", "message"],
+                        [[c["node"], c["cluster"], c["code"], c["status"], c["message"]] for c in failing],
+                    )
                 )
-            )
+            else:
+                typer.echo(table(["node", "cluster", "health", "checks", "message"], _per_node(failing)))
             typer.echo()
             typer.echo("What to do:")
             for code in sorted({c["code"] for c in failing}):
@@ -73,6 +76,23 @@ def health(
             err("No nodes match.")
     if findings:
         raise typer.Exit(ExitCode.FINDINGS)
+
+
+def _per_node(failing: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per node, worst first: its worst status, the checks at it, and the first one's
+    message with how many more failing checks ``-o wide`` would show."""
+    nodes: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for c in failing:  # already sorted worst first
+        nodes.setdefault((c["cluster"], c["node"]), []).append(c)
+    rows = []
+    for (cluster, node), checks in nodes.items():
+        worst = checks[0]["status"]
+        at_worst = [c for c in checks if c["status"] == worst]
+        more = len(checks) - 1
+        message = checks[0]["message"] + (f" (+{more} more: -o wide)" if more else "")
+        rows.append([node, cluster, worst, ",".join(c["code"] for c in at_worst), message])
+    rows.sort(key=lambda r: (-RANK[r[2]], r[1], r[0]))
+    return rows
 
 
 def _junit(checks: list[dict[str, Any]], threshold: int) -> str:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from store.checks import CheckResult, Status
 from store.facts import NodeFacts
+from store.health import record_checks
 from store.migrate import alembic_head, head_revision, open_store
 from store.snapshots import record_snapshot
 from tests.support.cli import assert_clean_error, fleetctl_in_process
@@ -85,6 +87,38 @@ def test_context_narrows_every_store_read_to_that_cluster(two_clusters: str) -> 
     health = fleetctl_in_process("--db", two_clusters, "--context", "prod-us", "health", "-o", "json")
     assert json.loads(health.stdout)["metadata"]["nodes"] == 1
     assert "(prod-us)" in health.stderr
+
+
+def test_health_prints_one_row_per_unhealthy_node_and_wide_prints_every_check(two_clusters: str) -> None:
+    def check(code: str, status: Status) -> CheckResult:
+        return CheckResult(code, status, f"{code} says {status.value}", remediation=f"fix {code}")
+
+    with open_store(two_clusters) as store, store.write() as session:
+        record_checks(
+            session,
+            "prod-eu",
+            {
+                "eu-1": [check("KATA013", Status.CRIT), check("KATA001", Status.WARN), check("KATA002", Status.OK)],
+                "eu-2": [check("KATA005", Status.WARN), check("KATA002", Status.OK)],
+            },
+            at=datetime.now(UTC),
+        )
+    result = fleetctl_in_process("--db", two_clusters, "health", "--fail-on", "warn")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "3 nodes: 0 ok, 1 unknown, 1 warn, 1 crit"  # us-1 has no checks: unknown, never ok
+    header = lines.index(next(line for line in lines if line.startswith("NODE")))
+    rows = [line.split(None, 4) for line in lines[header + 1 : lines.index("", header)]]
+    assert rows == [
+        ["eu-1", "prod-eu", "crit", "KATA013", "KATA013 says crit (+1 more: -o wide)"],
+        ["eu-2", "prod-eu", "warn", "KATA005", "KATA005 says warn"],
+    ]
+    assert "  KATA013: fix KATA013" in lines
+    wide = fleetctl_in_process("--db", two_clusters, "health", "-o", "wide").stdout.splitlines()
+    assert sum(1 for line in wide if line.startswith(("eu-1 ", "eu-2 "))) == 3
+    bad = fleetctl_in_process("--db", two_clusters, "health", "--fail-on", "critical")
+    assert_clean_error(bad, 2)
+    assert "error: --fail-on: 'critical' is not a health status" in bad.stderr
 
 
 def test_a_context_the_store_never_collected_is_exit_2_naming_what_it_has(two_clusters: str) -> None:

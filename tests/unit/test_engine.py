@@ -21,7 +21,7 @@ from store.snapshots import record_snapshot
 from store.states import NodeOutcome, Outcome, RunState, Step, StepState
 from tests.support.fakecluster import FakeClock, FakeCluster, FakeLock, small_fleet
 from upgrades.executor import Executor, ExecutorOptions
-from upgrades.launch import create_run_from_plan, plan_from_store
+from upgrades.launch import create_rollback, create_run_from_plan, plan_from_store
 from upgrades.plandoc import plan_doc
 from upgrades.planfile import parse_plan
 from upgrades.ports import Ports
@@ -230,3 +230,15 @@ def test_an_interrupted_run_resumes_where_it_stopped_without_installing_twice(st
     assert e.executor().execute() == Outcome.DONE
     assert e.cluster.installs == dict.fromkeys(e.cluster.nodes, 1) and not e.cordoned()
     assert NodeOutcome.DONE == "done"  # the enums are the stored strings
+
+
+def test_a_rollback_takes_every_changed_node_back_and_says_so(store: Store) -> None:
+    e = engine(store, 3)
+    before = {n: e.cluster.facts(obj, {}).kata_version for n, obj in e.cluster.nodes.items()}
+    assert e.executor().execute() == Outcome.DONE
+    assert read_run(store, e.run_id).run.message == "every node upgraded"
+    back = Engine(store, e.cluster, e.clock, create_rollback(store, e.run_id), FakeLock())
+    assert back.executor().execute() == Outcome.DONE
+    assert read_run(store, back.run_id).run.message == "every node rolled back"
+    assert {n: e.cluster.facts(obj, {}).kata_version for n, obj in e.cluster.nodes.items()} == before
+    assert e.cluster.installs == dict.fromkeys(e.cluster.nodes, 2) and not e.cordoned()
