@@ -21,7 +21,7 @@ from store.checks import Status
 from store.durations import parse_duration
 from store.errors import BadInputError
 from store.models import Cluster, HealthCheck, Node, NodeChange, NodeState
-from store.query.parser import BoolOp, ChangedWithin, Compare, Flag, InList, Not, QuerySyntaxError, parse
+from store.query.parser import BoolOp, ChangedWithin, Compare, Flag, InList, Not, QuerySyntaxError, draw_error, parse
 from store.query.parser import Node as Ast
 from store.versions import KataVersion
 
@@ -51,8 +51,24 @@ STRING_FIELDS: dict[str, Any] = {
 _RANK = {Status.OK.value: 0, Status.UNKNOWN.value: 1, Status.WARN.value: 2, Status.CRIT.value: 3}
 
 
-def _bad(node: Any, message: str, hint: str) -> QuerySyntaxError:
-    return QuerySyntaxError(f"{message} (at column {getattr(node, 'pos', 0) + 1})", where="query", hint=hint)
+class _Misplaced(QuerySyntaxError):
+    """A condition the parser accepted but the compiler cannot use, and where in the query it is;
+    ``compile_query`` redraws it with the query and a caret."""
+
+    def __init__(self, message: str, pos: int, hint: str) -> None:
+        super().__init__(message, where="query", hint=hint)
+        self.pos = pos
+
+
+def _bad(node: Any, message: str, hint: str, *, at: str = "value", value: str | None = None) -> QuerySyntaxError:
+    """An error at the condition's value, its operator, or its field (``value``: the value itself,
+    for the reader of the call)."""
+    pos = getattr(node, "pos", 0)
+    if at == "op" and isinstance(node, Compare):
+        pos = node.op_pos
+    elif at == "value" and isinstance(node, Compare):
+        pos = node.value_pos
+    return _Misplaced(message, pos, hint)
 
 
 def glob_to_like(pattern: str) -> str:
@@ -72,14 +88,18 @@ def _string(column: Any, op: str, value: str, node: Any) -> Cond:
         return sa.and_(c.is_not(None), c.like(glob_to_like(value), escape="\\"))
     if op == "!~":
         return sa.or_(sa.not_(c.like(glob_to_like(value), escape="\\")), c.is_(None))
-    raise _bad(node, f"'{op}' does not apply to text", "use = != ~ !~ on text; < and > work on kata, cpu and health")
+    raise _bad(
+        node, f"'{op}' does not apply to text", "use = != ~ !~ on text; < and > work on kata, cpu and health", at="op"
+    )
 
 
 def _version_bounds(value: str, node: Any) -> tuple[str, str, bool]:
     try:
         v = KataVersion.parse(value, allow_partial=True)
     except BadInputError:
-        raise _bad(node, f"{value!r} is not a Kata version", "write it like 4.0, 3.28.0 or 4.1.0-rc0") from None
+        raise _bad(
+            node, f"{value!r} is not a Kata version", "write it like 4.0, 3.28.0 or 4.1.0-rc0", value=value
+        ) from None
     partial = value.lstrip("v").count(".") == 1
     low = KataVersion(v.major, v.minor, v.patch, "alpha", 0) if v.is_release else v
     high = (
@@ -110,11 +130,11 @@ def _number(column: Any, op: str, value: str, node: Any, scale: float) -> Cond:
     try:
         number = float(value) * scale
     except ValueError:
-        raise _bad(node, f"{value!r} is not a number", "try: cpu >= 16") from None
+        raise _bad(node, f"{value!r} is not a number", "try: cpu >= 16", value=value) from None
     c = col(column)
     ops = {"=": c == number, "!=": c != number, "<": c < number, "<=": c <= number, ">": c > number, ">=": c >= number}
     if op not in ops:
-        raise _bad(node, f"'{op}' does not apply to numbers", "use = != < <= > >=")
+        raise _bad(node, f"'{op}' does not apply to numbers", "use = != < <= > >=", at="op")
     return ops[op]
 
 
@@ -137,7 +157,7 @@ def _at_least(rank: int) -> Cond:
 
 def _health(op: str, value: str, node: Any) -> Cond:
     if value not in _RANK:
-        raise _bad(node, f"health is one of ok, unknown, warn, crit, not {value!r}", "try: health != ok")
+        raise _bad(node, f"health is one of ok, unknown, warn, crit, not {value!r}", "try: health != ok", value=value)
     target = _RANK[value]
     exactly = sa.and_(_at_least(target), sa.not_(_at_least(target + 1)))
     ops: dict[str, Any] = {
@@ -149,7 +169,7 @@ def _health(op: str, value: str, node: Any) -> Cond:
         ">=": lambda: _at_least(target),
     }
     if op not in ops:
-        raise _bad(node, f"'{op}' does not apply to health", "use = != < <= > >= (ok < unknown < warn < crit)")
+        raise _bad(node, f"'{op}' does not apply to health", "use = != < <= > >= (ok < unknown < warn < crit)", at="op")
     return cast(Cond, ops[op]())
 
 
@@ -185,10 +205,18 @@ class Compiler:
         if isinstance(node, Flag):
             return self._flag(node)
         if isinstance(node, ChangedWithin):
-            since = self.now - parse_duration(node.duration, where="changed within")
+            try:
+                since = self.now - parse_duration(node.duration, where="changed within")
+            except BadInputError as exc:
+                raise _bad(
+                    node, f"changed within: {exc.message}", exc.hint or "try: changed within 24h", at="field"
+                ) from None
             return sa.exists().where(_CHANGE.node_id == _NODE.id, _CHANGE.at >= since)
         if isinstance(node, InList):
-            each = [self._compare(Compare(node.field, "=", v, node.pos)) for v in node.values]
+            each = [
+                self._compare(Compare(node.field, "=", v, node.pos, node.pos, p))
+                for v, p in zip(node.values, node.value_pos, strict=True)
+            ]
             any_of = sa.or_(*each)
             return sa.not_(any_of) if node.negated else any_of
         return self._compare(node)
@@ -217,7 +245,9 @@ class Compiler:
             try:
                 value = str(normalize_arch(value))
             except BadInputError:
-                raise _bad(node, f"unknown arch {value!r}", "arch is one of amd64, arm64, ppc64le, s390x") from None
+                raise _bad(
+                    node, f"unknown arch {value!r}", "arch is one of amd64, arm64, ppc64le, s390x", value=value
+                ) from None
         if field in STRING_FIELDS:
             return _string(STRING_FIELDS[field], op, value, node)
         if field == "kata":
@@ -228,15 +258,15 @@ class Compiler:
             return _health(op, value.lower(), node)
         if field == "check":
             if op not in ("=", "!="):
-                raise _bad(node, "check takes = or !=", "try: check = KATA010")
+                raise _bad(node, "check takes = or !=", "try: check = KATA010", at="op")
             failing = _failing((value.upper(),))
             return failing if op == "=" else sa.not_(failing)
         if field == "handler":
             if op not in ("=", "!="):
-                raise _bad(node, "handler takes = or !=", "try: handler = kata-qemu-se")
+                raise _bad(node, "handler takes = or !=", "try: handler = kata-qemu-se", at="op")
             has = _handler(value, self.dialect)
             return has if op == "=" else sa.not_(has)
-        raise _bad(node, f"{field!r} cannot be compared", "see docs/queries.md")
+        raise _bad(node, f"{field!r} cannot be compared", "see docs/queries.md", at="field")
 
 
 def depends_on_time(text: str) -> bool:
@@ -254,7 +284,10 @@ def depends_on_time(text: str) -> bool:
 
 def compile_query(text: str, *, dialect: str, now: datetime) -> Cond:
     """Parse and compile ``text``; raises ``QuerySyntaxError`` on bad input."""
-    return Compiler(dialect, now).compile(parse(text))
+    try:
+        return Compiler(dialect, now).compile(parse(text))
+    except _Misplaced as exc:
+        raise draw_error(text, exc.pos, exc.message, exc.hint or "") from None
 
 
 def in_cluster(name: str | None) -> tuple[Cond, ...]:

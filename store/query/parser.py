@@ -18,9 +18,10 @@ Errors point at the offending token with a caret.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from store.errors import BadInputError
 
@@ -60,6 +61,8 @@ class Compare:
     op: str
     value: str
     pos: int
+    op_pos: int = field(default=0, compare=False)
+    value_pos: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class InList:
     values: tuple[str, ...]
     negated: bool
     pos: int
+    value_pos: tuple[int, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,8 @@ class BoolOp:
 Node = Compare | InList | Flag | ChangedWithin | Not | BoolOp
 
 
-def _fail(text: str, pos: int, message: str, hint: str) -> QuerySyntaxError:
+def draw_error(text: str, pos: int, message: str, hint: str) -> QuerySyntaxError:
+    """The error for ``message`` at column ``pos``: the query, and a caret under the problem."""
     shown = text.replace("\n", " ").replace("\t", " ")
     start = max(0, pos - 60)
     snippet = shown[start : start + 100]
@@ -125,7 +130,7 @@ def tokenize(text: str) -> list[Token]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise _fail(
+            raise draw_error(
                 text,
                 pos,
                 f"unexpected character {text[pos]!r}",
@@ -169,7 +174,7 @@ class _Parser:
 
     def error(self, message: str, hint: str = "see docs/queries.md for the language") -> QuerySyntaxError:
         found = "the end of the query" if self.tok.kind == "end" else repr(self.tok.text)
-        return _fail(self.text, self.tok.pos, f"{message}, found {found}", hint)
+        return draw_error(self.text, self.tok.pos, f"{message}, found {found}", hint)
 
     def parse(self) -> Node:
         if self.tok.kind == "end":
@@ -216,8 +221,9 @@ class _Parser:
             return ChangedWithin(self.take().text, start.pos)
         field = self.field()
         if self.tok.kind == "op":
-            op = self.take().text
-            return Compare(field, op, self.value(), start.pos)
+            op_tok = self.take()
+            value_pos = self.tok.pos
+            return Compare(field, op_tok.text, self.value(), start.pos, op_tok.pos, value_pos)
         negated = False
         if self.is_word("not"):
             self.take()
@@ -227,12 +233,14 @@ class _Parser:
         if self.is_word("in"):
             self.take()
             self.expect("punct", "(", "'(' after 'in'")
+            positions = [self.tok.pos]
             values = [self.value()]
             while self.tok.kind == "punct" and self.tok.text == ",":
                 self.take()
+                positions.append(self.tok.pos)
                 values.append(self.value())
             self.expect("punct", ")", "')' or ','")
-            return InList(field, tuple(values), negated, start.pos)
+            return InList(field, tuple(values), negated, start.pos, tuple(positions))
         if field in FLAGS and not negated:
             return Flag(field, start.pos)
         raise self.error(f"expected an operator after {field!r}", "operators: = != < <= > >= ~ !~ in")
@@ -251,8 +259,12 @@ class _Parser:
             self.expect("punct", "]", "']'")
             return f"label:{key}"
         if name not in FIELD_NAMES and name not in FLAGS:
-            self.i -= 1
-            raise self.error(f"unknown field {tok.text!r}", f"fields: {', '.join(sorted(FIELD_NAMES | FLAGS))}")
+            known = FIELD_NAMES | FLAGS
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
+            raise draw_error(
+                self.text, tok.pos, f"unknown field {tok.text!r}{guess}", f"fields: {', '.join(sorted(known))}"
+            )
         return name
 
     def value(self) -> str:

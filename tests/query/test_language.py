@@ -43,7 +43,7 @@ def test_parses_the_examples_from_the_issue() -> None:
     [
         ("arch = s390x and kata <", "expected a value, found the end of the query", 23),
         ("arch = s390x and", "expected a field, found the end of the query", 16),
-        ("arhc = s390x", "unknown field 'arhc'", 0),
+        ("arhc = s390x", "unknown field 'arhc'; did you mean 'arch'?", 0),
         ("arch s390x", "expected an operator after 'arch'", 5),
         ("zone in (a, b", "expected ')' or ','", 13),
         ("arch = s390x)", "expected 'and', 'or' or the end", 12),
@@ -58,6 +58,26 @@ def test_syntax_errors_point_at_the_token(text: str, message: str, caret: int) -
     assert message in lines[0]
     assert lines[2].index("^") - 4 == caret
     assert info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "caret"),
+    [
+        ("kata < four", "'four' is not a Kata version", 7),
+        ("cpu ~ 4", "'~' does not apply to numbers", 4),
+        ("arch = s390x and health = bad", "health is one of ok, unknown, warn, crit, not 'bad'", 26),
+        ("arch in (amd64, sparc)", "unknown arch 'sparc'", 16),
+        ("zone < z1", "'<' does not apply to text", 5),
+        ("changed within forever", "changed within: 'forever' is not a duration", 0),
+    ],
+)
+def test_errors_the_compiler_finds_point_at_their_token_too(text: str, message: str, caret: int) -> None:
+    with pytest.raises(QuerySyntaxError) as info:
+        compile_query(text, dialect="sqlite", now=datetime.now(UTC))
+    lines = info.value.message.splitlines()
+    assert lines[0] == message and lines[1] == f"    {text}"
+    assert lines[2].index("^") - 4 == caret
+    assert info.value.hint and info.value.where == "query"
 
 
 def test_huge_and_non_ascii_queries_get_clean_errors() -> None:
