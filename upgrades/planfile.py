@@ -6,6 +6,7 @@ and raises ``PlanError`` (exit 2). The schema is documented in docs/upgrades.md.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Mapping
@@ -181,7 +182,33 @@ def load_plan(path: str | Path) -> PlanSpec:
         raise PlanError(f"not valid YAML: {problem}", where=at, hint="check indentation and quoting") from None
     except RecursionError:
         raise PlanError("the YAML is nested too deeply", where=where, hint="a plan is a short document") from None
-    return parse_plan(data, where=where)
+    try:
+        return parse_plan(data, where=where)
+    except PlanError as exc:
+        exc.where = _line_and_column(exc.where, where, text)
+        raise
+
+
+def _line_and_column(at: str | None, file: str, text: str) -> str | None:
+    """``FILE.spec.waves.x`` as ``FILE:LINE:COL: spec.waves.x``, the line and column of that key
+    (or of the nearest of its parents the file has)."""
+    if not at or not at.startswith(f"{file}."):
+        return at
+    dotted = at[len(file) + 1 :]
+    node: yaml.Node | None = yaml.compose(text, Loader=_PlanLoader)
+    mark = None
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", dotted):
+        if isinstance(node, yaml.MappingNode) and name:
+            pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == name), None)
+            if pair is None:
+                break
+            mark, node = pair[0].start_mark, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+            node = node.value[int(index)]
+            mark = node.start_mark
+        else:
+            break
+    return f"{file}:{mark.line + 1}:{mark.column + 1}: {dotted}" if mark else at
 
 
 class _PlanLoader(yaml.SafeLoader):
@@ -437,8 +464,12 @@ class _Reader:
     def keys(self, allowed: set[str]) -> None:
         for key in self.data:
             if key not in allowed:
-                close = ", ".join(sorted(allowed))
-                raise PlanError(f"unknown field {key!r}", where=f"{self.path}.{key}", hint=f"fields here: {close}")
+                fields = ", ".join(sorted(allowed))
+                close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                guess = f"; did you mean {close[0]!r}?" if close else ""
+                raise PlanError(
+                    f"unknown field {key!r}{guess}", where=f"{self.path}.{key}", hint=f"fields here: {fields}"
+                )
 
     def has(self, key: str) -> bool:
         return key in self.data

@@ -18,10 +18,11 @@ Errors point at the offending token with a caret.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from store.errors import BadInputError
 
@@ -61,8 +62,8 @@ class Compare:
     op: str
     value: str
     pos: int
-    op_pos: int = field(default=0, compare=False)
-    value_pos: int = field(default=0, compare=False)
+    op_pos: int = dataclasses.field(default=0, compare=False)
+    value_pos: int = dataclasses.field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class InList:
     values: tuple[str, ...]
     negated: bool
     pos: int
-    value_pos: tuple[int, ...] = field(default=(), compare=False)
+    value_pos: tuple[int, ...] = dataclasses.field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from upgrades.planfile import PlanError, parse_plan, resolve_size
+from upgrades.planfile import PlanError, load_plan, parse_plan, resolve_size
 from upgrades.planner import ARCH, AT_TARGET, DOWNGRADE, OUTSIDE, PINNED, UNHEALTHY, Candidate, make_plan
 
 SHIPPED = ("amd64", "arm64", "ppc64le", "s390x")
@@ -72,6 +73,31 @@ def test_bad_plans_name_the_field_and_the_fix(spec: dict[str, Any], where: str, 
     assert where in (caught.value.where or "")
     assert words in caught.value.message + (caught.value.hint or "")
     assert caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "message"),
+    [
+        (
+            "  waves:\n    sizes: [1, 5]\n    maxUnavailble: 2\n",
+            "plan.yaml:9:5: spec.waves.maxUnavailble",
+            "unknown field 'maxUnavailble'; did you mean 'maxUnavailable'?",
+        ),
+        ("  waves:\n    sizes: [1, 0]\n", "plan.yaml:8:16: spec.waves.sizes[1]", "must be 1 or more"),
+        (
+            "  gates:\n    checks:\n      - name: rpc\n        query: up\n",
+            "plan.yaml:9:9: spec.gates.checks[0].successCondition",  # missing: its nearest parent
+            "successCondition",
+        ),
+    ],
+)
+def test_a_plan_files_errors_give_its_line_and_column(tmp_path: Path, body: str, where: str, message: str) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"apiVersion: fleetctl.io/v1\nkind: UpgradePlan\nmetadata:\n  name: p\nspec:\n  target: 4.1.0\n{body}")
+    with pytest.raises(PlanError) as caught:
+        load_plan(plan)
+    assert caught.value.where == f"{tmp_path}/{where}"
+    assert message in caught.value.message
 
 
 def test_a_full_plan_parses() -> None:
