@@ -196,6 +196,16 @@ def read_run(store: Store, run_id: int | None = None) -> RunView:
         return RunView(run, waves, steps)
 
 
+def shown_state(run: UpgradeRun, at: datetime | None = None) -> RunState:
+    """The state to show: ``interrupted`` for an active run no executor holds (its executor was
+    stopped, or died and its lock ran out), so nobody mistakes it for one in progress."""
+    at = at or now()
+    held = run.holder is not None and run.lease_expires_at is not None and run.lease_expires_at > at
+    if run.state in (RunState.RUNNING, RunState.PAUSING, RunState.ABORTING) and not held:
+        return RunState.INTERRUPTED
+    return RunState(run.state)
+
+
 def list_runs(store: Store, limit: int = 50) -> list[UpgradeRun]:
     """The newest runs first."""
     with store.read() as session:

@@ -25,6 +25,7 @@ class RunState(StrEnum):
     ABORTED = "aborted"
     DONE = "done"
     ROLLED_BACK = "rolled-back"  # a rollback run took its nodes back
+    INTERRUPTED = "interrupted"  # shown, never stored: active, but no executor holds its lock (shown_state)
 
 
 class WaveState(StrEnum):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fleetctl.cli.console import err
 from fleetctl.cli.options import OutputOption, emit, output_format
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import NONE, document, listing, table
@@ -15,7 +20,7 @@ from fleetctl.services import execute_run, executor_options, kube_clients, resum
 from fleetctl.settings import Settings
 from store.durations import format_duration
 from store.errors import BadInputError
-from store.states import Outcome, Step, StepState
+from store.states import Outcome, RunState, Step, StepState, WaveState
 
 if TYPE_CHECKING:
     from store.engine import Store
@@ -132,12 +137,37 @@ def _execute(
 ) -> None:
     from store.runs import read_run
 
-    state = execute_run(store, settings, run_id, options, clients)
+    with _ctrl_c_interrupts(options):
+        state = execute_run(store, settings, run_id, options, clients)
     view = read_run(store, run_id)
+    if state == Outcome.INTERRUPTED:
+        wave = next((w.number for w in view.waves if w.state != WaveState.DONE), len(view.waves))
+        err(f"run {run_id} interrupted at wave {wave}; resume with: fleetctl upgrade resume {run_id}")
+        raise typer.Exit(ExitCode.INTERRUPTED)
     failed = sum(1 for s in view.steps if s.state == StepState.FAILED)
     typer.echo(f"run {run_id}: {state}" + (f" ({view.run.message})" if view.run.message else ""))
     if state != Outcome.DONE or failed:
         raise typer.Exit(ExitCode.FINDINGS)
+
+
+@contextlib.contextmanager
+def _ctrl_c_interrupts(options: ExecutorOptions) -> Iterator[None]:
+    """The first Ctrl-C stops the run at the next step boundary (every node at a recorded step,
+    none left cordoned mid-flight without a record); a second one quits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first(_sig: int, _frame: object) -> None:
+        err("stopping at the next step boundary (Ctrl-C again to quit at once)")
+        options.interrupt.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _confirm(yes: bool, question: str) -> None:
@@ -247,16 +277,17 @@ def status(
 ) -> None:
     """A run's waves, nodes, gates and budget."""
     from store.migrate import open_store
-    from store.runs import read_run
+    from store.runs import read_run, shown_state
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     with open_store(settings.db, create=False) as store:
         view = read_run(store, run)
     r = view.run
+    state = shown_state(r)
     doc = document(
         "UpgradeRun",
-        id=r.id, name=r.name, runKind=r.kind, parent=r.parent_id, target=r.target_version, state=r.state, message=r.message,
+        id=r.id, name=r.name, runKind=r.kind, parent=r.parent_id, target=r.target_version, state=state, message=r.message,
         holder=r.holder, createdAt=r.created_at.isoformat(), startedAt=r.started_at.isoformat() if r.started_at else None,
         finishedAt=r.finished_at.isoformat() if r.finished_at else None,
         waves=[
@@ -274,9 +305,10 @@ def status(
         emit(doc, fmt)
         return
     typer.echo(
-        f"run {r.id} {r.name} ({r.kind}): {r.state}, target {r.target_version}"
-        + (f": {r.message}" if r.message else "")
+        f"run {r.id} {r.name} ({r.kind}): {state}, target {r.target_version}" + (f": {r.message}" if r.message else "")
     )
+    if state == RunState.INTERRUPTED:
+        err(f"no executor holds run {r.id}; resume it with: fleetctl upgrade resume {r.id}")
     rows = []
     for w in view.waves:
         steps = view.wave_steps(w.number)
@@ -311,14 +343,14 @@ def status(
 def history(ctx: typer.Context, output: OutputOption = None) -> None:
     """Every run, newest first."""
     from store.migrate import open_store
-    from store.runs import list_runs
+    from store.runs import list_runs, shown_state
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     with open_store(settings.db, create=False) as store:
         runs = list_runs(store)
     items: list[dict[str, Any]] = [
-        {"id": r.id, "name": r.name, "kind": r.kind, "target": r.target_version, "state": r.state, "message": r.message,
+        {"id": r.id, "name": r.name, "kind": r.kind, "target": r.target_version, "state": shown_state(r), "message": r.message,
          "createdAt": r.created_at.isoformat()}
         for r in runs
     ]  # fmt: skip

@@ -23,7 +23,7 @@ from textual.widgets import Button, DataTable, Footer, Label, ProgressBar, Stati
 from fleetctl.tui.cells import cell
 from fleetctl.tui.model import NONE, age
 from store.errors import FleetctlError
-from store.runs import RunView
+from store.runs import RunView, shown_state
 from store.states import FINISHED_STEPS, Step, StepState
 from upgrades.rundoc import RunPlan
 
@@ -229,7 +229,7 @@ class RunScreen(Screen[None]):
         r = pic.view.run
         message = f": {escape(r.message)}" if r.message else ""
         self.query_one("#summary", Static).update(
-            f"[b]run {r.id}[/] {escape(r.name)} ({r.kind}) to {escape(r.target_version)}  [b]{r.state}[/]{message}\n"
+            f"[b]run {r.id}[/] {escape(r.name)} ({r.kind}) to {escape(r.target_version)}  [b]{shown_state(r)}[/]{message}\n"
             f"{pic.budget}  |  {pic.eta}" + ("" if _app(self).write else "  |  read-only (start with --write to act)")
         )
         waves = self.query_one("#waves", VerticalScroll)
@@ -299,7 +299,7 @@ def run_rows(runs: list[Any], counts: dict[int, tuple[int, int, int]], now: date
         done, failed, total = counts.get(r.id, (0, 0, 0))
         out.append(
             {
-                "run": str(r.id), "name": r.name, "kind": r.kind, "target": r.target_version, "state": r.state,
+                "run": str(r.id), "name": r.name, "kind": r.kind, "target": r.target_version, "state": shown_state(r, now),
                 "progress": f"{done}/{total}", "failed": str(failed), "age": age((now - r.created_at).total_seconds()),
             }
         )  # fmt: skip

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from simulator.server import Simulator
+from tests.support.cli import default_sigint
 from tests.support.fleet import Fleet, names, where_names
 from tests.support.serve import Serve, window_starting_in
 from tests.support.sim import admin, wait_for
@@ -57,10 +58,6 @@ def recorded(sim: Simulator) -> set[Call]:
     }
 
 
-def _sigint_default() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def check(calls: set[Call], rules: list[tuple[str | None, dict[str, Any]]]) -> None:
     refused = sorted(c for c in calls if not allowed(c, rules))
     assert not refused, f"calls the RBAC in deploy/ does not allow: {refused}"
@@ -83,7 +80,7 @@ def test_serve_rbac_allows_every_call_and_nothing_more(fresh_sim: Simulator, tmp
     # Ctrl-C as at a terminal: a suite started in the background (`make test &`) ignores SIGINT, and its
     # children would inherit that, so the watcher gets the default disposition back.
     watcher = subprocess.Popen(
-        fleet.args("collect", "--watch", "--interval", "1s"), stdout=subprocess.DEVNULL, preexec_fn=_sigint_default
+        fleet.args("collect", "--watch", "--interval", "1s"), stdout=subprocess.DEVNULL, preexec_fn=default_sigint
     )
     rules = grants(DEPLOY / "rbac.yaml", "fleetctl")
     watchable = {res for _, rule in rules if "watch" in rule["verbs"] for res in rule["resources"]}

@@ -20,9 +20,12 @@ from store.runs import (
     read_run,
     release_run,
     renew_run,
+    set_run,
     set_step,
+    shown_state,
 )
 from store.snapshots import record_snapshot
+from store.states import RunState
 
 T0 = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
 
@@ -76,6 +79,21 @@ def test_one_holder_at_a_time_until_its_lease_expires_or_it_dies(filled: Store) 
     assert read_run(filled, run_id).run.holder is None
     expired = claim_run(filled, run_id, "c", timedelta(seconds=-1), holder_alive=lambda _h: True)
     assert expired is None and claim_run(filled, run_id, "d", ttl, holder_alive=lambda _h: True) is None
+
+
+def test_an_active_run_nobody_holds_shows_as_interrupted(filled: Store) -> None:
+    run_id = create_run(filled, name="r", target="4.1.0", plan={}, waves=waves(1))
+    assert shown_state(read_run(filled, run_id).run) == RunState.PENDING
+    set_run(filled, run_id, state=RunState.RUNNING)
+    assert shown_state(read_run(filled, run_id).run) == RunState.INTERRUPTED  # nobody holds it
+    assert claim_run(filled, run_id, "a", timedelta(seconds=30), holder_alive=lambda _h: True) is None
+    run = read_run(filled, run_id).run
+    assert shown_state(run) == RunState.RUNNING
+    assert run.lease_expires_at is not None
+    assert shown_state(run, at=run.lease_expires_at + timedelta(seconds=1)) == RunState.INTERRUPTED  # it ran out
+    release_run(filled, run_id, "a")
+    set_run(filled, run_id, state=RunState.PAUSED)
+    assert shown_state(read_run(filled, run_id).run) == RunState.PAUSED
 
 
 def test_a_write_is_audited_pending_before_it_is_sent_then_with_its_result(filled: Store) -> None:

@@ -36,3 +36,11 @@ def fleetctl_in_process(*args: str) -> subprocess.CompletedProcess[str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(errs):
         code = run(list(args))
     return subprocess.CompletedProcess(["fleetctl", *args], code, out.getvalue(), errs.getvalue())
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that must get Ctrl-C: a suite started in the background (``make
+    test &``) ignores SIGINT, and children inherit that."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -93,7 +93,9 @@ def test_bad_plans_name_the_field_and_the_fix(spec: dict[str, Any], where: str, 
 )
 def test_a_plan_files_errors_give_its_line_and_column(tmp_path: Path, body: str, where: str, message: str) -> None:
     plan = tmp_path / "plan.yaml"
-    plan.write_text(f"apiVersion: fleetctl.io/v1\nkind: UpgradePlan\nmetadata:\n  name: p\nspec:\n  target: 4.1.0\n{body}")
+    plan.write_text(
+        f"apiVersion: fleetctl.io/v1\nkind: UpgradePlan\nmetadata:\n  name: p\nspec:\n  target: 4.1.0\n{body}"
+    )
     with pytest.raises(PlanError) as caught:
         load_plan(plan)
     assert caught.value.where == f"{tmp_path}/{where}"

@@ -7,6 +7,7 @@ the simulator really holds (installed releases, cordons, kata-deploy pod deletio
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from simulator.server import Simulator
 from store.errors import BadInputError
 from store.migrate import open_store
 from store.runs import audit_rows, read_run
+from tests.support.cli import default_sigint
 from tests.support.fleet import NEWEST, Fleet, names, where_names
 from tests.support.sim import admin, wait_for
 
@@ -171,6 +173,47 @@ def test_a_second_executor_on_the_same_run_refuses(fleet: Fleet) -> None:
         _out, errs = first.communicate(timeout=240)
     assert first.returncode == 0, errs
     assert all(fleet.installed()[n] == NEWEST for n in chosen)
+
+
+def test_ctrl_c_stops_at_a_step_boundary_exits_130_and_the_run_resumes(fleet: Fleet) -> None:
+    chosen = names(fleet, "ppc64le", 3)
+    plan = fleet.plan_file(selector={"where": where_names(chosen)}, waves={"sizes": [1]})
+    before = fleet.deletions()
+    apply = subprocess.Popen(
+        fleet.args("upgrade", "apply", plan, "--yes", "--poll", "0.05s", "--lease-ttl", "5s"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
+    try:
+
+        def started() -> bool:
+            with open_store(fleet.db) as store:
+                try:
+                    view = read_run(store, 1)
+                except BadInputError:  # the run is not written yet
+                    return False
+                return bool(view.run.holder) and any(s.step != "claim" for s in view.steps)
+
+        wait_for(started, what="run 1 to carry its first node past claim")
+        apply.send_signal(signal.SIGINT)
+        _out, errs = apply.communicate(timeout=300)
+    finally:
+        if apply.poll() is None:
+            apply.kill()
+    assert apply.returncode == 130, errs
+    assert "stopping at the next step boundary" in errs
+    assert "run 1 interrupted at wave 1; resume with: fleetctl upgrade resume 1" in errs and "Traceback" not in errs
+    status = fleet.run("upgrade", "status", "1")
+    assert "): interrupted, target" in status.stdout and "fleetctl upgrade resume 1" in status.stderr
+    assert fleet.status(1)["state"] == "interrupted"
+    resumed = fleet.run("upgrade", "resume", "1", "--poll", "0.05s")
+    assert resumed.returncode == 0, resumed.stderr
+    assert fleet.status(1)["state"] == "done" and all(fleet.installed()[n] == NEWEST for n in chosen)
+    after = fleet.deletions()
+    assert {n: after.get(n, 0) - before.get(n, 0) for n in chosen} == dict.fromkeys(chosen, 1)
+    assert not set(chosen) & set(fleet.cordoned())
 
 
 def test_rollback_returns_nodes_to_their_previous_release(fleet: Fleet) -> None:
