@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from collectors.failures import plain_reason
 from collectors.health.rules import Sample
 
 
@@ -50,9 +51,9 @@ class PromSource:
                 promql, params={"timeout": f"{self.config.timeout_s:g}s"}
             )
         except PrometheusApiClientException as exc:
-            return _short(str(exc))
+            return f"Prometheus answered {plain_reason(exc)}"
         except RequestException as exc:
-            return _short(f"{type(exc).__name__}: {exc}")
+            return f"Prometheus at {self.config.url}: {plain_reason(exc, timeout_s=self.config.timeout_s)}"
         except ValueError as exc:  # a body that is not the API's JSON
             return _short(f"unexpected answer: {exc}")
         return rows if isinstance(rows, list) else _short(f"unexpected answer: {type(rows).__name__}")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
 import urllib.request
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from collectors.failures import plain_reason
 from store.errors import BadInputError, UnreachableError
 from store.releases import ReleaseInfo
 from store.versions import KataVersion
@@ -52,8 +54,10 @@ def load_feed(source: str) -> list[ReleaseInfo]:
             ) as resp:
                 raw = resp.read(MAX_FEED_BYTES + 1)
         except OSError as exc:
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()  # its body is the error page, unread
             raise UnreachableError(
-                f"cannot fetch the release feed: {exc}",
+                f"cannot fetch the release feed: {plain_reason(exc, timeout_s=FETCH_TIMEOUT_S)}",
                 where=source,
                 hint="check the URL, or use --from FILE, or run without --from for the bundled catalog",
             ) from None

@@ -14,7 +14,10 @@ from tests.support.cli import assert_clean_error, fleetctl
 def test_collect_prints_a_summary_and_a_second_run_writes_nothing(fresh_sim: Simulator, sqlite_url: str) -> None:
     first = fleetctl("--kubeconfig", str(fresh_sim.kubeconfig), "--db", sqlite_url, "collect")
     assert first.returncode == 0, first.stderr
-    assert "cluster sim: 30 nodes" in first.stdout and "30 added" in first.stdout
+    assert (
+        "cluster sim: 30 nodes" in first.stdout
+        and "nodes 30 new, 0 updated, 0 gone; 30 history rows written" in first.stdout
+    )
     second = fleetctl("--kubeconfig", str(fresh_sim.kubeconfig), "--db", sqlite_url, "collect", "-o", "json")
     item = json.loads(second.stdout)["items"][0]
     assert (item["cluster"], item["nodes"], item["changesWritten"], item["error"]) == ("sim", 30, 0, None)
