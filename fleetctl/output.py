@@ -1,6 +1,6 @@
 """Output formats shared by the CLI and the TUI: kubectl-style tables, JSON and YAML.
 
-Data goes to stdout; diagnostics go to stderr (``fleetctl.cli.console``).
+Data goes to stdout; diagnostics go to stderr (``fleetctl.console``).
 """
 
 from __future__ import annotations

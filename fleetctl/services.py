@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fleetctl.cli.console import err
+from fleetctl.console import err
 from fleetctl.settings import Settings
 from store.durations import parse_duration
 from store.errors import BadInputError, RefusedError, UnreachableError

@@ -12,7 +12,7 @@ from simulator.cli import serve_command
 from simulator.faults import Faults, HealthRegression
 from simulator.fleet import HOSTS, FleetSpec, NodeSpec, Workloads
 from simulator.kata import LABEL_DEFAULT, LABEL_PEER_PODS, LABEL_RUNTIME, LABEL_SE, NEWEST, RELEASES
-from simulator.prometheus import prometheus_binary, prometheus_server
+from simulator.prometheus import prometheus_binary, prometheus_server, scrape_interval_for
 from simulator.server import ServerOptions, Simulator
 from simulator.world import REPLACE_ANNOTATION, RUN_SECONDS_ANNOTATION
 
@@ -35,5 +35,6 @@ __all__ = [
     "Workloads",
     "prometheus_binary",
     "prometheus_server",
+    "scrape_interval_for",
     "serve_command",
 ]

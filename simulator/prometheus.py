@@ -7,6 +7,8 @@ Prometheus. It keeps a temporary TSDB and stops with the context.
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
 import socket
 import subprocess
@@ -43,6 +45,19 @@ scrape_configs:
       - files: [{targets}]
         refresh_interval: 1s
 """
+
+
+SCRAPES_PER_CORE_S = 25.0
+"""kata-monitor scrapes per second one core can serve from the simulator, with room for its
+API server and the product beside it (a scrape costs it about 10 ms of CPU)."""
+
+
+def scrape_interval_for(targets: int, cores: int | None = None) -> float:
+    """A scrape interval (seconds, whole, at least 1) at which Prometheus scraping ``targets``
+    kata-monitors keeps the simulator within ``SCRAPES_PER_CORE_S`` per core: 1 s for 30 nodes,
+    8 s for 400 on 2 cores. The timeout is the interval itself, so a slow scrape is late, not down."""
+    usable = max(1, cores if cores is not None else len(os.sched_getaffinity(0)))
+    return float(max(1, math.ceil(targets / (SCRAPES_PER_CORE_S * usable))))
 
 
 def prometheus_binary() -> str | None:

@@ -108,6 +108,7 @@ class Executor:
         self.store, self.clients, self.run_id, self.options = store, clients, run_id, options
         view = read_run(store, run_id)
         self.plan = RunPlan.parse(view.run.plan)
+        self.verb = "rolled back" if view.run.kind == "rollback" else "upgraded"  # what progress lines say
         self.spec: PlanSpec = parse_plan(self.plan.source, where=f"run {run_id} plan")
         self.pool = self.plan.pool
         self.max_unavailable = self.plan.max_unavailable
@@ -173,10 +174,8 @@ class Executor:
             outcome = self._wave(wave.number)
             if outcome != Outcome.DONE:
                 return outcome
-        final = read_run(self.store, self.run_id)
-        failed = sum(1 for s in final.steps if s.state == StepState.FAILED)
-        verb = "rolled back" if final.run.kind == "rollback" else "upgraded"
-        message = f"{failed} nodes failed" if failed else f"every node {verb}"
+        failed = sum(1 for s in read_run(self.store, self.run_id).steps if s.state == StepState.FAILED)
+        message = f"{failed} nodes failed" if failed else f"every node {self.verb}"
         set_run(self.store, self.run_id, state=RunState.DONE, finished_at=now(), message=message)
         self.options.progress(f"run {self.run_id}: done ({message})")
         return Outcome.DONE
@@ -213,7 +212,7 @@ class Executor:
                 return self._pause(f"wave {number}: {message}")
         set_wave(self.store, self.run_id, number, state=WaveState.DONE, finished_at=now())
         done = sum(1 for s in steps if s.state == StepState.DONE)
-        self.options.progress(f"run {self.run_id}: wave {number} done ({done}/{len(steps)} nodes upgraded)")
+        self.options.progress(f"run {self.run_id}: wave {number} done ({done}/{len(steps)} nodes {self.verb})")
         return Outcome.DONE
 
     def _save_gate(self, number: int, state: str, message: str, results: list[GateCheckResult]) -> None:

@@ -109,7 +109,10 @@ def _measure(prom: PromSource, nodes: dict[str, NodeInputs], result: HealthResul
         if isinstance(answer, str):
             result.query_failures.append(f"{name}: {answer}")
     up = answers["up"]
+    down = isinstance(up, dict) and any(s.value == 0 for s in up.values())
+    errors = prom.scrape_errors() if down else {}
     for node, inputs in nodes.items():
+        inputs.scrape_error = errors.get(node)
         inputs.targeted = node in up if isinstance(up, dict) else True
         updates: dict[str, Any] = {}
         for name, answer in answers.items():

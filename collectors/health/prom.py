@@ -58,6 +58,25 @@ class PromSource:
             return _short(f"unexpected answer: {exc}")
         return rows if isinstance(rows, list) else _short(f"unexpected answer: {type(rows).__name__}")
 
+    def scrape_errors(self) -> dict[str, str]:
+        """``{node: the last scrape's error}`` of the kata-monitor targets Prometheus sees as down;
+        empty when it cannot say (the caller then knows only ``up == 0``)."""
+        from prometheus_api_client.exceptions import PrometheusApiClientException
+        from requests import RequestException
+
+        self.queries += 1
+        try:
+            data = self._client.get_targets(state="active")
+        except (PrometheusApiClientException, RequestException, ValueError):
+            return {}
+        out: dict[str, str] = {}
+        for target in data.get("activeTargets", []) if isinstance(data, dict) else []:
+            labels = target.get("labels") or {}
+            node = labels.get(self.config.node_label)
+            if node and target.get("health") == "down" and labels.get("job", self.config.job) == self.config.job:
+                out[str(node)] = str(target.get("lastError") or "")
+        return out
+
     def values(self, promql: str) -> list[float] | str:
         """Every sample value of an instant query (NaN dropped), or the reason it failed."""
         rows = self.raw(promql)

@@ -57,6 +57,7 @@ class NodeInputs:
     sandbox_failures: int = 0
     targeted: bool | None = None  # None: Prometheus not configured
     up: Sample = field(default_factory=Sample)
+    scrape_error: str | None = None  # Prometheus' last scrape error, when the target is down
     shims: Sample = field(default_factory=Sample)
     scrape_failures_per_min: Sample = field(default_factory=Sample)
     rpc_p99_ms: Sample = field(default_factory=Sample)
@@ -68,6 +69,20 @@ class NodeInputs:
 VM_CHECKS = ("KATA001", "KATA002", "KATA003", "KATA004", "KATA005")  # from kata-monitor, through Prometheus
 NO_PROMETHEUS = "no Prometheus configured: VM health is unknown"
 NO_PROMETHEUS_FIX = "Set [prometheus] url in the config, or pass --prometheus URL, so VM health can be measured."
+
+
+SLOW_SCRAPE = (
+    "kata-monitor answered too late: the scrape outlasted Prometheus' scrape_timeout (the target is up, but slow)"
+)
+SLOW_SCRAPE_FIX = (
+    "Raise scrape_timeout (and scrape_interval) for the kata-monitor job, or find what loads the node; "
+    "a node that answers late is not a node whose kata-monitor is gone."
+)
+
+
+def _timed_out(error: str | None) -> bool:
+    """Whether Prometheus' scrape error is a timeout rather than a refusal or a bad answer."""
+    return bool(error) and any(word in str(error).lower() for word in ("deadline exceeded", "timeout", "timed out"))
 
 
 def _r(code: str, status: Status, reason: str, value: float | None = None, fix: str | None = None) -> CheckResult:
@@ -111,6 +126,13 @@ def evaluate(node: NodeInputs, t: Thresholds) -> list[CheckResult]:
     up = _unknown("KATA001", node.up, "up")
     if up is not None:
         out.append(up)
+    elif node.up.value == 0 and _timed_out(node.scrape_error):
+        out.append(_r("KATA001", Status.CRIT, SLOW_SCRAPE, 0.0, fix=SLOW_SCRAPE_FIX))
+        out += [
+            _r(code, Status.UNKNOWN, "kata-monitor answers too slowly")
+            for code in ("KATA002", "KATA003", "KATA004", "KATA005")
+        ]
+        return out
     elif node.up.value == 0:
         out.append(
             _r("KATA001", Status.CRIT, "kata-monitor target is down (up == 0): Prometheus cannot scrape it", 0.0)

@@ -26,8 +26,8 @@ from fleetctl.cli import (
     upgrade,
     versions,
 )
-from fleetctl.cli.console import err, print_error, print_internal_error
 from fleetctl.config import load_config
+from fleetctl.console import err, print_error, print_internal_error
 from fleetctl.exitcodes import ExitCode, exit_code_for
 from fleetctl.settings import resolve_settings
 from store.errors import FleetctlError

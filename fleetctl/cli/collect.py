@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from fleetctl.cli.console import err, say_if_created
 from fleetctl.cli.options import OutputOption, output_format
+from fleetctl.console import err, say_if_created
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import document, to_json, to_yaml
 from fleetctl.services import health_runner

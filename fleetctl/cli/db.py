@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fleetctl.cli.console import say_if_created
 from fleetctl.cli.options import DryRunOption, OutputOption, output_format
+from fleetctl.console import say_if_created
 from fleetctl.output import document, key_values, table, to_json, to_yaml
 from fleetctl.settings import Settings
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fleetctl.cli.console import err
+from fleetctl.console import err
 from fleetctl.settings import Settings
 from store.durations import parse_duration
 from upgrades.plandoc import plan_doc
@@ -33,30 +33,24 @@ PLAN = plan_doc(
     },
 )
 
-# The guided scenario (with Prometheus): one zone, amd64 then ppc64le then s390x, a gate on
-# kata-monitor's scrape failures after each wave; the demo makes 4.1.0 fail on s390x.
-GUIDED_PLAN = plan_doc(
-    "demo-guided",
-    {
-        "target": "4.1.0",
-        "selector": {"zones": ["eu-de-1"]},
-        "waves": {"sizes": [2, 10, "25%"], "order": "arch-zone", "maxUnavailable": "10%"},
-        "drain": {"timeout": "2m", "onTimeout": "skip"},
-        "gates": {
-            "soak": "5s",
-            "checks": [
-                {
-                    "name": "scrape-failures",
-                    "query": 'max(rate(kata_monitor_scrape_failed_count{node=~"{{wave_nodes}}"}[15s]))',
-                    "successCondition": "value < 0.1",
-                    "interval": "2s",
-                    "count": 2,
-                }
-            ],
+
+def guided_plan(scrape_s: float) -> dict[str, Any]:
+    """The guided scenario (with Prometheus): one zone, amd64 then ppc64le then s390x, a gate on
+    kata-monitor's scrape failures after each wave (its window fits the demo's scrape interval);
+    the demo makes 4.1.0 fail on s390x."""
+    from fleetctl.demo_scenario import gate
+
+    return plan_doc(
+        "demo-guided",
+        {
+            "target": "4.1.0",
+            "selector": {"zones": ["eu-de-1"]},
+            "waves": {"sizes": [2, 10, "25%"], "order": "arch-zone", "maxUnavailable": "10%"},
+            "drain": {"timeout": "2m", "onTimeout": "skip"},
+            "gates": gate(scrape_s, "{{wave_nodes}}"),
+            "failureBudget": {"perWave": 1, "perRun": "2%", "onBreach": "pause"},
         },
-        "failureBudget": {"perWave": 1, "perRun": "2%", "onBreach": "pause"},
-    },
-)
+    )
 
 
 def demo(
@@ -89,7 +83,7 @@ def demo(
     from collectors.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
     from fleetctl.services import health_runner
-    from simulator import ServerOptions, Simulator, prometheus_binary, prometheus_server
+    from simulator import ServerOptions, Simulator
     from store.migrate import open_store
 
     if profile not in ("seed", "small"):
@@ -113,10 +107,7 @@ def demo(
         settings = dataclasses.replace(settings, db=url, kubeconfig=sim.kubeconfig, context=None)
         client = KubeClient(open_contexts(sim.kubeconfig)[0])
         pins = kernel_pins(store)
-        prometheus = None
-        if prometheus_binary() and not screenshot:
-            progress("starting Prometheus, scraping every node's kata-monitor...")
-            prometheus = stack.enter_context(prometheus_server(sim.targets))
+        prometheus, scrape_s = _start_prometheus(stack, sim, progress)
         progress("collecting...")
         first = collect_cluster(client, store, pins, retry=RetryPolicy(base=0.05))
         if first.error:
@@ -128,7 +119,7 @@ def demo(
         typer.echo(f"  kubeconfig: {sim.kubeconfig}")
         typer.echo(f"  plan:       {plan}")
         typer.echo(
-            f"  prometheus: {prometheus}"
+            f"  prometheus: {prometheus} (a scrape every {scrape_s:g}s)"
             if prometheus
             else "  prometheus: not installed, so VM health and gates are unknown (apt-get install prometheus)"
         )
@@ -141,7 +132,7 @@ def demo(
             return
         base = f".venv/bin/fleetctl --db {url} --kubeconfig {sim.kubeconfig}"
         if prometheus:
-            _guide(sim, work, base, prometheus)
+            _guide(sim, work, base, prometheus, scrape_s)
         else:
             typer.echo("  try, from another terminal while the dashboard runs (u: upgrades):")
             typer.echo(f"    {base} rehearse {plan}          # first, on a simulated copy")
@@ -165,13 +156,13 @@ def demo(
             collector.join(timeout=30)
 
 
-def _guide(sim: Any, work: Path, base: str, prometheus: str) -> None:
+def _guide(sim: Any, work: Path, base: str, prometheus: str, scrape_s: float) -> None:
     """Write the guided plan, make its release misbehave on s390x, and print the steps."""
     import yaml
 
     guided = work / "guided-plan.yaml"
-    guided.write_text(yaml.safe_dump(GUIDED_PLAN, sort_keys=False))
-    target = str(GUIDED_PLAN["spec"]["target"])
+    guided.write_text(yaml.safe_dump(guided_plan(scrape_s), sort_keys=False))
+    target = str(guided_plan(scrape_s)["spec"]["target"])
     sim.add_health_regression(target, "s390x")
     flags = f"--prometheus {prometheus}"
     typer.echo(f"  the guided scenario (Kata {target} is broken on s390x in this demo); from another terminal:")
@@ -202,19 +193,29 @@ def _screenshot(store: Any, path: Path) -> None:
 
 
 def _headless(sim: Any, store: Any) -> None:
-    """The guided scenario, narrated on stdout; exit 1 unless a gate stopped it and the rollback restored every node."""
-
+    """The guided scenario, narrated on stdout; exit 1 unless the gate stopped it at the first wave
+    with s390x nodes and the rollback restored every node."""
     from fleetctl.demo_scenario import run_scenario
-    from simulator import prometheus_binary, prometheus_server
 
     with ExitStack() as stack:
-        prometheus = stack.enter_context(prometheus_server(sim.targets)) if prometheus_binary() else None
-        outcome = run_scenario(sim, store, prometheus, typer.echo)
-    if outcome.gate:
-        typer.echo(
-            f"Summary: the gate '{outcome.gate}' stopped the rollout at wave {outcome.wave}; {outcome.rolled_back} nodes rolled back."
-        )
-    else:
-        typer.echo(f"Summary: no gate stopped the rollout; {outcome.rolled_back} nodes rolled back.")
-    if not (outcome.gate and outcome.restored):
+        prometheus, scrape_s = _start_prometheus(stack, sim, typer.echo)
+        outcome = run_scenario(sim, store, prometheus, typer.echo, scrape_s=scrape_s)
+    typer.echo(outcome.summary())
+    if not outcome.as_designed:
         raise typer.Exit(1)
+
+
+def _start_prometheus(stack: ExitStack, sim: Any, say: Any) -> tuple[str | None, float]:
+    """Debian's Prometheus scraping the simulated kata-monitors at an interval this fleet and
+    machine can serve, once every target has two good scrapes; (None, 0) when it is not installed."""
+    from fleetctl.demo_scenario import scrape_targets, wait_until_scraped
+    from simulator import prometheus_binary, prometheus_server, scrape_interval_for
+
+    if not prometheus_binary():
+        return None, 0.0
+    targets = scrape_targets(sim.targets)
+    scrape_s = scrape_interval_for(targets)
+    say(f"starting Prometheus: {targets} kata-monitor targets, a scrape every {scrape_s:g}s...")
+    url = stack.enter_context(prometheus_server(sim.targets, interval=f"{scrape_s:g}s"))
+    wait_until_scraped(url, targets, scrape_s, say)
+    return url, scrape_s

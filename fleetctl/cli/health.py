@@ -8,8 +8,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import typer
 
-from fleetctl.cli.console import err
 from fleetctl.cli.options import MaxAgeOption, OutputOption, WhereOption, output_format, store_scope
+from fleetctl.console import err
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import listing, table, to_json, to_yaml
 from fleetctl.settings import Settings

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from fleetctl.cli.console import err
 from fleetctl.cli.options import LiveOption, MaxAgeOption, OutputOption, WhereOption, output_format, store_scope
+from fleetctl.console import err
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import listing, table, to_csv, to_json, to_yaml
 from fleetctl.settings import Settings

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from fleetctl.cli.console import err
 from fleetctl.cli.options import OutputOption, emit, output_format
 from fleetctl.cli.upgrade import DowngradeOption, FileArg, load_plan_file, print_plan
+from fleetctl.console import err
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import document
 from fleetctl.settings import Settings

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from fleetctl.cli.console import say_if_created
 from fleetctl.cli.options import OutputOption, output_format
+from fleetctl.console import say_if_created
 from fleetctl.output import document, table, to_json, to_yaml
 from fleetctl.settings import Settings
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from fleetctl.cli.console import err
+from fleetctl.console import err
 from fleetctl.settings import Settings
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from fleetctl.cli.console import say_if_created
+from fleetctl.console import say_if_created
 from fleetctl.settings import Settings
 from store.durations import parse_duration
 from store.errors import BadInputError

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fleetctl.cli.console import err
 from fleetctl.cli.options import OutputOption, emit, output_format
+from fleetctl.console import err
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import NONE, document, listing, table
 from fleetctl.services import execute_run, executor_options, kube_clients, resume_run

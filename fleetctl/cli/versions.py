@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from fleetctl.cli.console import err
 from fleetctl.cli.options import OutputOption, WhereOption, emit, output_format, store_scope
+from fleetctl.console import err
 from fleetctl.output import NONE, document, key_values, listing, table
 from fleetctl.settings import Settings
 

@@ -140,5 +140,8 @@ def test_headless_demo_stops_at_the_s390x_gate_and_rolls_back() -> None:
         capture_output=True, text=True, timeout=240, env={**os.environ},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "Summary: the gate 'scrape-failures' stopped the rollout" in result.stdout
-    assert "first wave with s390x nodes" in result.stdout and "confirms every node is back" in result.stdout
+    summary = next(line for line in result.stdout.splitlines() if line.startswith("Summary:"))
+    assert summary.startswith("Summary: the gate 'scrape-failures' stopped the rollout at wave ")
+    assert ", the first wave with s390x nodes; " in summary and "NOT" not in summary
+    assert "targets have two good scrapes" in result.stdout  # it waited for Prometheus before starting
+    assert "confirms every node is back" in result.stdout

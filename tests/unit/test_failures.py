@@ -4,15 +4,22 @@ real loopback sockets and a real Prometheus."""
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from collectors.health.prom import PromConfig, PromSource
+from collectors.health.rules import SLOW_SCRAPE, NodeInputs, Sample, evaluate
+from collectors.health.thresholds import Thresholds
 from collectors.releases.feed import load_feed
+from simulator.prometheus import prometheus_server
+from store.checks import Status
 from store.errors import UnreachableError
+from tests.support.sim import wait_for
 
 
 @pytest.fixture
@@ -34,7 +41,7 @@ def silent_port() -> Iterator[int]:
 @pytest.fixture
 def failing_http() -> Iterator[int]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             self.send_error(503)
 
         def log_message(self, *_args: object) -> None:
@@ -80,3 +87,35 @@ def test_a_release_feed_that_fails(closed_port: int, failing_http: int) -> None:
         load_feed(f"http://127.0.0.1:{failing_http}/releases")
     assert failing.value.message == "cannot fetch the release feed: HTTP 503"
     _clean(str(refused.value) + str(failing.value))
+
+
+def test_a_kata_monitor_that_answers_too_late_is_told_apart_from_one_that_is_gone(
+    tmp_path: Path, closed_port: int, silent_port: int
+) -> None:
+    """A real Prometheus scrapes a target that never answers (slow) and one that refuses (gone);
+    the health rules then say which is which."""
+    targets = tmp_path / "targets.json"
+    targets.write_text(
+        json.dumps(
+            [
+                {"targets": [f"127.0.0.1:{silent_port}"], "labels": {"node": "slow-node"}},
+                {"targets": [f"127.0.0.1:{closed_port}"], "labels": {"node": "gone-node"}},
+            ]
+        )
+    )
+    with prometheus_server(targets, interval="1s") as url:
+        source = PromSource(PromConfig(url=url), "1m")
+        errors = wait_for(
+            lambda: (e := source.scrape_errors()) and {"slow-node", "gone-node"} <= set(e) and e,
+            what="Prometheus to have scraped both targets",
+        )
+    by_node = {}
+    for node in ("slow-node", "gone-node"):
+        inputs = NodeInputs(
+            ready=True, conditions=(), drift=(), targeted=True, up=Sample(0.0), scrape_error=errors[node]
+        )
+        by_node[node] = next(c for c in evaluate(inputs, Thresholds()) if c.code == "KATA001")
+    assert by_node["slow-node"].status == Status.CRIT and by_node["slow-node"].reason == SLOW_SCRAPE
+    assert "scrape_timeout" in (by_node["slow-node"].remediation or "")
+    assert by_node["gone-node"].reason.startswith("kata-monitor target is down (up == 0)")
+    assert "DaemonSet" in (by_node["gone-node"].remediation or "")

@@ -207,10 +207,12 @@ def test_the_documented_example_plans_are_valid(name: str) -> None:
 
 
 def test_the_demo_plans_are_valid() -> None:
-    from fleetctl.cli.demo import GUIDED_PLAN, PLAN
+    from fleetctl.cli.demo import PLAN, guided_plan
 
-    guided = parse_plan(GUIDED_PLAN, where="guided")
-    assert guided.gates.checks and guided.selection.zones == ("eu-de-1",) and guided.waves.order == "arch-zone"
+    for scrape_s in (1.0, 8.0):
+        guided = parse_plan(guided_plan(scrape_s), where="guided")
+        assert guided.gates.checks and guided.selection.zones == ("eu-de-1",) and guided.waves.order == "arch-zone"
+    assert "[32s]" in guided.gates.checks[0].query and guided.gates.soak_s == 16  # four scrapes; two
     assert not parse_plan(PLAN, where="plan").gates.enabled
 
 
