@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-stress k8s bench chaos lint typecheck pytest system-deps clean help
+.PHONY: demo demo-stress test test-stress k8s bench chaos lint typecheck pytest system-deps clean help
 
 demo: $(STAMP)
 	@echo "fleetctl demo: the simulated 'seed' fleet (400 Kata nodes, time x10), a SQLite store and the dashboard."
@@ -20,6 +20,11 @@ test: $(STAMP) system-deps k8s lint typecheck pytest
 test-stress: $(STAMP) system-deps
 	@scripts/system-deps.sh stress-ng
 	scripts/with-cpu-hog.sh $(MAKE) test
+
+# The guided demo, headless, five times in a row while stress-ng takes one core (DEMO_RUNS=N).
+demo-stress: $(STAMP) system-deps
+	@scripts/system-deps.sh stress-ng
+	scripts/demo-under-load.sh $(or $(DEMO_RUNS),5)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -66,11 +66,17 @@ MAX_WIDTH = 48
 
 
 def prepare(
-    fleet: list[dict[str, Any]] | None, shown: list[dict[str, Any]], sort_column: str, columns: list[str]
+    fleet: list[dict[str, Any]] | None,
+    shown: list[dict[str, Any]],
+    sort_column: str,
+    columns: list[str],
+    *,
+    descending: bool = False,
 ) -> Snapshot:
     """Everything the fleet view shows, computed off the UI thread (``fleet`` None: rows only)."""
     by = SORT_KEYS.get(sort_column, SORT_KEYS["name"])
-    rows = {key_of(i): {c: v for c, v in cells(i).items() if c in columns} for i in sorted(shown, key=by)}
+    ordered = sorted(shown, key=by, reverse=descending)
+    rows = {key_of(i): {c: v for c, v in cells(i).items() if c in columns} for i in ordered}
     labels = dict(WIDE_COLUMNS)
     widths = {c: min(MAX_WIDTH, max([len(labels[c]), *(len(r[c]) for r in rows.values())])) for c in columns}
     if fleet is None:
@@ -97,6 +103,7 @@ class FleetScreen(Screen[None]):
         self.where: str | None = None
         self.wide = False
         self.sort_column = "name"
+        self.descending = False  # `s` on the sorted column again turns the order round
         self.rows: dict[str, dict[str, str]] = {}
         self.ui_seconds = self.shown_at = 0.0
         self.fleet_size = 0
@@ -136,7 +143,7 @@ class FleetScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="load")
     def _load(self, where: str | None, *, fleet: bool = True) -> None:
         columns = [k for k, _ in (WIDE_COLUMNS if self.wide else COLUMNS)]
-        snapshot = self.fleet_app.read(where, self.sort_column, columns, fleet=fleet)
+        snapshot = self.fleet_app.read(where, self.sort_column, columns, fleet=fleet, descending=self.descending)
         self.app.call_from_thread(self._show, snapshot)
 
     def _show(self, snap: Snapshot) -> None:
@@ -164,8 +171,11 @@ class FleetScreen(Screen[None]):
     def _status_line(self) -> None:
         shown = f"{len(self.rows)} of {self.fleet_size} nodes"
         where = f"  where: {escape(self.where)}" if self.where else ""
-        hint = "  (s sorts by the column under the cursor; left and right move it)"
-        self.query_one("#status", Static).update(f"{shown}{where}  sorted by {self.sort_column}{hint}")
+        hint = "  (s sorts by the column under the cursor, again turns it round; left and right move it)"
+        order = "descending" if self.descending else "ascending"
+        if self.sort_column == "health":
+            order = "ok first" if self.descending else "crit first"
+        self.query_one("#status", Static).update(f"{shown}{where}  sorted by {self.sort_column} ({order}){hint}")
 
     def _overview(self, snap: Snapshot) -> None:
         assert snap.totals is not None and snap.matrix is not None
@@ -195,7 +205,7 @@ class FleetScreen(Screen[None]):
             values = [release, *(str(m.counts.get((release, a), "")) for a in m.arches)]
             if release in keys:
                 for arch, value in zip(["kata", *m.arches], values, strict=True):
-                    table.update_cell(release, arch, value)
+                    table.update_cell(release, arch, value, update_width=True)
             else:
                 table.add_row(*values, key=release)
         for gone in keys - set(m.releases):
@@ -245,6 +255,7 @@ class FleetScreen(Screen[None]):
         table = self.query_one("#nodes", NodeTable)
         column = table.cursor_column_key
         if column:
+            self.descending = column == self.sort_column and not self.descending
             self.sort_column = column  # the worker orders the rows by it (model.SORT_KEYS, on the values)
             self._load(self.where, fleet=not self.where)
 
@@ -349,7 +360,13 @@ class FleetApp(App[None]):
         return True
 
     def read(
-        self, where: str | None, sort_column: str = "name", columns: list[str] | None = None, *, fleet: bool = True
+        self,
+        where: str | None,
+        sort_column: str = "name",
+        columns: list[str] | None = None,
+        *,
+        fleet: bool = True,
+        descending: bool = False,
     ) -> Snapshot:
         """The fleet view's data from the store, prepared (called in a worker thread).
 
@@ -367,7 +384,11 @@ class FleetApp(App[None]):
             return Snapshot({}, {}, None, None, [], 0, None, error=error)
         assert shown is not None
         snap = prepare(
-            everything.items if everything else None, shown.items, sort_column, columns or [k for k, _ in COLUMNS]
+            everything.items if everything else None,
+            shown.items,
+            sort_column,
+            columns or [k for k, _ in COLUMNS],
+            descending=descending,
         )
         snap.oldest = (everything or shown).oldest()
         return snap

@@ -67,6 +67,8 @@ class ReleasesScreen(Screen[None]):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         self._load()
+        app: Any = self.app
+        self.set_interval(max(0.5, app.refresh_s or 2.0), self._load)
 
     @work(thread=True, exclusive=True)
     def _load(self) -> None:
@@ -76,5 +78,9 @@ class ReleasesScreen(Screen[None]):
 
     def _show(self, rows: list[dict[str, str]]) -> None:
         table = self.query_one("#releases", DataTable)
+        row_at = table.cursor_row
+        table.clear()
         for row in rows:
             table.add_row(*(cell(k, row[k]) for k, _ in COLUMNS), key=row["release"])
+        if rows:
+            table.move_cursor(row=min(row_at, len(rows) - 1))

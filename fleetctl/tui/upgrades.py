@@ -104,6 +104,7 @@ class UpgradesScreen(Screen[None]):
         for key, label in RUN_COLUMNS:
             table.add_column(label, key=key)
         self.action_refresh()
+        self.set_interval(max(0.5, _app(self).refresh_s or 2.0), self.action_refresh)
 
     def action_refresh(self) -> None:
         """Read the runs again."""
@@ -116,13 +117,18 @@ class UpgradesScreen(Screen[None]):
 
     def _show(self, rows: list[dict[str, str]]) -> None:
         table = self.query_one("#runs", DataTable)
-        present = {str(k.value) for k in table.rows}
-        for row in rows:
-            if row["run"] in present:
+        present = [str(k.value) for k in table.rows]
+        if present == [r["run"] for r in rows]:  # the same runs: update the cells in place
+            for row in rows:
                 for key, _ in RUN_COLUMNS:
-                    table.update_cell(row["run"], key, cell(key, row[key]))
-            else:
+                    table.update_cell(row["run"], key, cell(key, row[key]), update_width=True)
+        else:  # a new run (or one gone): the rows again, newest first, the cursor kept on its run
+            selected = present[table.cursor_row] if present and 0 <= table.cursor_row < len(present) else None
+            table.clear()
+            for row in rows:
                 table.add_row(*(cell(k, row[k]) for k, _ in RUN_COLUMNS), key=row["run"])
+            if selected in [r["run"] for r in rows]:
+                table.move_cursor(row=[r["run"] for r in rows].index(selected))
         if not rows:
             self.query_one("#title", Static).update(
                 "[b]upgrade runs[/]  none yet: plan one with fleetctl upgrade plan FILE"
@@ -249,7 +255,7 @@ class RunScreen(Screen[None]):
             key = f"{row['cluster']}/{row['name']}"
             if key in present:
                 for column, _ in STEP_COLUMNS:
-                    table.update_cell(key, column, cell(column, row[column]))
+                    table.update_cell(key, column, cell(column, row[column]), update_width=True)
             else:
                 table.add_row(*(cell(c, row[c]) for c, _ in STEP_COLUMNS), key=key)
 

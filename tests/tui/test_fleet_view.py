@@ -41,6 +41,11 @@ async def test_fleet_view_lists_every_node_and_filters_sorts_and_drills_in(store
         from store.versions import KataVersion
 
         assert versions == sorted(versions, key=lambda v: KataVersion.parse(v).sort_key())
+        await pilot.press("s")  # the same column again: the other way round
+        await settle(app)
+        again = [v.split()[0] for v in column(nodes, "kata")]
+        assert again == sorted(versions, key=lambda v: KataVersion.parse(v).sort_key(), reverse=True)
+        assert "sorted by kata (descending)" in str(screen.query_one("#status", Static).render())
 
         await pilot.press("escape")  # clears the filter
         await settle(app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from fleetctl.tui.app import FleetApp
 from fleetctl.tui.upgrades import Confirm, RunScreen, UpgradesScreen
@@ -67,3 +67,39 @@ async def test_read_only_refuses_every_mutation(store: Store, fresh_sim: Simulat
             assert app.screen is screen  # no confirmation: the action is disabled
         assert read_run(store, run_id).run.state == "pending"
         assert "read-only" in str(screen.query_one("#summary", Static).render())
+
+
+async def test_the_run_list_refreshes_itself_newest_first(store: Store, fresh_sim: Simulator) -> None:
+    first = a_run(store, fresh_sim)
+    app = FleetApp(store, refresh_s=0.5, write=False, clock=later)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app)
+        await pilot.press("u")
+        await settle(app)
+        table = app.screen.query_one("#runs", DataTable)
+        assert [str(k.value) for k in table.rows] == [str(first)]
+        second = a_run(store, fresh_sim)
+        for _ in range(6000):  # its own refresh brings the new run; a safety net of minutes, not a budget
+            await pilot.pause(0.05)
+            if table.row_count == 2:
+                break
+        assert [str(k.value) for k in table.rows] == [str(second), str(first)]
+        assert table.get_cell(str(second), "state").plain == "pending"
+
+
+async def test_a_long_question_wraps_inside_its_dialog(store: Store) -> None:
+    question = (
+        "Roll back run 12 (demo-guided)? Its 57 changed nodes go back to their previous release, as a new run, "
+        "through the same per-node flow (drain, install, verify)."
+    )
+    app = FleetApp(store, refresh_s=0, write=True, clock=later)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await settle(app)
+        app.push_screen(Confirm(question))
+        await pilot.pause()
+        await pilot.pause()
+        label = app.screen.query_one(Label)
+        shown = " ".join(
+            "".join(s.text for s in line).strip() for line in label.render_lines(label.region.reset_offset)
+        )
+        assert shown == question and label.size.height >= 3
