@@ -127,16 +127,22 @@ def demo(
             _screenshot(store, Path(screenshot))
             typer.echo(f"  screenshot: {screenshot}")
             return
-        if no_tui or not sys.stdout.isatty():
+        if no_tui or not (sys.stdin.isatty() and sys.stderr.isatty()):  # the dashboard draws on stderr
             typer.echo("(no terminal or --no-tui: the simulator stops as the demo ends)")
             return
         base = f".venv/bin/fleetctl --db {url} --kubeconfig {sim.kubeconfig}"
         if prometheus:
-            _guide(sim, work, base, prometheus, scrape_s)
+            guide = _guide(sim, work, base, prometheus, scrape_s)
         else:
-            typer.echo("  try, from another terminal while the dashboard runs (u: upgrades):")
-            typer.echo(f"    {base} rehearse {plan}          # first, on a simulated copy")
-            typer.echo(f"    {base} upgrade apply {plan} --yes")
+            guide = "\n".join(
+                [
+                    "Try, from another terminal while the dashboard runs (u: upgrades):",
+                    f"  1. {base} rehearse {plan}    # first, on a simulated copy",
+                    f"  2. {base} upgrade apply {plan} --yes",
+                ]
+            )
+        typer.echo(guide)
+        typer.echo("  (the dashboard opens with this guide; g reopens it, ? lists the keys)")
         stop = threading.Event()
 
         def keep_collecting() -> None:
@@ -150,28 +156,30 @@ def demo(
             from fleetctl.services import executor_for
             from fleetctl.tui.app import FleetApp
 
-            FleetApp(store, refresh_s=2.0, write=True, executor=executor_for(store, settings, prometheus)).run()
+            executor = executor_for(store, settings, prometheus)
+            FleetApp(store, refresh_s=2.0, write=True, executor=executor, guide=guide).run()
         finally:
             stop.set()
-            collector.join(timeout=30)
+            err("stopping the simulated fleet and Prometheus (the dashboard is closed)...")
 
 
-def _guide(sim: Any, work: Path, base: str, prometheus: str, scrape_s: float) -> None:
-    """Write the guided plan, make its release misbehave on s390x, and print the steps."""
+def _guide(sim: Any, work: Path, base: str, prometheus: str, scrape_s: float) -> str:
+    """Write the guided plan, make its release misbehave on s390x; the steps to follow."""
     import yaml
 
     guided = work / "guided-plan.yaml"
     guided.write_text(yaml.safe_dump(guided_plan(scrape_s), sort_keys=False))
     target = str(guided_plan(scrape_s)["spec"]["target"])
     sim.add_health_regression(target, "s390x")
-    flags = f"--prometheus {prometheus}"
-    typer.echo(f"  the guided scenario (Kata {target} is broken on s390x in this demo); from another terminal:")
-    typer.echo(f"    1. {base} rehearse {guided} --regress s390x    # where would the gates stop it?")
-    typer.echo(f"    2. {base} upgrade apply {guided} --yes {flags}")
-    typer.echo(
-        "    3. watch the waves in the dashboard (u): amd64, then ppc64le, then s390x, whose gate pauses the run"
+    return "\n".join(
+        [
+            f"The guided scenario (Kata {target} is broken on s390x in this demo); from another terminal:",
+            f"  1. {base} rehearse {guided} --regress s390x    # where would the gates stop it?",
+            f"  2. {base} upgrade apply {guided} --yes --prometheus {prometheus}",
+            "  3. watch the waves in the dashboard (u): amd64, then ppc64le, then s390x, whose gate pauses the run",
+            "  4. roll back: in the upgrades view select the run and press b (or: upgrade rollback RUN --yes)",
+        ]
     )
-    typer.echo("    4. roll back: in the upgrades view select the run and press b (or: upgrade rollback RUN --yes)")
 
 
 def _screenshot(store: Any, path: Path) -> None:

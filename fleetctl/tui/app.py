@@ -328,7 +328,12 @@ class FleetApp(App[None]):
 
     TITLE = "fleetctl"
     CSS_PATH = "app.tcss"  # the dashboard's one style sheet, every screen's rules in it
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "quit", "Quit", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "quit", "Quit", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("colon", "command", "Command"),
+        Binding("g", "guide", "Guide", show=False),
+    ]
 
     def __init__(
         self,
@@ -338,15 +343,77 @@ class FleetApp(App[None]):
         write: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         executor: RunExecutor | None = None,
+        guide: str | None = None,
     ) -> None:
         super().__init__()
         self.store, self.refresh_s, self.write, self.clock = store, refresh_s, write, clock
         self.executor = executor  # runs a run to its end in the calling thread (resume, rollback)
+        self.guide = guide  # the demo's guided steps: shown first, reopened with g
 
     def on_mount(self) -> None:
         self.push_screen(FleetScreen())
         if self.refresh_s > 0:
             self.set_interval(self.refresh_s, self._tick)
+        if self.guide:
+            self.action_guide()
+
+    # --- k9s's aids: ? keys, : commands, g the guide ---------------------------------------------
+
+    def action_help(self) -> None:
+        """Every key of the current view."""
+        from fleetctl.tui.help import HelpScreen, keys_of
+
+        if not isinstance(self.screen, HelpScreen):
+            view = type(self.screen).__name__.removesuffix("Screen").lower()
+            self.push_screen(HelpScreen(view, keys_of(self, self.screen)))
+
+    def action_guide(self) -> None:
+        """The demo's guided steps (only a dashboard the demo started has them)."""
+        from fleetctl.tui.help import GuideScreen
+
+        if not self.guide:
+            self.notify("no guide here: `fleetctl demo` (make demo) starts the dashboard with one", severity="warning")
+        elif not isinstance(self.screen, GuideScreen):
+            self.push_screen(GuideScreen(self.guide))
+
+    def action_command(self) -> None:
+        """A k9s-style command line."""
+        from fleetctl.tui.help import CommandLine
+
+        self.push_screen(CommandLine(), lambda text: self.run_command(text) if text is not None else None)
+
+    def run_command(self, text: str) -> None:
+        """Go to the view a ``:`` command names; a mistake is a notification saying what to type."""
+        from fleetctl.tui.help import CommandError, parse_command
+        from fleetctl.tui.releases import ReleasesScreen
+        from fleetctl.tui.upgrades import UpgradesScreen
+
+        try:
+            command = parse_command(text)
+        except CommandError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if command.verb == "q":
+            self.exit()
+            return
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, FleetScreen):
+            self.pop_screen()  # every view is one step from the fleet view, as in k9s
+        if command.verb == "upgrades":
+            self.push_screen(UpgradesScreen())
+        elif command.verb == "releases":
+            self.push_screen(ReleasesScreen())
+        elif command.verb == "node":
+            self._open_node(command.argument)
+
+    @work(thread=True, exclusive=True, group="command")
+    def _open_node(self, name: str) -> None:
+        from store.query.facts_read import read_node
+
+        found = read_node(self.store, name, None)
+        if not found:
+            self.call_from_thread(self.notify, f"node {name!r} is not in the store", severity="error")
+            return
+        self.call_from_thread(self.push_screen, NodeScreen(found[0]["cluster"].name, name))
 
     def _tick(self) -> None:
         screen = self.screen

@@ -40,7 +40,7 @@ class NodeTable(ScrollView, can_focus=True):
         Binding("end", "cursor(1000000000)", "Last", show=False),
         Binding("left", "column(-1)", "Column left", show=False),
         Binding("right", "column(1)", "Column right", show=False),
-        Binding("enter", "select", "Open", show=False),
+        Binding("enter", "select", "Open"),
     ]
 
     class RowSelected(Message):
