@@ -220,6 +220,9 @@ class FleetScreen(Screen[None]):
             table.set_columns(columns, snap.widths)  # a new view: rows in the worker's order (O(n), no widgets)
             table.set_rows(list(snap.rows), snap.rows)
         else:
+            if snap.widths != table.widths:  # a value grew (ok to unknown): the column grows, nothing is cut
+                table.set_columns(columns, snap.widths)
+                table.refresh()
             if diff.changed:
                 table.update_rows({k: snap.rows[k] for k in diff.changed})  # by key: only changed lines repaint
             order = list(snap.rows)  # the worker sorted the items by SORT_KEYS

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from textual.widgets import DataTable, Static
 
-from fleetctl.tui.app import FleetApp, FleetScreen, NodeScreen
+from fleetctl.tui.app import FleetApp, FleetScreen, NodeScreen, Snapshot
 from fleetctl.tui.table import NodeTable
 from simulator.server import Simulator
 from store.engine import Store
@@ -125,3 +125,22 @@ def test_releases_view_snapshot(store: Store, snap_compare: object) -> None:
         await settle(app)
 
     assert snap_compare(app, terminal_size=(120, 30), run_before=opened)  # type: ignore[operator]
+
+
+async def test_a_value_that_grows_on_refresh_widens_its_column_instead_of_being_cut(store: Store) -> None:
+    app = FleetApp(store, refresh_s=0, clock=later)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(app)
+        screen = app.screen
+        assert isinstance(screen, FleetScreen)
+        table = screen.query_one("#nodes", NodeTable)
+        first = next(iter(screen.rows))
+        longer = "eu-de-1-a-very-long-zone-name"
+        rows = {k: dict(v) for k, v in screen.rows.items()}
+        rows[first]["zone"] = longer
+        widths = {**table.widths, "zone": len(longer)}
+        screen._rows(Snapshot(rows, widths, None, None, [], screen.fleet_size, None))
+        await pilot.pause()
+        assert table.widths["zone"] == len(longer)
+        line = "".join(s.text for s in table.render_line(1 + table.order.index(first)))
+        assert longer in line and "…" not in line
