@@ -11,9 +11,10 @@ import dataclasses
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,6 +22,10 @@ from fleetctl.console import err
 from fleetctl.settings import Settings
 from store.durations import parse_duration
 from upgrades.plandoc import plan_doc
+
+if TYPE_CHECKING:
+    from simulator import Simulator
+    from store.engine import Store
 
 PLAN = plan_doc(
     "demo-to-newest",
@@ -163,7 +168,7 @@ def demo(
             err("stopping the simulated fleet and Prometheus (the dashboard is closed)...")
 
 
-def _guide(sim: Any, work: Path, base: str, prometheus: str, scrape_s: float) -> str:
+def _guide(sim: Simulator, work: Path, base: str, prometheus: str, scrape_s: float) -> str:
     """Write the guided plan, make its release misbehave on s390x; the steps to follow."""
     import yaml
 
@@ -182,7 +187,7 @@ def _guide(sim: Any, work: Path, base: str, prometheus: str, scrape_s: float) ->
     )
 
 
-def _screenshot(store: Any, path: Path) -> None:
+def _screenshot(store: Store, path: Path) -> None:
     """The dashboard on the collected fleet, saved as an SVG (the README's picture)."""
     import asyncio
 
@@ -200,7 +205,7 @@ def _screenshot(store: Any, path: Path) -> None:
     asyncio.run(shoot())
 
 
-def _headless(sim: Any, store: Any) -> None:
+def _headless(sim: Simulator, store: Store) -> None:
     """The guided scenario, narrated on stdout; exit 1 unless the gate stopped it at the first wave
     with s390x nodes and the rollback restored every node."""
     from fleetctl.demo_scenario import run_scenario
@@ -213,7 +218,7 @@ def _headless(sim: Any, store: Any) -> None:
         raise typer.Exit(1)
 
 
-def _start_prometheus(stack: ExitStack, sim: Any, say: Any) -> tuple[str | None, float]:
+def _start_prometheus(stack: ExitStack, sim: Simulator, say: Callable[[str], None]) -> tuple[str | None, float]:
     """Debian's Prometheus scraping the simulated kata-monitors at an interval this fleet and
     machine can serve, once every target has two good scrapes; (None, 0) when it is not installed."""
     from fleetctl.demo_scenario import scrape_targets, wait_until_scraped
