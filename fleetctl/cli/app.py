@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import sys
+import threading
 from typing import Annotated, NoReturn
 
 import typer
@@ -150,4 +153,17 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> NoReturn:
     """The ``fleetctl`` console script."""
-    sys.exit(run())
+    _exit(run())
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit without tearing the interpreter down module by module, which costs a short command
+    about 0.15 s once SQLAlchemy is loaded: flush, run the atexit handlers (logging's among them),
+    then ``os._exit``. Only when no other thread is left; otherwise a normal exit joins them."""
+    if threading.active_count() > 1:
+        sys.exit(code)
+    with contextlib.suppress(BrokenPipeError):  # the reader went away (| head): nothing more to say
+        sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
