@@ -302,6 +302,7 @@ class NodeScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
+        Binding("r", "refresh", "Refresh"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -317,8 +318,15 @@ class NodeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._load()
+        app = self.app
+        assert isinstance(app, FleetApp)
+        self.set_interval(max(0.5, app.refresh_s or 2.0), self._load)  # every view refreshes itself
 
-    @work(thread=True)
+    def action_refresh(self) -> None:
+        """Read the node again."""
+        self._load()
+
+    @work(thread=True, exclusive=True, group="node")
     def _load(self) -> None:
         app = self.app
         assert isinstance(app, FleetApp)

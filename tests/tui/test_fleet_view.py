@@ -144,3 +144,28 @@ async def test_a_value_that_grows_on_refresh_widens_its_column_instead_of_being_
         assert table.widths["zone"] == len(longer)
         line = "".join(s.text for s in table.render_line(1 + table.order.index(first)))
         assert longer in line and "…" not in line
+
+
+async def test_the_node_view_refreshes_itself(store: Store) -> None:
+    from store.checks import CheckResult, Status
+    from store.health import record_checks
+
+    app = FleetApp(store, refresh_s=0.5, clock=later)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(app)
+        app.run_command("node kata-s390x-0001")
+        await settle(app)
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, NodeScreen)
+        with store.write() as session:
+            record_checks(
+                session, "sim", {"kata-s390x-0001": [CheckResult("KATA013", Status.CRIT, "handler kata-qemu-se missing")]},
+                at=datetime.now(UTC),
+            )  # fmt: skip
+        details = screen.query_one("#details", Static)
+        for _ in range(6000):  # its own refresh shows the new check; a safety net of minutes, not a budget
+            await pilot.pause(0.05)
+            if "handler kata-qemu-se missing" in str(details.render()):
+                break
+        assert "handler kata-qemu-se missing" in str(details.render())
