@@ -9,7 +9,9 @@ import json
 import pytest
 
 from simulator.server import Simulator
-from tests.support.cli import assert_clean_error, fleetctl
+from tests.support.cli import assert_clean_error
+from tests.support.cli import fleetctl as fleetctl_subprocess
+from tests.support.cli import fleetctl_in_process as fleetctl  # messages and codes; one subprocess test below
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def filled(fresh_sim: Simulator, db_url: str) -> tuple[Simulator, str]:
 
 def test_nodes_json_is_an_enveloped_list_matching_the_simulator(filled: tuple[Simulator, str]) -> None:
     sim, db = filled
-    result = fleetctl("--db", db, "nodes", "-o", "json")
+    result = fleetctl_subprocess("--db", db, "nodes", "-o", "json")  # the one subprocess, as a user runs it
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert (doc["apiVersion"], doc["kind"]) == ("fleetctl.io/v1", "NodeList")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.cli import assert_clean_error, fleetctl
+from tests.support.cli import assert_clean_error, fleetctl, fleetctl_in_process
 
 PLAN = {
     "apiVersion": "fleetctl.io/v1",
@@ -26,12 +26,13 @@ def plan(tmp_path: Path) -> str:
 
 
 def run(db: str, *args: str):  # type: ignore[no-untyped-def]
-    return fleetctl("--db", db, "schedule", *args)
+    """In-process: the messages and codes, without an interpreter start each."""
+    return fleetctl_in_process("--db", db, "schedule", *args)
 
 
 def test_add_list_next_and_remove(sqlite_url: str, plan: str) -> None:
-    added = run(
-        sqlite_url, "add", plan, "--window", "0 22 * * 1-5", "--duration", "4h", "--tz", "Europe/Berlin",
+    added = fleetctl(  # the one subprocess, as a user runs it
+        "--db", sqlite_url, "schedule", "add", plan, "--window", "0 22 * * 1-5", "--duration", "4h", "--tz", "Europe/Berlin",
         "--exclude", "2026-12-24..2026-12-26", "-o", "json",
     )  # fmt: skip
     assert added.returncode == 0, added.stderr

@@ -11,7 +11,7 @@ from fleetctl.tui.app import FleetApp
 from simulator.server import Simulator
 from store.engine import Store
 from store.migrate import open_store
-from tests.support.cli import fleetctl
+from tests.support.cli import fleetctl_in_process as fleetctl
 
 
 @pytest.fixture
