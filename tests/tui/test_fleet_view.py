@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from textual.widgets import DataTable, Static
 
 from fleetctl.tui.app import FleetApp, FleetScreen, NodeScreen, Snapshot
-from fleetctl.tui.table import NodeTable
+from fleetctl.tui.widgets.table import NodeTable
 from simulator.server import Simulator
 from store.engine import Store
 from tests.tui.conftest import later, settle
@@ -100,7 +100,7 @@ def _first_seen(store: Store) -> datetime:
 async def test_releases_view_counts_nodes_per_release(store: Store, fresh_sim: Simulator) -> None:
     from collections import Counter
 
-    from fleetctl.tui.releases import ReleasesScreen
+    from fleetctl.tui.screens.releases import ReleasesScreen
 
     app = FleetApp(store, refresh_s=0, clock=later)
     async with app.run_test(size=(160, 45)) as pilot:

@@ -6,9 +6,9 @@ import pytest
 from textual.widgets import Static
 
 from fleetctl.tui.app import FleetApp, FleetScreen, NodeScreen
-from fleetctl.tui.help import CommandError, GuideScreen, HelpScreen, parse_command
-from fleetctl.tui.releases import ReleasesScreen
-from fleetctl.tui.upgrades import UpgradesScreen
+from fleetctl.tui.screens.help import CommandError, GuideScreen, HelpScreen, parse_command
+from fleetctl.tui.screens.releases import ReleasesScreen
+from fleetctl.tui.screens.upgrades import UpgradesScreen
 from store.engine import Store
 from tests.tui.conftest import later, settle
 

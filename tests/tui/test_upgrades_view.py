@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from fleetctl.tui.app import FleetApp
-from fleetctl.tui.upgrades import Confirm, RunScreen, UpgradesScreen
+from fleetctl.tui.screens.upgrades import Confirm, RunScreen, UpgradesScreen
 from simulator.server import Simulator
 from store.engine import Store
 from store.runs import DraftNode, create_run, read_run

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from fleetctl.tui.cells import HEALTH_STYLES
+from fleetctl.tui.widgets.cells import HEALTH_STYLES
 
 GAP = 2
 HEADER = Style(bold=True)

@@ -10,7 +10,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar
 
 from rich.markup import escape
 from textual import on, work
@@ -20,41 +20,18 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Label, ProgressBar, Static
 
-from fleetctl.tui.cells import cell
+from fleetctl.tui.data import dashboard
 from fleetctl.tui.model import NONE, age
+from fleetctl.tui.widgets.cells import cell
 from store.errors import FleetctlError
 from store.runs import RunView, shown_state
 from store.states import FINISHED_STEPS, Step, StepState
 from upgrades.rundoc import RunPlan
 
-
-class RunsBackend(Protocol):
-    """What the run screens ask of the dashboard (``FleetApp`` is it): no screen imports the app."""
-
-    refresh_s: float
-    write: bool
-
-    def runs(self) -> list[dict[str, str]]:
-        """The run list's rows, newest first."""
-        ...
-
-    def read_upgrade_run(self, run_id: int) -> RunView:
-        """One run, read from the store."""
-        ...
-
-    def act(self, run_id: int, what: str) -> str:
-        """Pause, resume, abort or roll back the run; what happened, in a line."""
-        ...
-
-
 RUN_COLUMNS = (("run", "RUN"), ("name", "NAME"), ("kind", "KIND"), ("target", "TARGET"), ("state", "STATE"),
                ("progress", "DONE"), ("failed", "FAILED"), ("age", "AGE"))  # fmt: skip
 STEP_COLUMNS = (("name", "NAME"), ("cluster", "CLUSTER"), ("wave", "WAVE"), ("step", "STEP"), ("state", "STATE"),
                 ("message", "MESSAGE"))  # fmt: skip
-
-
-def _app(screen: Screen[Any]) -> RunsBackend:
-    return cast(RunsBackend, screen.app)
 
 
 class Confirm(ModalScreen[bool]):
@@ -104,7 +81,7 @@ class UpgradesScreen(Screen[None]):
         for key, label in RUN_COLUMNS:
             table.add_column(label, key=key)
         self.action_refresh()
-        self.set_interval(max(0.5, _app(self).refresh_s or 2.0), self.action_refresh)
+        self.set_interval(max(0.5, dashboard(self).refresh_s or 2.0), self.action_refresh)
 
     def action_refresh(self) -> None:
         """Read the runs again."""
@@ -112,7 +89,7 @@ class UpgradesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="runs")
     def _load(self) -> None:
-        rows = _app(self).runs()
+        rows = dashboard(self).runs()
         self.app.call_from_thread(self._show, rows)
 
     def _show(self, rows: list[dict[str, str]]) -> None:
@@ -211,7 +188,7 @@ class RunScreen(Screen[None]):
         for key, label in STEP_COLUMNS:
             table.add_column(label, key=key)
         self.action_refresh()
-        self.set_interval(max(0.5, _app(self).refresh_s or 2.0), self.action_refresh)
+        self.set_interval(max(0.5, dashboard(self).refresh_s or 2.0), self.action_refresh)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Write actions follow the app's one rule (``FleetApp.check_action``)."""
@@ -224,7 +201,7 @@ class RunScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="run")
     def _load(self) -> None:
         try:
-            pic = picture(_app(self).read_upgrade_run(self.run_id))
+            pic = picture(dashboard(self).read_upgrade_run(self.run_id))
         except FleetctlError as exc:
             self.app.call_from_thread(self.query_one("#summary", Static).update, f"[b red]{escape(exc.message)}[/]")
             return
@@ -236,7 +213,8 @@ class RunScreen(Screen[None]):
         message = f": {escape(r.message)}" if r.message else ""
         self.query_one("#summary", Static).update(
             f"[b]run {r.id}[/] {escape(r.name)} ({r.kind}) to {escape(r.target_version)}  [b]{shown_state(r)}[/]{message}\n"
-            f"{pic.budget}  |  {pic.eta}" + ("" if _app(self).write else "  |  read-only (start with --write to act)")
+            f"{pic.budget}  |  {pic.eta}"
+            + ("" if dashboard(self).write else "  |  read-only (start with --write to act)")
         )
         waves = self.query_one("#waves", VerticalScroll)
         for number, state, done, failed, size, gate in pic.waves:
@@ -286,7 +264,7 @@ class RunScreen(Screen[None]):
 
     @work(thread=True, group="act")
     def _act(self, what: str) -> None:
-        app = _app(self)
+        app = dashboard(self)
         try:
             note = app.act(self.run_id, what)
         except FleetctlError as exc:

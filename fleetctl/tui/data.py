@@ -1,0 +1,232 @@
+"""The dashboard's data: what each view shows, read from the store and prepared in a worker
+thread, so the UI thread only applies it. No Textual here; the screens reach the app through the
+``Dashboard`` protocol, so no screen imports the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from rich.markup import escape
+
+from fleetctl.tui.model import (
+    COLUMNS,
+    NONE,
+    SORT_KEYS,
+    WIDE_COLUMNS,
+    Matrix,
+    Totals,
+    cells,
+    kernels,
+    key_of,
+    matrix,
+    totals,
+)
+from store.errors import FleetctlError
+
+if TYPE_CHECKING:
+    from store.engine import Store
+    from store.runs import RunView
+
+
+@dataclass
+class Snapshot:
+    """One refresh, prepared in the worker thread: the UI thread only applies it."""
+
+    rows: dict[str, dict[str, str]]  # the shown nodes' cells, keyed, in display order
+    widths: dict[str, int]
+    totals: Totals | None
+    matrix: Matrix | None
+    kernels: list[tuple[str, bool, int]]
+    fleet_size: int
+    oldest: datetime | None
+    error: str | None = None
+
+
+MAX_WIDTH = 48
+
+
+def prepare(
+    fleet: list[dict[str, Any]] | None,
+    shown: list[dict[str, Any]],
+    sort_column: str,
+    columns: list[str],
+    *,
+    descending: bool = False,
+) -> Snapshot:
+    """Everything the fleet view shows, computed off the UI thread (``fleet`` None: rows only)."""
+    by = SORT_KEYS.get(sort_column, SORT_KEYS["name"])
+    ordered = sorted(shown, key=by, reverse=descending)
+    rows = {key_of(i): {c: v for c, v in cells(i).items() if c in columns} for i in ordered}
+    labels = dict(WIDE_COLUMNS)
+    widths = {c: min(MAX_WIDTH, max([len(labels[c]), *(len(r[c]) for r in rows.values())])) for c in columns}
+    if fleet is None:
+        return Snapshot(rows, widths, None, None, [], 0, None)
+    return Snapshot(rows, widths, totals(fleet), matrix(fleet), kernels(fleet), len(fleet), None)
+
+
+class Dashboard(Protocol):
+    """What the screens ask of the dashboard app (``FleetApp`` is it)."""
+
+    refresh_s: float
+    write: bool
+    clock: Callable[[], datetime]
+
+    def read(
+        self,
+        where: str | None,
+        sort_column: str = "name",
+        columns: list[str] | None = None,
+        *,
+        fleet: bool = True,
+        descending: bool = False,
+    ) -> Snapshot:
+        """The fleet view's data."""
+        ...
+
+    def describe(self, cluster: str, name: str) -> str:
+        """The node view's text."""
+        ...
+
+    def runs(self) -> list[dict[str, str]]:
+        """The run list's rows, newest first."""
+        ...
+
+    def read_upgrade_run(self, run_id: int) -> RunView:
+        """One run, read from the store."""
+        ...
+
+    def act(self, run_id: int, what: str) -> str:
+        """Pause, resume, abort or roll back the run; what happened, in a line."""
+        ...
+
+    def releases(self) -> list[dict[str, str]]:
+        """The releases view's rows."""
+        ...
+
+
+class OnScreen(Protocol):
+    """A Textual screen or widget, as far as ``dashboard`` needs one (this module imports no Textual)."""
+
+    @property
+    def app(self) -> Any:
+        """The running app."""
+        ...
+
+
+def dashboard(screen: OnScreen) -> Dashboard:
+    """The app a screen belongs to, as the screens see it."""
+    return cast(Dashboard, screen.app)
+
+
+def read_fleet(
+    store: Store,
+    now: datetime,
+    where: str | None,
+    sort_column: str = "name",
+    columns: list[str] | None = None,
+    *,
+    fleet: bool = True,
+    descending: bool = False,
+) -> Snapshot:
+    """The fleet view's data from the store, prepared (called in a worker thread).
+
+    With ``fleet`` False (a new filter), only the filtered nodes are read: the totals, the
+    matrix and the kernels describe the whole fleet and stay as they were.
+    """
+    from store.query.reading import read_nodes
+
+    try:
+        everything = read_nodes(store, where=None, selector=None, now=now) if fleet or not where else None
+        shown = read_nodes(store, where=where, selector=None, now=now) if where else everything
+    except FleetctlError as exc:
+        error = f"{exc.message}" + (f"  ({exc.hint})" if exc.hint else "")
+        return Snapshot({}, {}, None, None, [], 0, None, error=error)
+    assert shown is not None
+    snap = prepare(
+        everything.items if everything else None,
+        shown.items,
+        sort_column,
+        columns or [k for k, _ in COLUMNS],
+        descending=descending,
+    )
+    snap.oldest = (everything or shown).oldest()
+    return snap
+
+
+def describe_node(store: Store, cluster: str, name: str) -> str:
+    """The node view's text: facts, checks, changes, health transitions, events, the upgrade step."""
+    from store.query.facts_read import read_node
+
+    found = read_node(store, name, cluster)
+    if not found:
+        return f"{cluster}/{name} is not in the store"
+    n = found[0]
+    state, lines = n["state"], []
+    lines.append("[b]facts[/]")
+    for label, value in (
+        ("arch", state.arch), ("zone", state.zone), ("kata", state.kata_version),
+        ("kata-deploy", state.kata_deploy_version), ("guest kernel", state.guest_kernel),
+        ("custom kernel", "yes" if state.custom_kernel else "no"),
+        ("hypervisor", f"{state.hypervisor or NONE} {state.hypervisor_version or ''}".strip()),
+        ("host kernel", state.host_kernel), ("runtime handlers", ", ".join(state.runtime_handlers or []) or NONE),
+        ("drift", "; ".join(state.drift or []) or NONE), ("ready", state.ready), ("cordoned", state.unschedulable),
+    ):  # fmt: skip
+        lines.append(f"  {label:<17} {escape(str(value)) if value not in (None, '') else NONE}")
+    lines.append("\n[b]checks[/]")
+    for c in n["checks"]:
+        fix = f"\n      fix: {escape(c.remediation)}" if c.status != "ok" and c.remediation else ""
+        lines.append(f"  {c.code:<8} {c.status:<8} {escape(c.message)}{fix}")
+    if not n["checks"]:
+        lines.append("  none yet (collect with --prometheus for VM health)")
+    lines.append("\n[b]changes[/] (newest first)")
+    for ch in n["changes"][:15]:
+        lines.append(f"  {ch.at:%Y-%m-%d %H:%M}  {ch.fact}: {escape(ch.old or NONE)} -> {escape(ch.new or NONE)}")
+    lines.append("\n[b]health transitions[/]")
+    for tr in n["transitions"][:10]:
+        lines.append(f"  {tr.at:%Y-%m-%d %H:%M}  {tr.code}: {tr.old_status or NONE} -> {tr.new_status}")
+    lines.append("\n[b]recent events[/] (newest first)")
+    for ev in n["events"][:10]:
+        lines.append(
+            f"  {ev.at:%Y-%m-%d %H:%M}  {ev.type:<7} {escape(ev.reason)}  {escape(ev.object)}: {escape(ev.message[:100])}"
+        )
+    if not n["events"]:
+        lines.append("  none")
+    step = n["step"]
+    lines.append("\n[b]upgrade[/]")
+    lines.append(f"  run {step.run_id}: {step.step} ({step.state}) {escape(step.message)}" if step else "  none")
+    return "\n".join(lines)
+
+
+def release_rows(store: Store) -> list[dict[str, str]]:
+    """One row per catalog release (newest first), plus installed releases the catalog lacks."""
+    from collectors.releases.catalog import ensure_catalog
+    from store.releases import list_releases, nodes_per_release
+
+    ensure_catalog(store)
+    with store.read() as session:
+        releases = list_releases(session)
+        counts = nodes_per_release(session)
+    rows, known = [], set()
+    for behind, r in enumerate(releases):
+        known.add(r.version)
+        rows.append(
+            {
+                "release": r.version,
+                "published": r.published_at.strftime("%Y-%m-%d") if r.published_at else NONE,
+                "kernel": r.guest_kernel or NONE,
+                "arches": ", ".join(r.arches or []) or NONE,
+                "nodes": str(counts.get(r.version, 0)),
+                "behind": str(behind) if counts.get(r.version) else "",
+            }
+        )
+    for version, n in sorted(counts.items(), key=lambda kv: str(kv[0])):
+        if version not in known:
+            rows.append(
+                {"release": version or NONE, "published": NONE, "kernel": NONE, "arches": NONE, "nodes": str(n),
+                 "behind": "not in the catalog" if version else "unknown"}
+            )  # fmt: skip
+    return rows

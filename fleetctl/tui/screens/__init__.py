@@ -1,0 +1,1 @@
+"""The dashboard's screens. None imports the app: each reaches it through ``tui.data.Dashboard``."""

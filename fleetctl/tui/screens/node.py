@@ -1,0 +1,48 @@
+"""The node view: facts, checks with remediation, history, health transitions, the upgrade step."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from fleetctl.tui.data import dashboard
+
+
+class NodeScreen(Screen[None]):
+    """One node: facts, checks with remediation, history, health transitions, the upgrade step."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, cluster: str, name: str) -> None:
+        super().__init__()
+        self.cluster, self.node = cluster, name
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"[b]{escape(self.node)}[/]  ({escape(self.cluster)})", id="title")
+            yield Static("loading...", id="details")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load()
+        self.set_interval(max(0.5, dashboard(self).refresh_s or 2.0), self._load)  # every view refreshes itself
+
+    def action_refresh(self) -> None:
+        """Read the node again."""
+        self._load()
+
+    @work(thread=True, exclusive=True, group="node")
+    def _load(self) -> None:
+        text = dashboard(self).describe(self.cluster, self.node)
+        self.app.call_from_thread(self.query_one("#details", Static).update, text)
