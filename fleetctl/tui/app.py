@@ -19,14 +19,13 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from fleetctl.tui.data import Snapshot, describe_node, read_fleet, release_rows
+from fleetctl.tui.data import Snapshot
 from fleetctl.tui.screens.fleet import FleetScreen
 from fleetctl.tui.screens.node import NodeScreen
 from store.engine import Store
 
 if TYPE_CHECKING:
     from fleetctl.services import RunExecutor
-    from store.runs import RunView
 
 __all__ = ["FleetApp", "FleetScreen", "NodeScreen", "Snapshot"]  # what callers (tests, benchmarks) import here
 
@@ -136,31 +135,6 @@ class FleetApp(App[None]):
             return None
         return True
 
-    def read(
-        self,
-        where: str | None,
-        sort_column: str = "name",
-        columns: list[str] | None = None,
-        *,
-        fleet: bool = True,
-        descending: bool = False,
-    ) -> Snapshot:
-        """The fleet view's data (called in a worker thread): ``tui.data.read_fleet``."""
-        return read_fleet(self.store, self.clock(), where, sort_column, columns, fleet=fleet, descending=descending)
-
-    def runs(self) -> list[dict[str, str]]:
-        """The runs table (called in a worker thread)."""
-        from fleetctl.tui.screens.upgrades import run_rows
-        from store.runs import list_runs, run_progress
-
-        return run_rows(list_runs(self.store), run_progress(self.store), self.clock())
-
-    def read_upgrade_run(self, run_id: int) -> RunView:
-        """One run with its waves and steps (called in a worker thread)."""
-        from store.runs import read_run
-
-        return read_run(self.store, run_id)
-
     def act(self, run_id: int, what: str) -> str:
         """Pause, resume, abort or roll back a run (called in a worker thread, after check_action)."""
         from store.errors import BadInputError
@@ -188,11 +162,3 @@ class FleetApp(App[None]):
             rollback_id = create_rollback(self.store, run_id)
             return f"run {rollback_id} (rollback of {run_id}): {self.executor(rollback_id)}"
         raise BadInputError(f"unknown action {what!r}", where="fleetctl tui", hint="p, r, a or b")
-
-    def releases(self) -> list[dict[str, str]]:
-        """The releases view's rows (called in a worker thread): ``tui.data.release_rows``."""
-        return release_rows(self.store)
-
-    def describe(self, cluster: str, name: str) -> str:
-        """The node view's text (called in a worker thread): ``tui.data.describe_node``."""
-        return describe_node(self.store, cluster, name)

@@ -19,6 +19,7 @@ from fleetctl.tui.model import (
     WIDE_COLUMNS,
     Matrix,
     Totals,
+    age,
     cells,
     kernels,
     key_of,
@@ -29,7 +30,6 @@ from store.errors import FleetctlError
 
 if TYPE_CHECKING:
     from store.engine import Store
-    from store.runs import RunView
 
 
 @dataclass
@@ -69,42 +69,16 @@ def prepare(
 
 
 class Dashboard(Protocol):
-    """What the screens ask of the dashboard app (``FleetApp`` is it)."""
+    """What the screens ask of the dashboard app (``FleetApp`` is it); they read with this module's
+    functions on its ``store``, in worker threads."""
 
+    store: Store
     refresh_s: float
     write: bool
     clock: Callable[[], datetime]
 
-    def read(
-        self,
-        where: str | None,
-        sort_column: str = "name",
-        columns: list[str] | None = None,
-        *,
-        fleet: bool = True,
-        descending: bool = False,
-    ) -> Snapshot:
-        """The fleet view's data."""
-        ...
-
-    def describe(self, cluster: str, name: str) -> str:
-        """The node view's text."""
-        ...
-
-    def runs(self) -> list[dict[str, str]]:
-        """The run list's rows, newest first."""
-        ...
-
-    def read_upgrade_run(self, run_id: int) -> RunView:
-        """One run, read from the store."""
-        ...
-
     def act(self, run_id: int, what: str) -> str:
         """Pause, resume, abort or roll back the run; what happened, in a line."""
-        ...
-
-    def releases(self) -> list[dict[str, str]]:
-        """The releases view's rows."""
         ...
 
 
@@ -230,3 +204,20 @@ def release_rows(store: Store) -> list[dict[str, str]]:
                  "behind": "not in the catalog" if version else "unknown"}
             )  # fmt: skip
     return rows
+
+
+def run_list(store: Store, now: datetime) -> list[dict[str, str]]:
+    """The run list's rows, newest first, each with its shown state and progress."""
+    from store.runs import list_runs, run_progress, shown_state
+
+    counts = run_progress(store)
+    out = []
+    for r in list_runs(store):
+        done, failed, total = counts.get(r.id or 0, (0, 0, 0))  # a stored run always has its id
+        out.append(
+            {
+                "run": str(r.id), "name": r.name, "kind": r.kind, "target": r.target_version, "state": shown_state(r, now),
+                "progress": f"{done}/{total}", "failed": str(failed), "age": age((now - r.created_at).total_seconds()),
+            }
+        )  # fmt: skip
+    return out

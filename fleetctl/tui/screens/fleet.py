@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from fleetctl.tui.data import Snapshot, dashboard
+from fleetctl.tui.data import Snapshot, dashboard, read_fleet
 from fleetctl.tui.model import COLUMNS, NONE, WIDE_COLUMNS, Matrix, age, diff_rows
 from fleetctl.tui.screens.node import NodeScreen
 from fleetctl.tui.widgets.table import NodeTable
@@ -72,7 +72,10 @@ class FleetScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="load")
     def _load(self, where: str | None, *, fleet: bool = True) -> None:
         columns = [k for k, _ in (WIDE_COLUMNS if self.wide else COLUMNS)]
-        snapshot = dashboard(self).read(where, self.sort_column, columns, fleet=fleet, descending=self.descending)
+        app = dashboard(self)
+        snapshot = read_fleet(
+            app.store, app.clock(), where, self.sort_column, columns, fleet=fleet, descending=self.descending
+        )
         self.app.call_from_thread(self._show, snapshot)
 
     def _show(self, snap: Snapshot) -> None:

@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from fleetctl.tui.data import dashboard
+from fleetctl.tui.data import dashboard, describe_node
 
 
 class NodeScreen(Screen[None]):
@@ -44,5 +44,5 @@ class NodeScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="node")
     def _load(self) -> None:
-        text = dashboard(self).describe(self.cluster, self.node)
+        text = describe_node(dashboard(self).store, self.cluster, self.node)
         self.app.call_from_thread(self.query_one("#details", Static).update, text)

@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from fleetctl.tui.data import dashboard
+from fleetctl.tui.data import dashboard, release_rows
 from fleetctl.tui.widgets.cells import cell
 
 COLUMNS = (("release", "RELEASE"), ("published", "PUBLISHED"), ("kernel", "GUEST-KERNEL"), ("arches", "ARCHES"),
@@ -39,7 +39,7 @@ class ReleasesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True)
     def _load(self) -> None:
-        rows = dashboard(self).releases()
+        rows = release_rows(dashboard(self).store)
         self.app.call_from_thread(self._show, rows)
 
     def _show(self, rows: list[dict[str, str]]) -> None:

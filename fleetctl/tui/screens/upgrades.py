@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.markup import escape
 from textual import on, work
@@ -20,11 +19,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Label, ProgressBar, Static
 
-from fleetctl.tui.data import dashboard
+from fleetctl.tui.data import dashboard, run_list
 from fleetctl.tui.model import NONE, age
 from fleetctl.tui.widgets.cells import cell
 from store.errors import FleetctlError
-from store.runs import RunView, shown_state
+from store.runs import RunView, read_run, shown_state
 from store.states import FINISHED_STEPS, Step, StepState
 from upgrades.rundoc import RunPlan
 
@@ -89,7 +88,8 @@ class UpgradesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="runs")
     def _load(self) -> None:
-        rows = dashboard(self).runs()
+        app = dashboard(self)
+        rows = run_list(app.store, app.clock())
         self.app.call_from_thread(self._show, rows)
 
     def _show(self, rows: list[dict[str, str]]) -> None:
@@ -201,7 +201,7 @@ class RunScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="run")
     def _load(self) -> None:
         try:
-            pic = picture(dashboard(self).read_upgrade_run(self.run_id))
+            pic = picture(read_run(dashboard(self).store, self.run_id))
         except FleetctlError as exc:
             self.app.call_from_thread(self.query_one("#summary", Static).update, f"[b red]{escape(exc.message)}[/]")
             return
@@ -274,17 +274,3 @@ class RunScreen(Screen[None]):
             return
         self.app.call_from_thread(self.notify, note)
         self.app.call_from_thread(self.action_refresh)
-
-
-def run_rows(runs: list[Any], counts: dict[int, tuple[int, int, int]], now: datetime) -> list[dict[str, str]]:
-    """The runs table's rows."""
-    out = []
-    for r in runs:
-        done, failed, total = counts.get(r.id, (0, 0, 0))
-        out.append(
-            {
-                "run": str(r.id), "name": r.name, "kind": r.kind, "target": r.target_version, "state": shown_state(r, now),
-                "progress": f"{done}/{total}", "failed": str(failed), "age": age((now - r.created_at).total_seconds()),
-            }
-        )  # fmt: skip
-    return out
