@@ -45,8 +45,11 @@ def chosen(kube: Simulator) -> list[str]:
 
 
 def test_a_gated_rollout_and_its_rollback(kube: Simulator, kube_prometheus: str, tmp_path: Path) -> None:
-    wait_for(lambda: len(instant(kube_prometheus, 'up{job="kata-monitor"} == 1')) == len(kube.world.nodes),
-             what="every kata-monitor scraped")  # fmt: skip
+    # Two good scrapes of every kata-monitor, as the VM checks' rate() needs: after one, a node's health is
+    # unknown, and the plan's minHealthyPercent refuses the rollout.
+    scraped = '(count_over_time(up{job="kata-monitor"}[1m]) >= 2) and (min_over_time(up{job="kata-monitor"}[1m]) == 1)'
+    wait_for(lambda: len(instant(kube_prometheus, scraped)) == len(kube.world.nodes),
+             what="two good scrapes of every kata-monitor")  # fmt: skip
     fleet = Fleet(kube, tmp_path, prometheus=kube_prometheus)
     nodes = chosen(kube)
     before = {n: kube.world.nodes[n].installed for n in nodes}
@@ -58,6 +61,8 @@ def test_a_gated_rollout_and_its_rollback(kube: Simulator, kube_prometheus: str,
                           "timeout": "2m"}},
     )  # fmt: skip
     result = fleet.apply(plan)
+    if result.returncode != 0:  # say which nodes were not healthy, and why
+        result.stderr += "\n" + fleet.run("health", "-o", "wide", "--where", where_names(nodes)).stdout
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     status = fleet.status()
     assert status["state"] == "done" and {n["state"] for n in status["nodes"]} == {"done"}
