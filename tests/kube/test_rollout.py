@@ -68,7 +68,7 @@ def test_a_gated_rollout_and_its_rollback(kube: Simulator, kube_prometheus: str,
     assert status["state"] == "done" and {n["state"] for n in status["nodes"]} == {"done"}
     assert [w["gate"] for w in status["waves"]] == ["passed"] * len(status["waves"]), status["waves"]
     installed = {n: kube.world.nodes[n].installed for n in nodes}
-    assert installed == dict.fromkeys(nodes, NEWEST), status["nodes"]
+    assert installed == dict.fromkeys(nodes, NEWEST), _why_not_installed(kube, installed, status)
     after = fleet.deletions()
     assert {n: after.get(n, 0) - deletions.get(n, 0) for n in nodes} == dict.fromkeys(nodes, 1)  # installed once
     assert not set(nodes) & set(fleet.cordoned())
@@ -83,3 +83,20 @@ def test_a_gated_rollout_and_its_rollback(kube: Simulator, kube_prometheus: str,
     assert not set(nodes) & set(fleet.cordoned())
     history = json.loads(fleet.run("upgrade", "history", "-o", "json").stdout)["items"]
     assert [(i["kind"], i["state"]) for i in history] == [("rollback", "done"), ("upgrade", "rolled-back")]
+
+
+def _why_not_installed(kube: Simulator, installed: dict[str, str | None], status: dict[str, object]) -> str:
+    """For a node the run calls done but the world does not: its kata-deploy pods (image, phase, age,
+    deletion) and install counts, to tell a stale DaemonSet template from a pod run twice."""
+    wrong = [n for n, v in installed.items() if v != NEWEST]
+    pods = json.loads(kubectl(kube, "get", "pods", "-A", "-l", "name=kata-deploy", "-o", "json").stdout)["items"]
+    lines = [f"not at {NEWEST}: {wrong}; run status: {status['state']}"]
+    for p in pods:
+        if p["spec"].get("nodeName") in wrong:
+            m = p["metadata"]
+            lines.append(
+                f"  {m['name']} on {p['spec']['nodeName']}: {p['spec']['containers'][0]['image']} "
+                f"{p['status'].get('phase')} created {m['creationTimestamp']} deleting {m.get('deletionTimestamp')}"
+            )
+    lines.append(f"  installs: {[kube.world.stats.installs[n] for n in wrong]}")
+    return "\n".join(lines)
