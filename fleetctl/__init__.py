@@ -6,11 +6,16 @@ imports every other package; none of them imports it.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("fleetctl")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
-
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the installed metadata only when asked (it costs 30 ms of imports)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'fleetctl' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fleetctl")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+unknown"

@@ -12,10 +12,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from collectors.health.prom import PromConfig
+from clients.kube.client import KubeClient
+from clients.kube.config import open_contexts
+from clients.prom import PromConfig
 from collectors.inventory.collector import RetryPolicy, collect_cluster
-from collectors.kube.client import KubeClient
-from collectors.kube.config import open_contexts
 from collectors.releases.catalog import kernel_pins
 from fleetctl.services import execute_run
 from simulator import Simulator
@@ -179,7 +179,7 @@ def wait_until_scraped(url: str, targets: int, scrape_s: float, say: Callable[[s
     The wait ends on the condition. Its deadline (40 scrape intervals, at least 2 minutes) is a
     safety net: when it fires, this says so, and the demo goes on with the targets it has.
     """
-    from collectors.health.prom import PromSource
+    from clients.prom import PromSource
 
     source = PromSource(PromConfig(url=url, timeout_s=max(5.0, scrape_s)), "1m")
     window = math.ceil(3 * scrape_s) + 1

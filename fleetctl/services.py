@@ -20,7 +20,7 @@ from store.errors import BadInputError, RefusedError, UnreachableError
 from store.states import ACTIVE_RUNS, Outcome, RunState
 
 if TYPE_CHECKING:
-    from collectors.kube.client import KubeClient
+    from clients.kube.client import KubeClient
     from store.engine import Store
     from upgrades.executor import ExecutorOptions
 
@@ -30,7 +30,7 @@ def executor_options(
 ) -> ExecutorOptions:
     """How an executor works here: poll and lease TTL as given, the Prometheus the settings name
     (checked to answer when the run's gates need it), progress on a terminal only."""
-    from collectors.health.prom import PromSource
+    from clients.prom import PromSource
     from upgrades.executor import ExecutorOptions
     from upgrades.lease import new_identity
 
@@ -60,8 +60,8 @@ def executor_options(
 
 def kube_clients(settings: Settings, clusters: set[str]) -> dict[str, KubeClient]:
     """An API client for each named kubeconfig context."""
-    from collectors.kube.client import KubeClient
-    from collectors.kube.config import open_contexts
+    from clients.kube.client import KubeClient
+    from clients.kube.config import open_contexts
 
     return {c.name: KubeClient(c) for c in open_contexts(settings.kubeconfig, sorted(clusters))}
 
@@ -133,8 +133,8 @@ def executor_for(store: Store, settings: Settings, prometheus: str | None = None
 
 def health_runner(settings: Settings, url: str | None, retain: Any = None) -> Callable[[Any, Any], Any]:
     """A function running one health round (and compaction, with ``retain``) for a cluster after its inventory."""
+    from clients.prom import PromSource
     from collectors.health.collector import check_cluster
-    from collectors.health.prom import PromSource
     from collectors.health.thresholds import thresholds_from
 
     thresholds = thresholds_from(settings.health, where=str(settings.config_path or "config"))

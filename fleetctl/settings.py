@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fleetctl.config import FileConfig
 
 if TYPE_CHECKING:
-    from collectors.health.prom import PromConfig
+    from clients.prom import PromConfig
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Settings:
 
     def prom_config(self, url: str | None = None) -> PromConfig | None:
         """Prometheus settings: ``url`` (a flag) over the config's ``[prometheus] url``; None without either."""
-        from collectors.health.prom import PromConfig
+        from clients.prom import PromConfig
 
         options = {k: v for k, v in self.prometheus.items() if k != "url"}
         chosen = url or self.prometheus.get("url")

@@ -17,7 +17,7 @@ library error is chained as ``__cause__``. The CLI maps classes to exit codes in
     │   └── StoreUnreachableError  the database
     ├── RefusedError               a cluster answered no: forbidden, not    (exit 3)
     │                              found, conflict, invalid (the Kubernetes
-    │                              tree: collectors/kube/errors.py)
+    │                              tree: clients/kube/errors.py)
     ├── BusyError                  another executor holds the run           (exit 3)
     ├── OperationTimeoutError      work did not finish in time              (exit 4)
     └── StoreError                 the database answered, but wrongly       (exit 3)
@@ -104,3 +104,10 @@ class StoreError(FleetctlError):
 
 class SchemaError(StoreError):
     """The database schema does not match this version of fleetctl."""
+
+
+def yaml_problem(exc: BaseException, where: str) -> tuple[str, str]:
+    """A YAML parse error as (what, where): PyYAML's problem in words, and ``FILE:LINE:COL``."""
+    mark = getattr(exc, "problem_mark", None)
+    at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark is not None else where
+    return str(getattr(exc, "problem", None) or "invalid YAML"), at

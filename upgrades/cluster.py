@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from clients.kube.client import KubeClient
+from clients.kube.errors import KubeApiError, KubeConflict, KubeGone, KubeInvalid, KubeNotFound, KubeThrottled
 from collectors.inventory.nodefacts import NodeExtras, build_facts
-from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeApiError, KubeConflict, KubeGone, KubeInvalid, KubeNotFound, KubeThrottled
 from store.engine import Store
 from store.errors import BadInputError
 from store.facts import NodeFacts

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from collectors.health.prom import PromConfig, PromSource
-from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeApiError, KubePermanentError
+from clients.kube.client import KubeClient
+from clients.kube.errors import KubeApiError, KubePermanentError
+from clients.prom import PromConfig, PromSource
 from store.engine import Store
 from store.errors import BadInputError
 from store.models import now

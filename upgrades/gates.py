@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from clients.prom import scrape_timed_out
 from store.states import GateState
 from upgrades.analysis import (
     CheckRule,
@@ -41,6 +42,27 @@ class GateCheckResult:
             "message": self.message,
             "measurements": self.measurements,
         }
+
+
+def no_data_reason(source: Metrics, nodes: Sequence[str]) -> str:
+    """Why a gate query found no samples, from the kata-monitor targets of these nodes: slow
+    scrapes (the target is up but answers after scrape_timeout), targets that are down, or none."""
+    errors = source.scrape_errors()
+    if errors is None:
+        return "Prometheus did not say which kata-monitor targets are down"
+    wanted = set(nodes)
+    down = {node: error for node, error in errors.items() if node in wanted}
+    if not down:
+        return "every kata-monitor target of these nodes is up: the query matches no series yet (check it in Prometheus)"
+    slow = sorted(node for node, error in down.items() if scrape_timed_out(error))
+    gone = sorted(set(down) - set(slow))
+    parts = [f"{len(slow)} answer after scrape_timeout (slow, not gone: {_few(slow)})"] if slow else []
+    parts += [f"{len(gone)} are down ({_few(gone)})"] if gone else []
+    return "kata-monitor on these nodes: " + "; ".join(parts)
+
+
+def _few(names: Sequence[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def rule_of(check: Check) -> CheckRule:
@@ -85,6 +107,8 @@ def run_gate(
                 continue
             answer = source.values(r.query) if source else "no Prometheus is configured"
             m = measure(rules[r.name], answer)
+            if source is not None and not isinstance(answer, str) and not answer:
+                m = replace(m, message=f"{m.message}: {no_data_reason(source, [*nodes, *wave_nodes])}")
             history[r.name].append(m)
             r.measurements.append(
                 {

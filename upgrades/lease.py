@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeConflict, KubeNotFound
+from clients.kube.client import KubeClient
+from clients.kube.errors import KubeConflict, KubeNotFound
 from store.engine import Store
 from store.errors import BusyError, FleetctlError
 from store.runs import claim_run, release_run, renew_run

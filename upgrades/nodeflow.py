@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.kube.errors import KubePermanentError, KubeTemporaryError
+from clients.kube.errors import KubePermanentError, KubeTemporaryError
 from store.engine import Store
 from store.images import image_for, image_tag
 from store.models import now

@@ -18,7 +18,7 @@ import yaml
 
 from store.arch import normalize_arch
 from store.durations import parse_duration
-from store.errors import BadInputError
+from store.errors import BadInputError, yaml_problem
 from store.versions import KataVersion
 from upgrades.analysis import CONDITION
 from upgrades.plandoc import API_VERSION, KIND
@@ -176,9 +176,7 @@ def load_plan(path: str | Path) -> PlanSpec:
     try:
         data = yaml.load(text, Loader=_PlanLoader)  # a SafeLoader that keeps dates as text
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        problem, at = yaml_problem(exc, where)
         raise PlanError(f"not valid YAML: {problem}", where=at, hint="check indentation and quoting") from None
     except RecursionError:
         raise PlanError("the YAML is nested too deeply", where=where, hint="a plan is a short document") from None

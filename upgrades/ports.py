@@ -122,6 +122,10 @@ class Metrics(Protocol):
         """The samples, or the reason there are none."""
         ...
 
+    def scrape_errors(self) -> dict[str, str] | None:
+        """``{node: last scrape error}`` of the kata-monitor targets that are down; None: it cannot say."""
+        ...
+
 
 @dataclass(frozen=True)
 class Ports:

@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col
 
-from collectors.health.prom import PromSource
-from collectors.health.rules import NodeInputs, Sample, evaluate, summarize
+from clients.kube.client import KubeClient
+from clients.kube.errors import KubeApiError
+from clients.prom import PromSource, Sample
+from collectors.health.rules import NodeInputs, evaluate, summarize
 from collectors.health.thresholds import Thresholds
-from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeApiError
 from store.engine import Store
 from store.health import record_checks
 from store.models import Cluster, Node, NodeState
@@ -110,7 +110,7 @@ def _measure(prom: PromSource, nodes: dict[str, NodeInputs], result: HealthResul
             result.query_failures.append(f"{name}: {answer}")
     up = answers["up"]
     down = isinstance(up, dict) and any(s.value == 0 for s in up.values())
-    errors = prom.scrape_errors() if down else {}
+    errors = (prom.scrape_errors() or {}) if down else {}
     for node, inputs in nodes.items():
         inputs.scrape_error = errors.get(node)
         inputs.targeted = node in up if isinstance(up, dict) else True

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from clients.prom import Sample, scrape_timed_out
 from collectors.health.thresholds import Thresholds
 from store.checks import CheckResult, Status
 
@@ -37,14 +38,6 @@ REMEDIATION = {
     "KATA013": "The install is incomplete: delete the node's kata-deploy pod to reinstall, and check its log.",
     "KATA014": "The node's signals disagree: see the drift reasons; a failed or half-done install is the usual cause.",
 }
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One PromQL answer for one node: a value, or why there is none."""
-
-    value: float | None = None
-    failed: str | None = None  # the query failed (unknown, with this reason)
 
 
 @dataclass
@@ -78,11 +71,6 @@ SLOW_SCRAPE_FIX = (
     "Raise scrape_timeout (and scrape_interval) for the kata-monitor job, or find what loads the node; "
     "a node that answers late is not a node whose kata-monitor is gone."
 )
-
-
-def _timed_out(error: str | None) -> bool:
-    """Whether Prometheus' scrape error is a timeout rather than a refusal or a bad answer."""
-    return bool(error) and any(word in str(error).lower() for word in ("deadline exceeded", "timeout", "timed out"))
 
 
 def _r(code: str, status: Status, reason: str, value: float | None = None, fix: str | None = None) -> CheckResult:
@@ -126,7 +114,7 @@ def evaluate(node: NodeInputs, t: Thresholds) -> list[CheckResult]:
     up = _unknown("KATA001", node.up, "up")
     if up is not None:
         out.append(up)
-    elif node.up.value == 0 and _timed_out(node.scrape_error):
+    elif node.up.value == 0 and scrape_timed_out(node.scrape_error):
         out.append(_r("KATA001", Status.CRIT, SLOW_SCRAPE, 0.0, fix=SLOW_SCRAPE_FIX))
         out += [
             _r(code, Status.UNKNOWN, "kata-monitor answers too slowly")

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from clients.kube.client import KubeClient
+from clients.kube.errors import KubeApiError, KubePermanentError, KubeTemporaryError
 from collectors.inventory.nodefacts import NodeExtras, build_facts
-from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeApiError, KubePermanentError, KubeTemporaryError
 from store.engine import Store
 from store.facts import NodeFacts
 from store.images import image_tag

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.kube.client import KubeClient
+from clients.kube.client import KubeClient
 from store.events import EventRecord
 
 QUERIES = ({"fieldSelector": "involvedObject.kind=Node"}, {"fieldSelector": "type=Warning"})

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from clients.kube.client import KubeClient
+from clients.kube.errors import KubeGone, KubeTemporaryError
 from collectors.inventory.collector import RetryPolicy, _Retrier
-from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeGone, KubeTemporaryError
 
 
 @dataclass

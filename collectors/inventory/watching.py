@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from clients.kube.client import KubeClient
+from clients.kube.errors import KubeApiError
 from collectors.inventory.collector import (
     CAA_LABEL,
     DEPLOY_LABEL,
@@ -19,8 +21,6 @@ from collectors.inventory.collector import (
     reduce_pod,
 )
 from collectors.inventory.informer import Informer, NodeInformer
-from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeApiError
 from store.engine import Store
 from store.snapshots import record_snapshot
 

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from collectors.failures import plain_reason
+from clients.failures import plain_reason
 from store.errors import BadInputError, UnreachableError
 from store.releases import ReleaseInfo
 from store.versions import KataVersion

@@ -12,7 +12,6 @@ from typing import Annotated, NoReturn
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # Typer's own Click
 
-from fleetctl import __version__
 from fleetctl.cli import (
     collect,
     db,
@@ -63,6 +62,8 @@ app.command("demo")(demo.demo)
 
 def _show_version(value: bool) -> None:
     if value:
+        from fleetctl import __version__
+
         typer.echo(f"fleetctl {__version__}")
         raise typer.Exit()
 

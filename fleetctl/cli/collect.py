@@ -86,9 +86,9 @@ def collect(
     output: OutputOption = None,
 ) -> None:
     """Collect nodes, Kata versions, kernels and hypervisors from clusters into the store."""
+    from clients.kube.client import KubeClient
+    from clients.kube.config import open_contexts
     from collectors.inventory.collector import collect_cluster
-    from collectors.kube.client import KubeClient
-    from collectors.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
     from store.durations import parse_duration
     from store.errors import BadInputError

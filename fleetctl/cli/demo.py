@@ -83,9 +83,9 @@ def demo(
     """A simulated fleet, a SQLite store, background collection and the dashboard, in one command."""
     import yaml
 
+    from clients.kube.client import KubeClient
+    from clients.kube.config import open_contexts
     from collectors.inventory.collector import RetryPolicy, collect_cluster
-    from collectors.kube.client import KubeClient
-    from collectors.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
     from fleetctl.services import health_runner
     from simulator import ServerOptions, Simulator

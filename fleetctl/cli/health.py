@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from xml.sax.saxutils import escape, quoteattr
 
 import typer
 
@@ -96,6 +95,8 @@ def _per_node(failing: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def _junit(checks: list[dict[str, Any]], threshold: int) -> str:
+    from xml.sax.saxutils import escape, quoteattr  # only for JUnit: it pulls in urllib and ssl
+
     by_code: dict[str, list[dict[str, Any]]] = {}
     for c in checks:
         by_code.setdefault(c["code"], []).append(c)

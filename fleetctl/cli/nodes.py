@@ -137,9 +137,9 @@ def query(
 
 def _collect_first(ctx: typer.Context) -> None:
     """--live: one collection of the current context(s) before answering; a failure is exit 3."""
+    from clients.kube.client import KubeClient
+    from clients.kube.config import open_contexts
     from collectors.inventory.collector import collect_cluster
-    from collectors.kube.client import KubeClient
-    from collectors.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
     from store.errors import UnreachableError
     from store.migrate import open_store

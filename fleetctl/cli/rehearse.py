@@ -88,8 +88,8 @@ def rehearse(
 
 def _clients(kubeconfig: Path) -> dict[str, Any]:
     """A read client per kubeconfig context; none when there is no kubeconfig (nodes are then drained empty)."""
-    from collectors.kube.client import KubeClient
-    from collectors.kube.config import context_names, open_contexts
+    from clients.kube.client import KubeClient
+    from clients.kube.config import context_names, open_contexts
 
     if not kubeconfig.exists():
         return {}

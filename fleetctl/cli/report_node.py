@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from fleetctl.console import err
 from fleetctl.settings import Settings
 
 
@@ -58,14 +57,19 @@ def _patch(settings: Settings, node: str, annotations: dict[str, str]) -> None:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    from collectors.kube.config import open_contexts
-    from collectors.kube.errors import from_status
+    from clients.failures import plain_reason
+    from clients.kube.config import open_contexts
+    from clients.kube.errors import from_status
+    from store.errors import UnreachableError
 
     api = open_contexts(settings.kubeconfig, [settings.context] if settings.context else None)[0].api
     try:
         client.CoreV1Api(api).patch_node(node, {"metadata": {"annotations": annotations}})
     except ApiException as exc:
         raise from_status(exc.status or 0, exc.body, where=f"node/{node}") from None
-    except OSError as exc:
-        err(f"error: cannot reach the API server: {exc}")
-        raise
+    except OSError as exc:  # the kubernetes client's urllib3 errors are OSErrors too
+        raise UnreachableError(
+            f"cannot reach the API server: {plain_reason(exc)}",
+            where=f"node/{node}",
+            hint="check the cluster is reachable (kubectl cluster-info)",
+        ) from None

@@ -48,8 +48,8 @@ def serve(
     """Collect on a timer and run scheduled rollouts in their windows. Run two replicas for
     failover: the one holding the Lease kube-system/fleetctl-serve leads. SIGTERM stops at the
     next node step boundary and exits 0."""
-    from collectors.kube.client import KubeClient
-    from collectors.kube.config import open_contexts
+    from clients.kube.client import KubeClient
+    from clients.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
     from fleetctl.serve.daemon import ServeOptions, run_daemon
     from fleetctl.serve.jobs import Context

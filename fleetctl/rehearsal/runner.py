@@ -20,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col
 
-from collectors.health.prom import PromConfig, PromSource
+from clients.kube.client import KubeClient
+from clients.kube.config import open_contexts
+from clients.prom import PromConfig, PromSource
 from collectors.inventory.collector import RetryPolicy, collect_cluster
-from collectors.kube.client import KubeClient
-from collectors.kube.config import open_contexts
 from collectors.releases.catalog import kernel_pins
 from fleetctl.rehearsal.fleetcopy import copy_fleet
 from fleetctl.rehearsal.scaling import scaled_document

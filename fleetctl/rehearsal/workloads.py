@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.kube.client import KubeClient
+from clients.kube.client import KubeClient
 from simulator import REPLACE_ANNOTATION, RUN_SECONDS_ANNOTATION, Workloads
 
 RECREATED_BY = {"ReplicaSet", "StatefulSet", "ReplicationController", "Job"}  # owners that make a new pod

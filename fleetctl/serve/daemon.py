@@ -25,8 +25,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from collectors.kube.client import KubeClient
-from collectors.kube.errors import KubeApiError
+from clients.kube.client import KubeClient
+from clients.kube.errors import KubeApiError
 from fleetctl.serve import jobs
 from fleetctl.serve.triggers import WindowTrigger
 from store.errors import FleetctlError

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from collectors.health.prom import PromConfig
-from collectors.kube.client import KubeClient
+from clients.kube.client import KubeClient
+from clients.prom import PromConfig
 from fleetctl.serve.metrics import Metrics
 from store.engine import Store
 from store.errors import BusyError, FleetctlError

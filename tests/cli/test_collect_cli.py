@@ -34,6 +34,8 @@ def test_collect_from_an_unreachable_cluster_exits_3_without_the_token(
     result = fleetctl("--kubeconfig", str(dead), "--db", sqlite_url, "collect")
     assert result.returncode == 3, result.stderr
     assert "cluster sim: FAILED" in result.stderr and "Traceback" not in result.stderr
+    assert "cannot reach the API server: connection refused" in result.stderr, result.stderr
+    assert "Errno" not in result.stderr and "HTTPSConnectionPool" not in result.stderr
     assert fresh_sim.token not in result.stdout + result.stderr
 
 
@@ -45,7 +47,12 @@ def test_bad_kubeconfig_and_unknown_context_exit_2(fresh_sim: Simulator, tmp_pat
     garbage.write_text("clusters: [\n")
     bad = fleetctl("--kubeconfig", str(garbage), "--db", sqlite_url, "collect")
     assert_clean_error(bad, 2)
-    assert "not valid YAML" in bad.stderr
+    assert f"{garbage}:2:1: kubeconfig is not valid YAML: expected the node content" in bad.stderr
+    empty = tmp_path / "empty"
+    empty.write_text("apiVersion: v1\nkind: Config\ncontexts: []\n")
+    no_contexts = fleetctl("--kubeconfig", str(empty), "--context", "a", "--db", sqlite_url, "collect")
+    assert_clean_error(no_contexts, 2)
+    assert "the kubeconfig has no contexts: add one with `kubectl config set-context`" in no_contexts.stderr
     unknown = fleetctl("--kubeconfig", str(fresh_sim.kubeconfig), "--context", "prod", "--db", sqlite_url, "collect")
     assert_clean_error(unknown, 2)
     assert "context 'prod' is not in the kubeconfig" in unknown.stderr and "use one of: sim" in unknown.stderr

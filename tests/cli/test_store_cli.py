@@ -140,3 +140,21 @@ def test_version_and_help_load_no_database_or_cluster_code() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_reader_that_goes_away_is_a_quiet_exit_0(tmp_path: Path) -> None:
+    """``fleetctl nodes -o json | head -c 1``: the write fails with EPIPE, and that is no error."""
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    with open_store(url) as store, store.write() as session:  # enough JSON to overflow a pipe's buffer
+        record_snapshot(session, "prod-eu", [_facts(f"node-{i:04}", "amd64") for i in range(400)], at=datetime.now(UTC))
+    fleetctl = Path(sys.executable).with_name("fleetctl")
+    command = subprocess.Popen(
+        [str(fleetctl), "--db", url, "nodes", "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert command.stdout is not None and command.stderr is not None
+    assert command.stdout.read(1) == b"{"
+    command.stdout.close()  # the reader goes away before the rest is written
+    with command.stderr:
+        stderr = command.stderr.read().decode()
+    assert command.wait(timeout=300) == 0, stderr
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr and "error" not in stderr, stderr

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from clients.kube.client import KubeClient
+from clients.kube.config import open_contexts
+from clients.prom import PromConfig, PromSource
 from collectors.health.collector import check_cluster
-from collectors.health.prom import PromConfig, PromSource
 from collectors.health.thresholds import Thresholds
 from collectors.inventory.collector import RetryPolicy, collect_cluster
-from collectors.kube.client import KubeClient
-from collectors.kube.config import open_contexts
 from collectors.releases.catalog import kernel_pins
 from simulator.server import Simulator
 from store.engine import Store

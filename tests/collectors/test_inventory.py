@@ -14,10 +14,10 @@ import yaml
 from kubernetes import client
 from sqlmodel import select
 
+from clients.kube.client import KubeClient
+from clients.kube.config import open_contexts
 from collectors.inventory.collector import RetryPolicy, collect_cluster
 from collectors.inventory.informer import NodeInformer
-from collectors.kube.client import KubeClient
-from collectors.kube.config import open_contexts
 from collectors.releases.catalog import kernel_pins
 from simulator.server import ServerOptions, Simulator
 from store.engine import Store

@@ -12,11 +12,11 @@ import pytest
 from kubernetes import client
 from sqlmodel import select
 
+from clients.kube.client import KubeClient
+from clients.kube.config import open_contexts
 from collectors.inventory.collector import RetryPolicy
 from collectors.inventory.informer import NodeInformer
 from collectors.inventory.watching import watch_cluster
-from collectors.kube.client import KubeClient
-from collectors.kube.config import open_contexts
 from collectors.releases.catalog import kernel_pins
 from simulator.server import Simulator
 from store.migrate import open_store

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes import client
 
+from clients.kube.client import KubeClient
+from clients.kube.config import open_contexts
 from collectors.inventory.collector import RetryPolicy, collect_cluster
-from collectors.kube.client import KubeClient
-from collectors.kube.config import open_contexts
 from collectors.releases.catalog import kernel_pins
 from simulator.server import Simulator
 from store.engine import Store

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from collectors.kube.errors import KubeForbidden
+from clients.kube.errors import KubeForbidden
 from store.engine import Store
 from store.migrate import open_store
 from store.models import now
@@ -194,12 +194,15 @@ def test_a_refused_call_gives_the_node_back_and_pauses_the_run(store: Store) -> 
 class Metrics:
     """A Prometheus that answers each query with ``answer``."""
 
-    def __init__(self, answer: list[float] | str) -> None:
-        self.answer, self.queries = answer, 0
+    def __init__(self, answer: list[float] | str, down: dict[str, str] | None = None) -> None:
+        self.answer, self.queries, self.down = answer, 0, down
 
     def values(self, promql: str) -> list[float] | str:
         self.queries += 1
         return self.answer
+
+    def scrape_errors(self) -> dict[str, str] | None:
+        return self.down
 
 
 GATE = {"soak": "10s", "checks": [{"name": "errors", "query": "x", "successCondition": "value < 1", "interval": "5s",
@@ -219,6 +222,29 @@ def test_a_gate_without_data_pauses_the_run(store: Store) -> None:
     view = read_run(store, e.run_id)
     assert view.waves[0].gate_state == "failed" and "gate errors failed" in view.run.message
     assert sum(s.state == StepState.DONE for s in view.steps) == 1
+
+
+@pytest.mark.parametrize(
+    ("down", "why"),
+    [
+        ({"FIRST": 'Get "http://x/metrics": context deadline exceeded'},
+         "kata-monitor on these nodes: 1 answer after scrape_timeout (slow, not gone: FIRST)"),
+        ({"FIRST": "connection refused", "elsewhere": "connection refused"},
+         "kata-monitor on these nodes: 1 are down (FIRST)"),
+        ({}, "every kata-monitor target of these nodes is up: the query matches no series yet"),
+        (None, "Prometheus did not say which kata-monitor targets are down"),
+    ],
+    ids=["slow", "down", "all-up", "cannot-say"],
+)  # fmt: skip
+def test_a_gate_with_no_data_says_whether_scrapes_are_late_or_targets_gone(
+    store: Store, down: dict[str, str] | None, why: str
+) -> None:
+    first = small_fleet(2).nodes[0].name  # the first wave's node
+    named = {k.replace("FIRST", first): v for k, v in down.items()} if down is not None else None
+    e = engine(store, 2, metrics=Metrics([], named), waves={"sizes": [1]}, gates=GATE)
+    assert e.executor().execute() == Outcome.PAUSED
+    message = read_run(store, e.run_id).run.message
+    assert "no data (noData: fail)" in message and why.replace("FIRST", first) in message, message
 
 
 def test_an_interrupted_run_resumes_where_it_stopped_without_installing_twice(store: Store) -> None:

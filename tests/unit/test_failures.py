@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.health.prom import PromConfig, PromSource
-from collectors.health.rules import SLOW_SCRAPE, NodeInputs, Sample, evaluate
+from clients.prom import PromConfig, PromSource, Sample
+from collectors.health.rules import SLOW_SCRAPE, NodeInputs, evaluate
 from collectors.health.thresholds import Thresholds
 from collectors.releases.feed import load_feed
 from simulator.prometheus import prometheus_server

@@ -11,7 +11,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
-from store.errors import BadInputError
+from store.errors import BadInputError, yaml_problem
 from store.redaction import register_secret
 
 POOL_CONNECTIONS = 128
@@ -51,10 +51,16 @@ def _load(path: Path) -> dict[str, Any]:
         raise BadInputError("kubeconfig not found", where=str(path), hint="pass --kubeconfig PATH or set KUBECONFIG")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except yaml.YAMLError as exc:
+        problem, at = yaml_problem(exc, str(path))
         raise BadInputError(
-            f"kubeconfig is not valid YAML: {first}", where=str(path), hint="check the file with `kubectl config view`"
+            f"kubeconfig is not valid YAML: {problem}", where=at, hint="check the file with `kubectl config view`"
+        ) from None
+    except UnicodeDecodeError:
+        raise BadInputError("kubeconfig is not UTF-8 text", where=str(path), hint="save it as UTF-8 YAML") from None
+    except OSError as exc:
+        raise BadInputError(
+            f"cannot read the kubeconfig: {exc.strerror or 'read failed'}", where=str(path), hint="check its permissions"
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("contexts"), list):
         raise BadInputError(
@@ -101,7 +107,9 @@ def open_contexts(path: Path, names: list[str] | None = None, *, all_contexts: b
             raise BadInputError(
                 f"context {name!r} is not in the kubeconfig",
                 where=str(path),
-                hint=f"use one of: {', '.join(available) or 'none'}",
+                hint=f"use one of: {', '.join(available)}"
+                if available
+                else "the kubeconfig has no contexts: add one with `kubectl config set-context`",
             )
         try:
             settings = client.Configuration()

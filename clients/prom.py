@@ -12,8 +12,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.failures import plain_reason
-from collectors.health.rules import Sample
+from clients.failures import plain_reason
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One PromQL answer for one node: a value, or why there is none."""
+
+    value: float | None = None
+    failed: str | None = None  # the query failed (unknown, with this reason)
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,9 @@ class PromSource:
             return _short(f"unexpected answer: {exc}")
         return rows if isinstance(rows, list) else _short(f"unexpected answer: {type(rows).__name__}")
 
-    def scrape_errors(self) -> dict[str, str]:
+    def scrape_errors(self) -> dict[str, str] | None:
         """``{node: the last scrape's error}`` of the kata-monitor targets Prometheus sees as down;
-        empty when it cannot say (the caller then knows only ``up == 0``)."""
+        None when it cannot say (the caller then knows only ``up == 0``)."""
         from prometheus_api_client.exceptions import PrometheusApiClientException
         from requests import RequestException
 
@@ -68,7 +75,7 @@ class PromSource:
         try:
             data = self._client.get_targets(state="active")
         except (PrometheusApiClientException, RequestException, ValueError):
-            return {}
+            return None
         out: dict[str, str] = {}
         for target in data.get("activeTargets", []) if isinstance(data, dict) else []:
             labels = target.get("labels") or {}
@@ -121,3 +128,8 @@ def _value(row: dict[str, Any]) -> float | None:
 
 def _short(text: str) -> str:
     return text.splitlines()[0][:200] if text else "unknown error"
+
+
+def scrape_timed_out(error: str | None) -> bool:
+    """Whether Prometheus' scrape error is a timeout (a slow target) rather than a refusal or a bad answer."""
+    return bool(error) and any(word in str(error).lower() for word in ("deadline exceeded", "timeout", "timed out"))

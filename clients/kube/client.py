@@ -16,8 +16,9 @@ from typing import Any
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from collectors.kube.config import Context
-from collectors.kube.errors import KubeConnectionError, KubeServerError, from_status
+from clients.failures import plain_reason
+from clients.kube.config import Context
+from clients.kube.errors import KubeConnectionError, KubeServerError, from_status
 
 PAGE_SIZE = 500
 SERVER_BACKOFF_S = (0.1, 0.3)  # after a 5xx: wait, ask again; two more tries in all
@@ -91,9 +92,8 @@ class KubeClient:
                 hint="check the cluster is reachable and its CA is right",
             ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            reason = str(getattr(exc, "reason", None) or exc).rsplit(": ", 1)[-1][:200]
             raise KubeConnectionError(
-                f"cannot reach the API server: {reason}",
+                f"cannot reach the API server: {plain_reason(exc, timeout_s=_read_timeout(timeout))}",
                 where=where,
                 hint="check the cluster is reachable (kubectl cluster-info)",
             ) from None
@@ -200,3 +200,8 @@ def _decode(data: bytes, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise KubeServerError("the API answered with JSON that is not an object", where=where)
     return value
+
+
+def _read_timeout(timeout: float | tuple[float, float]) -> float:
+    """The time a request waits for an answer: the read part of a (connect, read) pair."""
+    return timeout[1] if isinstance(timeout, tuple) else timeout
