@@ -32,6 +32,7 @@ class FileConfig:
     collect_interval: str | None = None
     prometheus: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 _FIELDS: dict[str, type] = {
@@ -42,6 +43,7 @@ _FIELDS: dict[str, type] = {
     "collect_interval": str,
     "prometheus": dict,
     "health": dict,
+    "metrics": dict,
 }
 _PROMETHEUS_FIELDS: dict[str, type | tuple[type, ...]] = {
     "url": str,
@@ -49,6 +51,7 @@ _PROMETHEUS_FIELDS: dict[str, type | tuple[type, ...]] = {
     "node_label": str,
     "timeout_s": (int, float),
 }
+_METRICS_FIELDS: dict[str, type | tuple[type, ...]] = {"per_node": bool}
 
 
 def default_config_path() -> Path:
@@ -76,6 +79,20 @@ def load_config(explicit: str | None = None) -> FileConfig:
     return _validate(path, data)
 
 
+def _check_table(path: Path, table: str, values: dict[str, Any], fields: dict[str, type | tuple[type, ...]]) -> None:
+    """Every key of ``[table]`` is known and of its type (a bool is not a number)."""
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(
+                f"unknown field '{table}.{key}'", where=str(path), hint=f"known: {', '.join(sorted(fields))}"
+            )
+        expected = fields[key]
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+            raise ConfigError(
+                f"field '{table}.{key}' has the wrong type", where=str(path), hint="see docs/configuration.md"
+            )
+
+
 def _validate(path: Path, data: dict[str, Any]) -> FileConfig:
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -91,17 +108,8 @@ def _validate(path: Path, data: dict[str, Any]) -> FileConfig:
                 hint=f"write it as [{key}]" if kind == "table" else f'write it as {key} = "..."',
             )
         values[key] = value
-    for key, value in (values.get("prometheus") or {}).items():
-        if key not in _PROMETHEUS_FIELDS:
-            raise ConfigError(
-                f"unknown field 'prometheus.{key}'",
-                where=str(path),
-                hint=f"known: {', '.join(sorted(_PROMETHEUS_FIELDS))}",
-            )
-        if not isinstance(value, _PROMETHEUS_FIELDS[key]) or isinstance(value, bool):
-            raise ConfigError(
-                f"field 'prometheus.{key}' has the wrong type", where=str(path), hint="see docs/configuration.md"
-            )
+    _check_table(path, "prometheus", values.get("prometheus") or {}, _PROMETHEUS_FIELDS)
+    _check_table(path, "metrics", values.get("metrics") or {}, _METRICS_FIELDS)
     if values.get("health"):
         from collectors.health.thresholds import thresholds_from
 

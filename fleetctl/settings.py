@@ -25,6 +25,7 @@ class Settings:
     prometheus: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
     collect_interval: str = "30s"
+    metrics_per_node: bool = True  # [metrics] per_node: serve exports per-node fleet series
 
     def prom_config(self, url: str | None = None) -> PromConfig | None:
         """Prometheus settings: ``url`` (a flag) over the config's ``[prometheus] url``; None without either."""
@@ -54,6 +55,7 @@ def resolve_settings(
         collect_interval=file.collect_interval or "30s",
         prometheus=dict(file.prometheus),
         health=dict(file.health),
+        metrics_per_node=bool(file.metrics.get("per_node", True)),
     )
 
 

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -69,10 +69,22 @@ class PrometheusProcess:
     """Debian's Prometheus on a fixed loopback port with a temporary TSDB; it can be stopped and
     started again (same port, same data), as chaos tests do to a monitoring outage."""
 
-    def __init__(self, targets: Path, *, interval: str = "1s") -> None:
+    def __init__(
+        self,
+        targets: Path,
+        *,
+        interval: str = "1s",
+        static_jobs: Mapping[str, Sequence[str]] | None = None,
+        rule_files: Sequence[Path] = (),
+    ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="fleetctl-prom-"))
         self.config = self.root / "prometheus.yml"
-        self.config.write_text(CONFIG.format(interval=interval, timeout=interval, targets=json.dumps(str(targets))))
+        config = CONFIG.format(interval=interval, timeout=interval, targets=json.dumps(str(targets)))
+        for job, addresses in (static_jobs or {}).items():  # e.g. fleetctl serve's /metrics
+            config += f"  - job_name: {json.dumps(job)}\n    static_configs:\n      - targets: {json.dumps(list(addresses))}\n"
+        if rule_files:
+            config += f"rule_files: {json.dumps([str(f) for f in rule_files])}\n"
+        self.config.write_text(config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -126,9 +138,16 @@ class PrometheusProcess:
 
 
 @contextmanager
-def prometheus_server(targets: Path, *, interval: str = "1s") -> Iterator[str]:
-    """Start Prometheus scraping the file_sd ``targets``; yield its base URL."""
-    prometheus = PrometheusProcess(targets, interval=interval)
+def prometheus_server(
+    targets: Path,
+    *,
+    interval: str = "1s",
+    static_jobs: Mapping[str, Sequence[str]] | None = None,
+    rule_files: Sequence[Path] = (),
+) -> Iterator[str]:
+    """Start Prometheus scraping the file_sd ``targets`` (and ``static_jobs``: job -> host:port
+    list), evaluating ``rule_files``; yield its base URL."""
+    prometheus = PrometheusProcess(targets, interval=interval, static_jobs=static_jobs, rule_files=rule_files)
     try:
         prometheus.start()
         yield prometheus.url

@@ -9,6 +9,7 @@ Every disagreement becomes a drift reason a person can read.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from store.errors import VersionParseError
 from store.versions import KataVersion
@@ -83,3 +84,39 @@ def resolve(s: Signals) -> Resolution:
         have = set(s.handlers)
         drift += [f"handler {h} missing" for h in expected_handlers(version, s.arch) if h not in have]
     return Resolution(str(version) if version else None, version.sort_key() if version else None, tuple(drift))
+
+
+class DriftKind(StrEnum):
+    """What kind of disagreement a drift reason is: a bounded label for metrics and grouping."""
+
+    NOT_A_VERSION = "not_a_version"
+    NO_REPORTER = "no_reporter"
+    REPORTER_DISAGREES = "reporter_disagrees"
+    DEPLOY_DISAGREES = "deploy_disagrees"
+    NO_DEPLOY_POD = "no_deploy_pod"
+    DEPLOY_POD_NOT_READY = "deploy_pod_not_ready"
+    LABEL_MISSING = "label_missing"
+    LABEL_WRONG = "label_wrong"
+    HANDLER_MISSING = "handler_missing"
+    OTHER = "other"
+
+
+def drift_kind(reason: str) -> DriftKind:
+    """The kind of one of ``resolve``'s drift reasons (``OTHER`` for a text it does not write)."""
+    if reason.endswith("which is not a Kata version"):
+        return DriftKind.NOT_A_VERSION
+    if reason == "no reporter data":
+        return DriftKind.NO_REPORTER
+    if reason.startswith("kata-runtime reports "):
+        return DriftKind.REPORTER_DISAGREES
+    if reason == "no kata-deploy pod on the node":
+        return DriftKind.NO_DEPLOY_POD
+    if reason.startswith("kata-deploy pod is "):
+        return DriftKind.DEPLOY_DISAGREES if " but the node reports " in reason else DriftKind.DEPLOY_POD_NOT_READY
+    if reason == "label katacontainers.io/kata-runtime is missing":
+        return DriftKind.LABEL_MISSING
+    if reason.startswith("label katacontainers.io/kata-runtime is "):
+        return DriftKind.LABEL_WRONG
+    if reason.startswith("handler ") and reason.endswith(" missing"):
+        return DriftKind.HANDLER_MISSING
+    return DriftKind.OTHER

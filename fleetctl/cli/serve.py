@@ -79,7 +79,7 @@ def serve(
             clients={c.name: KubeClient(c) for c in contexts},
             pins=kernel_pins(store),
             health=health_runner(settings, prometheus),
-            metrics=Metrics(store),
+            metrics=Metrics(store, per_node=settings.metrics_per_node, cache_s=options.collect_interval_s),
             prometheus=settings.prom_config(prometheus),
             poll_s=poll_s,
             lease_ttl=run_ttl,

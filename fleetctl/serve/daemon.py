@@ -23,7 +23,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from clients.kube.client import KubeClient
 from clients.kube.errors import KubeApiError
@@ -215,7 +215,7 @@ class Daemon:
         return web.Response(text=f"ok: {self.ready_reason}\n")
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        body = await asyncio.to_thread(generate_latest, self.ctx.metrics.registry)
+        body = await asyncio.to_thread(self.ctx.metrics.render)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

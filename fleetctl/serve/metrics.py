@@ -1,4 +1,5 @@
-"""``/metrics``: what the daemon did (counters it keeps) and what the store says now (read per scrape)."""
+"""``/metrics``: what the daemon did (counters it keeps), how old the data is, and the fleet
+(``fleetseries``: nodes, releases, checks and runs, read from the store once per collection interval)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlmodel import col
 
+from fleetctl.serve.fleetseries import FleetCollector
 from store.engine import Store
-from store.models import Cluster, NodeStep, UpgradeRun, Wave
-from store.states import ENDED_RUNS, WaveState
+from store.models import Cluster
 
 
 class Metrics:
     """The daemon's registry: its own counters, plus a collector reading the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, per_node: bool = True, cache_s: float = 30.0) -> None:
         self.registry = CollectorRegistry()
         self.leader = Gauge("fleetctl_leader", "1 while this replica holds the leader Lease.", registry=self.registry)
         self.job_seconds = Histogram(
@@ -37,51 +38,25 @@ class Metrics:
             "fleetctl_collection_errors_total", "Collections that failed.", ["kind", "cluster"], registry=self.registry
         )
         self.registry.register(_StoreCollector(store))
+        self.fleet = FleetCollector(store, per_node=per_node, cache_s=cache_s)
+
+    def render(self) -> bytes:
+        """The whole ``/metrics`` body: the daemon's own series, then the fleet's (formatted once
+        per collection interval, so a scrape in between costs only the daemon's few series)."""
+        return generate_latest(self.registry) + self.fleet.render()
 
 
 class _StoreCollector(Collector):
-    """Rollout and freshness figures, read from the store at scrape time (any replica answers alike)."""
+    """How old each cluster's data is, read from the store at every scrape."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        nodes = GaugeMetricFamily(
-            "fleetctl_upgrade_nodes", "Nodes of unfinished runs, by step state.", labels=["run", "state"]
-        )
-        wave = GaugeMetricFamily("fleetctl_upgrade_current_wave", "The wave an unfinished run is at.", labels=["run"])
-        gates = GaugeMetricFamily(
-            "fleetctl_upgrade_gate", "1 for each wave's gate result.", labels=["run", "wave", "result"]
-        )
         age = GaugeMetricFamily("fleetctl_data_age_seconds", "Seconds since the last collection.", labels=["cluster"])
         now = datetime.now(UTC)
         with self.store.read_connection() as conn:
-            open_runs = [
-                r
-                for (r,) in conn.execute(sa.select(col(UpgradeRun.id)).where(col(UpgradeRun.state).not_in(ENDED_RUNS)))
-            ]
-            if open_runs:
-                counts = conn.execute(
-                    sa.select(col(NodeStep.run_id), col(NodeStep.state), sa.func.count())
-                    .where(col(NodeStep.run_id).in_(open_runs))
-                    .group_by(col(NodeStep.run_id), col(NodeStep.state))
-                )
-                for run_id, state, n in counts:
-                    nodes.add_metric([str(run_id), state], n)
-                waves = conn.execute(
-                    sa.select(col(Wave.run_id), col(Wave.number), col(Wave.state), col(Wave.gate_state))
-                    .where(col(Wave.run_id).in_(open_runs))
-                    .order_by(col(Wave.run_id), col(Wave.number))
-                ).all()
-                current: dict[int, int] = {}
-                for run_id, number, state, gate in waves:
-                    if state != WaveState.PENDING or run_id not in current:
-                        current[run_id] = number if state != WaveState.PENDING else current.get(run_id, 0)
-                    if gate:
-                        gates.add_metric([str(run_id), str(number), gate], 1)
-                for run_id, number in current.items():
-                    wave.add_metric([str(run_id)], number)
             for name, at in conn.execute(sa.select(col(Cluster.name), col(Cluster.last_collected_at))):
                 if at is not None:
                     age.add_metric([name], (now - at).total_seconds())
-        yield from (nodes, wave, gates, age)
+        yield age
