@@ -34,13 +34,18 @@ from fleetctl.exitcodes import ExitCode, exit_code_for
 from fleetctl.settings import resolve_settings
 from store.errors import FleetctlError
 
-app = typer.Typer(
-    name="fleetctl",
-    help="See and upgrade a fleet of Kata Containers nodes on Kubernetes.",
-    add_completion=False,
-    pretty_exceptions_enable=False,  # never print locals: they can hold tokens and passwords
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+
+def _typer() -> typer.Typer:
+    return typer.Typer(
+        name="fleetctl",
+        help="See and upgrade a fleet of Kata Containers nodes on Kubernetes.",
+        add_completion=False,
+        pretty_exceptions_enable=False,  # never print locals: they can hold tokens and passwords
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+app = _typer()
 app.add_typer(db.app, name="db")
 app.add_typer(sim.app, name="sim")
 app.add_typer(releases.app, name="releases")
@@ -111,13 +116,48 @@ def root(
         raise typer.Exit()
 
 
+_VALUE_OPTIONS = frozenset({"--db", "--kubeconfig", "--context", "--output", "-o", "--config"})
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app with only the command ``argv`` names: Typer builds every command's parameters
+    from its signature on each start (about 35 ms for all of them), and a command needs only its
+    own. Anything else (no command, ``--help``, a typo) gets the whole app, so help and
+    did-you-mean are as always."""
+    name = _command_name(argv)
+    commands = [c for c in app.registered_commands if c.name == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if name is None or not (commands or groups):
+        return app
+    one = _typer()
+    one.registered_callback = app.registered_callback
+    one.registered_commands, one.registered_groups = commands, groups
+    return one
+
+
+def _command_name(argv: list[str]) -> str | None:
+    """The first word after the global options, or None (a flag this does not know comes first)."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in _VALUE_OPTIONS:
+            i += 2
+        elif word.startswith("-") and word.split("=", 1)[0] in _VALUE_OPTIONS and "=" in word:
+            i += 1
+        elif word.startswith("-"):
+            return None
+        else:
+            return word
+    return None
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code. Every error becomes a code here, and only here.
 
     Usage errors (Click's) are printed in the one error format, ``error: WHERE: WHAT`` and a
     ``hint:``, and are exit 2; Ctrl-C is 130; the error tree and unexpected errors are mapped below.
     """
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(_app_for(sys.argv[1:] if argv is None else argv))
     try:
         code = command.main(args=argv, prog_name="fleetctl", standalone_mode=False)
     except SystemExit as exc:

@@ -158,3 +158,26 @@ def test_a_reader_that_goes_away_is_a_quiet_exit_0(tmp_path: Path) -> None:
         stderr = command.stderr.read().decode()
     assert command.wait(timeout=300) == 0, stderr
     assert "Traceback" not in stderr and "Broken pipe" not in stderr and "error" not in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "built"),
+    [
+        (["--db", "sqlite:///x.db", "nodes", "-o", "name"], ["nodes"]),
+        (["--db=sqlite:///x.db", "--context", "prod", "upgrade", "status"], ["upgrade"]),
+        (["nodes", "--help"], ["nodes"]),
+        (["--help"], None),
+        (["nodez"], None),  # a typo gets the whole app, and with it the did-you-mean
+        (["-ojson", "nodes"], None),  # a flag it does not know: the whole app parses it
+        ([], None),
+    ],
+)
+def test_start_up_builds_only_the_command_that_runs(argv: list[str], built: list[str] | None) -> None:
+    from fleetctl.cli.app import _app_for, app
+
+    chosen = _app_for(argv)
+    if built is None:
+        assert chosen is app
+    else:
+        names = [c.name for c in chosen.registered_commands] + [g.name for g in chosen.registered_groups]
+        assert names == built and chosen.registered_callback is app.registered_callback
