@@ -9,7 +9,11 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from store.query.reading import NodeRow
 
 API_VERSION = "fleetctl.io/v1"
 NONE = "<none>"
@@ -59,3 +63,47 @@ def to_csv(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def listing(kind: str, items: Sequence[Mapping[str, Any]], **metadata: Any) -> dict[str, Any]:
     """A list with the stable envelope: ``apiVersion``, ``kind``, ``metadata``, ``items``."""
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "items": list(items)}
+
+
+def node_items(rows: Sequence[NodeRow]) -> list[dict[str, Any]]:
+    """Nodes as the JSON and YAML items of ``NodeList`` (the one place rows become camelCase)."""
+    iso: dict[datetime, str] = {}  # one collection's rows share their timestamps
+
+    def when(at: datetime) -> str:
+        text = iso.get(at)
+        if text is None:
+            text = iso[at] = at.isoformat()
+        return text
+
+    return [
+        {
+            "name": r.name,
+            "cluster": r.cluster,
+            "arch": r.arch,
+            "zone": r.zone,
+            "region": r.region,
+            "kata": {
+                "version": r.kata_version,
+                "deployVersion": r.kata_deploy_version,
+                "commit": r.kata_commit,
+                "label": r.kata_label,
+            },
+            "guestKernel": r.guest_kernel,
+            "customKernel": r.custom_kernel,
+            "hypervisor": {"name": r.hypervisor, "version": r.hypervisor_version, "machineType": r.machine_type},
+            "hostKernel": r.host_kernel,
+            "osImage": r.os_image,
+            "containerRuntime": r.container_runtime,
+            "kubelet": r.kubelet,
+            "ready": r.ready,
+            "cordoned": r.cordoned,
+            "cpu": r.cpu,
+            "runtimeHandlers": list(r.runtime_handlers),
+            "drift": list(r.drift),
+            "parseProblems": list(r.parse_problems),
+            "health": r.health.value,
+            "firstSeen": when(r.first_seen),
+            "changedAt": when(r.changed_at),
+        }
+        for r in rows
+    ]

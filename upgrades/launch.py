@@ -31,28 +31,25 @@ def candidates(store: Store, spec: PlanSpec) -> list[Candidate]:
     if not every:
         raise BadInputError("the store has no nodes", where="store", hint="run fleetctl collect first")
     matched = (
-        {
-            (i["cluster"], i["name"])
-            for i in read_nodes(store, where=sel.where, selector=sel.label_selector, now=at).items
-        }
+        {(i.cluster, i.name) for i in read_nodes(store, where=sel.where, selector=sel.label_selector, now=at).items}
         if sel.where or sel.label_selector
         else None
     )
-    pinned = {(i["cluster"], i["name"]) for i in read_nodes(store, where=None, selector=sel.pinned, now=at).items}
+    pinned = {(i.cluster, i.name) for i in read_nodes(store, where=None, selector=sel.pinned, now=at).items}
     out = []
     for i in every:
-        key = (i["cluster"], i["name"])
+        key = (i.cluster, i.name)
         selected = (
             (matched is None or key in matched)
-            and (not sel.clusters or i["cluster"] in sel.clusters)
-            and (not sel.arches or i["arch"] in sel.arches)
-            and (not sel.zones or i["zone"] in sel.zones)
+            and (not sel.clusters or i.cluster in sel.clusters)
+            and (not sel.arches or i.arch in sel.arches)
+            and (not sel.zones or i.zone in sel.zones)
         )
         out.append(
             Candidate(
-                cluster=i["cluster"], name=i["name"], arch=i["arch"], zone=i["zone"], kata=i["kata"]["version"],
-                health=i["health"], ready=bool(i["ready"]), cordoned=bool(i["cordoned"]),
-                custom_kernel=bool(i["customKernel"]), selected=selected, pinned=key in pinned,
+                cluster=i.cluster, name=i.name, arch=i.arch, zone=i.zone, kata=i.kata_version, health=i.health,
+                ready=bool(i.ready), cordoned=i.cordoned, custom_kernel=bool(i.custom_kernel), selected=selected,
+                pinned=key in pinned,
             )
         )  # fmt: skip
     return out

@@ -41,12 +41,12 @@ def health(
         checks = read_checks(store, where=where, now=datetime.now(UTC), cluster=store_scope(ctx, store))
     counts = dict.fromkeys(RANK, 0)
     for item in answer.items:
-        counts[item["health"]] += 1
+        counts[item.health] += 1
     failing = [c for c in checks if c["status"] != "ok"]
     failing.sort(key=lambda c: (-RANK[c["status"]], c["code"], c["cluster"], c["node"]))
     threshold = RANK[fail_on]
     findings = any(RANK[c["status"]] >= threshold for c in checks) or any(
-        RANK[i["health"]] >= threshold for i in answer.items
+        RANK[i.health] >= threshold for i in answer.items
     )
     if fmt in ("json", "yaml"):
         doc = listing("HealthReport", failing, **meta, nodes=len(answer.items), nodesByHealth=counts, failOn=fail_on)

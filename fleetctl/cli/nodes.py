@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from fleetctl.cli.options import LiveOption, MaxAgeOption, OutputOption, WhereOption, output_format, store_scope
 from fleetctl.console import err
 from fleetctl.exitcodes import ExitCode
-from fleetctl.output import listing, table, to_csv, to_json, to_yaml
+from fleetctl.output import listing, node_items, table, to_csv, to_json, to_yaml
 from fleetctl.settings import Settings
 from store.errors import BadInputError
+
+if TYPE_CHECKING:
+    from store.query.reading import NodeRow
 
 FORMATS = ("table", "wide", "json", "yaml", "csv", "name")
 COLUMNS = ["name", "cluster", "arch", "zone", "kata", "guest-kernel", "health", "age"]
@@ -32,22 +35,22 @@ WIDE = [
 ]
 
 
-def _cells(item: dict[str, Any], wide: bool) -> list[Any]:
+def _cells(row: NodeRow, wide: bool) -> list[Any]:
     from store.durations import format_duration
 
-    kernel = item["guestKernel"]
-    if kernel and item["customKernel"]:
+    kernel = row.guest_kernel
+    if kernel and row.custom_kernel:
         kernel += " (custom)"
-    state = item["health"] if item["ready"] is not False else f"{item['health']},NotReady"
-    if item["cordoned"]:
+    state = row.health.value if row.ready is not False else f"{row.health},NotReady"
+    if row.cordoned:
         state += ",Cordoned"
-    age = format_duration(timedelta(seconds=item["_age"]))
-    base = [item["name"], item["cluster"], item["arch"], item["zone"], item["kata"]["version"], kernel]
+    age = format_duration(timedelta(seconds=row.age_s))
+    base = [row.name, row.cluster, row.arch, row.zone, row.kata_version, kernel]
     if not wide:
         return [*base, state, age]
-    hypervisor = " ".join(x for x in (item["hypervisor"]["name"], item["hypervisor"]["version"]) if x) or None
-    drift = f"{len(item['drift'])}: {item['drift'][0]}" if item["drift"] else None
-    return [*base, hypervisor, item["hostKernel"], f"{item['cpu']:g}", drift, state, age]
+    hypervisor = " ".join(x for x in (row.hypervisor, row.hypervisor_version) if x) or None
+    drift = f"{len(row.drift)}: {row.drift[0]}" if row.drift else None
+    return [*base, hypervisor, row.host_kernel, f"{row.cpu:g}", drift, state, age]
 
 
 def freshness(answer: Any, max_age: str | None, now: datetime, interval: str = "30s") -> dict[str, Any]:
@@ -156,16 +159,14 @@ def _collect_first(ctx: typer.Context) -> None:
                 )
 
 
-def _print(items: list[dict[str, Any]], fmt: str, meta: dict[str, Any]) -> None:
-    from store.query.reading import public
-
+def _print(items: list[NodeRow], fmt: str, meta: dict[str, Any]) -> None:
     if fmt == "json":
-        typer.echo(to_json(listing("NodeList", public(items), **meta)))
+        typer.echo(to_json(listing("NodeList", node_items(items), **meta)))
     elif fmt == "yaml":
-        typer.echo(to_yaml(listing("NodeList", public(items), **meta)).rstrip())
+        typer.echo(to_yaml(listing("NodeList", node_items(items), **meta)).rstrip())
     elif fmt == "name":
         for item in items:
-            typer.echo(f"node/{item['name']}")
+            typer.echo(f"node/{item.name}")
     elif fmt == "csv":
         typer.echo(to_csv(WIDE, [_cells(i, True) for i in items]))
     elif not items:

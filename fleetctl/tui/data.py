@@ -30,6 +30,7 @@ from store.errors import FleetctlError
 
 if TYPE_CHECKING:
     from store.engine import Store
+    from store.query.reading import NodeRow
 
 
 @dataclass
@@ -50,8 +51,8 @@ MAX_WIDTH = 48
 
 
 def prepare(
-    fleet: list[dict[str, Any]] | None,
-    shown: list[dict[str, Any]],
+    fleet: list[NodeRow] | None,
+    shown: list[NodeRow],
     sort_column: str,
     columns: list[str],
     *,

@@ -1,4 +1,4 @@
-"""What the fleet view shows, computed from ``read_nodes`` items: pure functions, no I/O.
+"""What the fleet view shows, computed from ``read_nodes``' ``NodeRow``s: pure functions, no I/O.
 
 Rows are keyed by ``cluster/name``; a refresh is turned into a ``RowDiff`` so the table only
 adds, removes and updates what changed (never a clear-and-refill of 10,000 rows).
@@ -7,11 +7,14 @@ adds, removes and updates what changed (never a clear-and-refill of 10,000 rows)
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from store.versions import KataVersion
+
+if TYPE_CHECKING:
+    from store.query.reading import NodeRow
 
 NONE = "<none>"
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -37,9 +40,9 @@ WIDE_COLUMNS: tuple[tuple[str, str], ...] = (
 HEALTH_ORDER = ("crit", "warn", "unknown", "ok")
 
 
-def key_of(item: Mapping[str, Any]) -> str:
+def key_of(item: NodeRow) -> str:
     """The row key: unique across clusters."""
-    return f"{item['cluster']}/{item['name']}"
+    return f"{item.cluster}/{item.name}"
 
 
 def age(seconds: float) -> str:
@@ -51,26 +54,25 @@ def age(seconds: float) -> str:
     return f"{s}s"
 
 
-def cells(item: Mapping[str, Any]) -> dict[str, str]:
+def cells(item: NodeRow) -> dict[str, str]:
     """Every column's text for one node."""
-    kata = item["kata"]["version"] or NONE
-    kernel = item["guestKernel"] or NONE
-    hypervisor = item["hypervisor"]
+    kata = item.kata_version or NONE
+    kernel = item.guest_kernel or NONE
     return {
-        "name": item["name"],
-        "cluster": item["cluster"],
-        "arch": item["arch"] or NONE,
-        "zone": item["zone"] or NONE,
-        "kata": kata + (" (drift)" if item["drift"] else ""),
-        "kernel": kernel + (" *" if item["customKernel"] else ""),
-        "hypervisor": " ".join(x for x in (hypervisor["name"], hypervisor["version"]) if x) or NONE,
-        "host": item["hostKernel"] or NONE,
-        "health": item["health"],
-        "age": age(item["_age"]),
-        "cpu": f"{item['cpu']:g}",
-        "ready": "Ready" if item["ready"] else "NotReady",
-        "drift": "; ".join(item["drift"]) or NONE,
-        "runtime": item["containerRuntime"] or NONE,
+        "name": item.name,
+        "cluster": item.cluster,
+        "arch": item.arch or NONE,
+        "zone": item.zone or NONE,
+        "kata": kata + (" (drift)" if item.drift else ""),
+        "kernel": kernel + (" *" if item.custom_kernel else ""),
+        "hypervisor": " ".join(x for x in (item.hypervisor, item.hypervisor_version) if x) or NONE,
+        "host": item.host_kernel or NONE,
+        "health": item.health.value,
+        "age": age(item.age_s),
+        "cpu": f"{item.cpu:g}",
+        "ready": "Ready" if item.ready else "NotReady",
+        "drift": "; ".join(item.drift) or NONE,
+        "runtime": item.container_runtime or NONE,
     }
 
 
@@ -87,16 +89,16 @@ class Totals:
     health: dict[str, int]
 
 
-def totals(items: Sequence[Mapping[str, Any]]) -> Totals:
+def totals(items: Sequence[NodeRow]) -> Totals:
     """Counts over the whole fleet (not the filter)."""
-    health = Counter(i["health"] for i in items)
+    health = Counter(i.health.value for i in items)
     return Totals(
-        clusters=len({i["cluster"] for i in items}),
+        clusters=len({i.cluster for i in items}),
         nodes=len(items),
-        vcpus=sum(i["cpu"] for i in items),
-        releases=len({i["kata"]["version"] for i in items if i["kata"]["version"]}),
-        drift=sum(1 for i in items if i["drift"]),
-        custom_kernels=sum(1 for i in items if i["customKernel"]),
+        vcpus=sum(i.cpu for i in items),
+        releases=len({i.kata_version for i in items if i.kata_version}),
+        drift=sum(1 for i in items if i.drift),
+        custom_kernels=sum(1 for i in items if i.custom_kernel),
         health={h: health.get(h, 0) for h in HEALTH_ORDER},
     )
 
@@ -110,11 +112,11 @@ class Matrix:
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def matrix(items: Iterable[Mapping[str, Any]]) -> Matrix:
+def matrix(items: Iterable[NodeRow]) -> Matrix:
     """The release x arch matrix; nodes without Kata count under <none>."""
     counts: Counter[tuple[str, str]] = Counter()
     for i in items:
-        counts[(i["kata"]["version"] or NONE, i["arch"] or NONE)] += 1
+        counts[(i.kata_version or NONE, i.arch or NONE)] += 1
     releases = sorted({r for r, _ in counts}, key=_release_order)
     arches = sorted({a for _, a in counts})
     return Matrix(releases, arches, dict(counts))
@@ -131,9 +133,9 @@ def _invert(key: str) -> str:
     return "".join(chr(0x10FFFF - ord(c)) for c in key)  # newest first in an ascending sort
 
 
-def kernels(items: Iterable[Mapping[str, Any]]) -> list[tuple[str, bool, int]]:
+def kernels(items: Iterable[NodeRow]) -> list[tuple[str, bool, int]]:
     """(guest kernel build, custom, nodes), most common first."""
-    counts: Counter[tuple[str, bool]] = Counter((i["guestKernel"] or NONE, bool(i["customKernel"])) for i in items)
+    counts: Counter[tuple[str, bool]] = Counter((i.guest_kernel or NONE, bool(i.custom_kernel)) for i in items)
     return [(k, custom, n) for (k, custom), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
@@ -158,19 +160,19 @@ def diff_rows(old: Mapping[str, Mapping[str, str]], new: Mapping[str, Mapping[st
     return RowDiff(added, removed, changed)
 
 
-SORT_KEYS = {
-    "name": lambda i: (i["cluster"], i["name"]),
-    "cluster": lambda i: (i["cluster"], i["name"]),
-    "arch": lambda i: (i["arch"] or "~", i["name"]),
-    "zone": lambda i: (i["zone"] or "~", i["name"]),
-    "kata": lambda i: (i["_sort"], i["name"]),
-    "kernel": lambda i: (i["guestKernel"] or "~", i["name"]),
-    "hypervisor": lambda i: (i["hypervisor"]["version"] or "~", i["name"]),
-    "host": lambda i: (i["hostKernel"] or "~", i["name"]),
-    "health": lambda i: (HEALTH_ORDER.index(i["health"]), i["name"]),
-    "age": lambda i: (-i["_age"], i["name"]),
-    "cpu": lambda i: (i["cpu"], i["name"]),
-    "ready": lambda i: (i["ready"], i["name"]),
-    "drift": lambda i: (not i["drift"], i["name"]),
-    "runtime": lambda i: (i["containerRuntime"] or "~", i["name"]),
+SORT_KEYS: dict[str, Callable[[NodeRow], Any]] = {
+    "name": lambda i: (i.cluster, i.name),
+    "cluster": lambda i: (i.cluster, i.name),
+    "arch": lambda i: (i.arch or "~", i.name),
+    "zone": lambda i: (i.zone or "~", i.name),
+    "kata": lambda i: (i.kata_sort, i.name),
+    "kernel": lambda i: (i.guest_kernel or "~", i.name),
+    "hypervisor": lambda i: (i.hypervisor_version or "~", i.name),
+    "host": lambda i: (i.host_kernel or "~", i.name),
+    "health": lambda i: (HEALTH_ORDER.index(i.health), i.name),
+    "age": lambda i: (-i.age_s, i.name),
+    "cpu": lambda i: (i.cpu, i.name),
+    "ready": lambda i: (bool(i.ready), i.name),
+    "drift": lambda i: (not i.drift, i.name),
+    "runtime": lambda i: (i.container_runtime or "~", i.name),
 }

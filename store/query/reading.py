@@ -1,11 +1,15 @@
-"""Reading nodes for the on-call commands: one query, one short read transaction, plain dicts out."""
+"""Reading nodes for the on-call commands: one query, one short read transaction, ``NodeRow``s out.
+
+Rows are typed, snake_case and undecorated; ``fleetctl.output.node_item`` is the one place that
+turns a row into the camelCase JSON item of ``nodes -o json``.
+"""
 
 from __future__ import annotations
 
 import functools
 import gc
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,11 +28,46 @@ from store.query.selector import selector_to_query
 SORT_KEYS = ("name", "cluster", "arch", "zone", "kata", "health", "cpu", "age")
 
 
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    """One present node as the on-call commands, the dashboard and the planner read it."""
+
+    name: str
+    cluster: str
+    arch: str | None
+    zone: str | None
+    region: str | None
+    kata_version: str | None
+    kata_deploy_version: str | None
+    kata_commit: str | None
+    kata_label: str | None
+    kata_sort: str  # KataVersion.sort_key(), "" when unknown: sorts releases in release order
+    guest_kernel: str | None
+    custom_kernel: bool | None
+    hypervisor: str | None
+    hypervisor_version: str | None
+    machine_type: str | None
+    host_kernel: str | None
+    os_image: str | None
+    container_runtime: str | None
+    kubelet: str | None
+    ready: bool | None
+    cordoned: bool
+    cpu: float  # cores
+    runtime_handlers: tuple[str, ...]
+    drift: tuple[str, ...]
+    parse_problems: tuple[str, ...]
+    health: Status  # the worst check; unknown without any
+    first_seen: datetime
+    changed_at: datetime
+    age_s: float  # seconds since first seen, at the answer's time
+
+
 @dataclass(frozen=True)
 class NodeAnswer:
     """The nodes that matched, and how fresh the data is."""
 
-    items: list[dict[str, Any]]
+    items: list[NodeRow]
     collected_at: dict[str, datetime | None]  # per cluster
 
     def oldest(self) -> datetime | None:
@@ -46,7 +85,7 @@ _STATE_COLUMNS = (
     "parse_problems", "changed_at",
 )  # fmt: skip
 _JSON_COLUMNS = {"runtime_handlers", "drift", "parse_problems"}  # read as text; most are "[]"
-_BY_RANK = {s.rank: s.value for s in Status}
+_BY_RANK = {s.rank: s for s in Status}
 # Core table columns, not ORM attributes: SQLAlchemy then has nothing to adapt on each execution.
 _NODE, _STATE, _CLUSTER, _CHECK = (
     SQLModel.metadata.tables[m.__tablename__].c for m in (Node, NodeState, Cluster, HealthCheck)
@@ -119,7 +158,7 @@ def read_nodes(
             clusters: dict[str, datetime | None] = dict(conn.execute(_FRESHNESS).all())
         items = [build(row) for row in rows]
         items.sort(key=_sort_key(sort_by))
-    used = {i["cluster"] for i in items} or ({cluster} if cluster else set(clusters))
+    used = {i.cluster for i in items} or ({cluster} if cluster else set(clusters))
     return NodeAnswer(items, {c: clusters.get(c) for c in used})
 
 
@@ -143,78 +182,46 @@ def _timeless_statement(texts: tuple[str, ...], dialect: str) -> sa.Select[Any]:
 
 
 class _ItemBuilder:
-    """Rows to items. Collected rows repeat their values (one timestamp per collection, a few
-    drift messages), so decoded JSON and formatted times are memoised for one answer."""
+    """Rows to ``NodeRow``s. Collected rows repeat their values (a few drift messages), so
+    decoded JSON is memoised for one answer."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
-        self._json: dict[str, list[Any]] = {}
-        self._iso: dict[datetime, str] = {}
+        self._json: dict[str, tuple[str, ...]] = {}
 
-    def _list(self, value: Any) -> list[Any]:
+    def _list(self, value: Any) -> tuple[str, ...]:
         if not value or value == "[]":
-            return []
+            return ()
         if isinstance(value, list):  # PostgreSQL's driver decodes json itself
-            return value
+            return tuple(str(v) for v in value)
         decoded = self._json.get(value)
         if decoded is None:
             loaded = json.loads(value)
-            decoded = self._json[value] = loaded if isinstance(loaded, list) else []
-        return list(decoded)
+            decoded = self._json[value] = tuple(str(v) for v in loaded) if isinstance(loaded, list) else ()
+        return decoded
 
-    def _time(self, value: datetime) -> str:
-        text = self._iso.get(value)
-        if text is None:
-            text = self._iso[value] = value.isoformat()
-        return text
-
-    def __call__(self, row: Any) -> dict[str, Any]:
+    def __call__(self, row: Any) -> NodeRow:
         (_, name, first_seen, cluster, arch, zone, region, kata, deploy, commit, label, sort, guest, custom,
          hypervisor, hv_version, machine, host, os_image, runtime, kubelet, ready, cordoned, cpu, handlers,
          drift, problems, changed_at, worst) = row  # fmt: skip
-        return {
-            "name": name,
-            "cluster": cluster,
-            "arch": arch,
-            "zone": zone,
-            "region": region,
-            "kata": {"version": kata, "deployVersion": deploy, "commit": commit, "label": label},
-            "guestKernel": guest,
-            "customKernel": custom,
-            "hypervisor": {"name": hypervisor, "version": hv_version, "machineType": machine},
-            "hostKernel": host,
-            "osImage": os_image,
-            "containerRuntime": runtime,
-            "kubelet": kubelet,
-            "ready": ready,
-            "cordoned": cordoned,
-            "cpu": (cpu or 0) / 1000,
-            "runtimeHandlers": self._list(handlers),
-            "drift": self._list(drift),
-            "parseProblems": self._list(problems),
-            "health": _BY_RANK.get(1 if worst is None else worst, "unknown"),
-            "firstSeen": self._time(first_seen),
-            "changedAt": self._time(changed_at),
-            "_sort": sort or "",
-            "_age": (self.now - first_seen).total_seconds(),
-        }
+        return NodeRow(
+            name, cluster, arch, zone, region, kata, deploy, commit, label, sort or "", guest, custom, hypervisor,
+            hv_version, machine, host, os_image, runtime, kubelet, ready, bool(cordoned), (cpu or 0) / 1000,
+            self._list(handlers), self._list(drift), self._list(problems),
+            _BY_RANK.get(1 if worst is None else worst, Status.UNKNOWN), first_seen, changed_at,
+            (self.now - first_seen).total_seconds(),
+        )  # fmt: skip
 
 
 def _sort_key(field: str) -> Any:
-    ranks = {s.value: s.rank for s in Status}
     keys: dict[str, Any] = {
-        "name": lambda i: (i["cluster"], i["name"]),
-        "cluster": lambda i: (i["cluster"], i["name"]),
-        "arch": lambda i: (i["arch"] or "", i["name"]),
-        "zone": lambda i: (i["zone"] or "", i["name"]),
-        "kata": lambda i: (i["_sort"], i["name"]),
-        "health": lambda i: (-ranks[i["health"]], i["name"]),
-        "cpu": lambda i: (i["cpu"], i["name"]),
-        "age": lambda i: (-i["_age"], i["name"]),
+        "name": lambda i: (i.cluster, i.name),
+        "cluster": lambda i: (i.cluster, i.name),
+        "arch": lambda i: (i.arch or "", i.name),
+        "zone": lambda i: (i.zone or "", i.name),
+        "kata": lambda i: (i.kata_sort, i.name),
+        "health": lambda i: (-i.health.rank, i.name),
+        "cpu": lambda i: (i.cpu, i.name),
+        "age": lambda i: (-i.age_s, i.name),
     }
     return keys[field]
-
-
-def public(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Items without the private sort helpers."""
-    return [{k: v for k, v in i.items() if not k.startswith("_")} for i in items]

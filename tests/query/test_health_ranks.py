@@ -51,4 +51,4 @@ def test_every_health_comparison_matches_the_worst_check(checked: Store) -> None
 
 def test_read_nodes_reports_the_worst_check(checked: Store) -> None:
     items = read_nodes(checked, where=None, selector=None, now=AT).items
-    assert {i["name"]: RANK[i["health"]] for i in items} == WORST
+    assert {i.name: RANK[i.health] for i in items} == WORST

@@ -94,7 +94,7 @@ def _first_seen(store: Store) -> datetime:
     from store.query.reading import read_nodes
 
     items = read_nodes(store, where=None, selector=None, now=datetime.now(UTC)).items
-    return max(datetime.fromisoformat(i["firstSeen"]) for i in items)
+    return max(i.first_seen for i in items)
 
 
 async def test_releases_view_counts_nodes_per_release(store: Store, fresh_sim: Simulator) -> None:
