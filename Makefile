@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-stress test test-stress k8s bench chaos lint typecheck pytest system-deps clean help
+.PHONY: demo demo-stress test test-stress k8s bench dashboard-picture chaos lint typecheck pytest system-deps clean help
 
 demo: $(STAMP)
 	@echo "fleetctl demo: the simulated 'seed' fleet (400 Kata nodes, time x10), a SQLite store and the dashboard."
@@ -48,6 +48,11 @@ k8s:
 	@tools/k8s/build.sh >/dev/null
 
 # Every benchmark script, one after another; writes docs/benchmarks.md (exit 1 when a target is missed).
+# docs/images/dashboard.png: the Grafana dashboard's panels, drawn from a real Prometheus (no Grafana here).
+dashboard-picture: $(STAMP) system-deps
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	$(BIN)/python scripts/render-dashboard.py
+
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
@@ -71,4 +76,4 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 help:
-	@echo "make demo | make test | make test-stress | make k8s | make bench | make chaos | make lint | make typecheck | make pytest | make clean"
+	@echo "make demo | make test | make test-stress | make k8s | make bench | make dashboard-picture | make chaos | make lint | make typecheck | make pytest | make clean"

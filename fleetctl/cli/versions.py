@@ -9,6 +9,7 @@ import typer
 
 from fleetctl.cli.options import OutputOption, WhereOption, emit, output_format, store_scope
 from fleetctl.console import err
+from fleetctl.nodereport import Section, sections, short
 from fleetctl.output import NONE, document, key_values, listing, table
 from fleetctl.settings import Settings
 
@@ -73,17 +74,11 @@ def history(
         table(
             ["time", "node", "cluster", "fact", "old", "new"],
             [
-                [r["at"][:19].replace("T", " "), r["node"], r["cluster"], r["fact"], _short(r["old"]), _short(r["new"])]
+                [r["at"][:19].replace("T", " "), r["node"], r["cluster"], r["fact"], short(r["old"]), short(r["new"])]
                 for r in rows
             ],
         )
     )
-
-
-def _short(text: str | None, width: int = 60) -> str | None:
-    if text is None:
-        return None
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @describe_app.command("node")
@@ -114,140 +109,48 @@ def describe_node(
         raise BadInputError(
             f"node {name!r} exists in several clusters",
             where="describe node",
-            hint=f"add --cluster, one of: {', '.join(f['cluster'].name for f in found)}",
+            hint=f"add --cluster, one of: {', '.join(f.cluster for f in found)}",
         )
     f = found[0]
-    node, st = f["node"], f["state"]
+    node, st = f.node, f.state
     facts = {k: v for k, v in st.model_dump().items() if k not in ("node_id", "digest")}
     if fmt != "table":
         emit(
             document(
                 "NodeDescription",
                 name=node.name,
-                cluster=f["cluster"].name,
+                cluster=f.cluster,
                 firstSeen=node.first_seen.isoformat(),
                 goneAt=node.gone_at.isoformat() if node.gone_at else None,
                 facts={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in facts.items()},
-                checks=[c.model_dump(exclude={"node_id"}, mode="json") for c in f["checks"]],
-                changes=[c.model_dump(exclude={"node_id", "id"}, mode="json") for c in f["changes"]],
-                healthEvents=[t.model_dump(exclude={"node_id", "id"}, mode="json") for t in f["transitions"]],
-                events=[e.model_dump(exclude={"node_id", "id"}, mode="json") for e in f["events"]],
-                upgradeStep=f["step"].model_dump(mode="json") if f["step"] else None,
+                checks=[c.model_dump(exclude={"node_id"}, mode="json") for c in f.checks],
+                changes=[c.model_dump(exclude={"node_id", "id"}, mode="json") for c in f.changes],
+                healthEvents=[t.model_dump(exclude={"node_id", "id"}, mode="json") for t in f.transitions],
+                events=[e.model_dump(exclude={"node_id", "id"}, mode="json") for e in f.events],
+                upgradeStep=f.step.model_dump(mode="json") if f.step else None,
             ),
             fmt,
         )
         return
-    typer.echo(
-        key_values(
-            {
-                "Name": node.name,
-                "Cluster": f["cluster"].name,
-                "First seen": node.first_seen.isoformat(),
-                "Gone": node.gone_at.isoformat() if node.gone_at else None,
-            }
-        )
-    )
-    typer.echo("\nKata:")
-    typer.echo(
-        _indent(
-            key_values(
-                {
-                    "Release": st.kata_version,
-                    "kata-deploy": st.kata_deploy_version,
-                    "Commit": st.kata_commit,
-                    "Label": st.kata_label,
-                    "Guest kernel": f"{st.guest_kernel}{' (custom)' if st.custom_kernel else ''}",
-                    "Hypervisor": f"{st.hypervisor or NONE} {st.hypervisor_version or ''}".strip(),
-                    "Machine type": st.machine_type,
-                    "Handlers": ", ".join(st.runtime_handlers or []) or None,
-                }
-            )
-        )
-    )
-    typer.echo("\nHost:")
-    typer.echo(
-        _indent(
-            key_values(
-                {
-                    "Arch": st.arch,
-                    "Zone": st.zone,
-                    "CPU": f"{(st.cpu_capacity or 0) / 1000:g}",
-                    "Kernel": st.host_kernel,
-                    "OS": st.os_image,
-                    "Runtime": st.container_runtime,
-                    "Kubelet": st.kubelet_version,
-                    "Ready": st.ready,
-                    "Cordoned": st.unschedulable,
-                    "Conditions": ", ".join(st.conditions or []) or None,
-                }
-            )
-        )
-    )
-    if st.drift or st.parse_problems:
-        typer.echo("\nDrift:" if st.drift else "")
-        for d in st.drift or []:
-            typer.echo(f"  - {d}")
-        for p in st.parse_problems or []:
-            typer.echo(f"  ! {p}")
-    typer.echo("\nChecks:")
-    typer.echo(
-        _indent(table(["code", "status", "message"], [[c.code, c.status, c.message] for c in f["checks"]]))
-        if f["checks"]
-        else "  <none>"
-    )
-    for c in f["checks"]:
-        if c.status != "ok" and c.remediation:
-            typer.echo(f"  {c.code}: {c.remediation}")
-    typer.echo("\nChanges (newest first):")
-    typer.echo(
-        _indent(
-            table(
-                ["time", "fact", "old", "new"],
-                [
-                    [c.at.isoformat()[:19].replace("T", " "), c.fact, _short(c.old, 40), _short(c.new, 40)]
-                    for c in f["changes"]
-                ],
-            )
-        )
-        if f["changes"]
-        else "  <none>"
-    )
-    typer.echo("\nHealth events (newest first):")
-    typer.echo(
-        _indent(
-            table(
-                ["time", "code", "from", "to"],
-                [
-                    [t.at.isoformat()[:19].replace("T", " "), t.code, t.old_status, t.new_status]
-                    for t in f["transitions"]
-                ],
-            )
-        )
-        if f["transitions"]
-        else "  <none>"
-    )
-    typer.echo("\nEvents (newest first, as last collected):")
-    typer.echo(
-        _indent(
-            table(
-                ["last seen", "type", "reason", "object", "count", "message"],
-                [
-                    [
-                        e.at.isoformat()[:19].replace("T", " "),
-                        e.type,
-                        e.reason,
-                        e.object,
-                        e.count,
-                        _short(e.message, 70),
-                    ]
-                    for e in f["events"]
-                ],
-            )
-        )
-        if f["events"]
-        else "  <none>"
-    )
-    typer.echo(f"\nUpgrade step: {f['step'].step} ({f['step'].state})" if f["step"] else "\nUpgrade step: <none>")
+    typer.echo(_render(sections(f)))
+
+
+def _render(parts: list[Section]) -> str:
+    """The sections as text: the first one's facts at the top, each other under its title."""
+    blocks = []
+    for i, part in enumerate(parts):
+        lines = [] if i == 0 else [f"{part.title}:"]
+        body = []
+        if part.pairs:
+            body.append(key_values(dict(part.pairs)))
+        if part.header:
+            body.append(table(list(part.header), part.rows) if part.rows else NONE)
+        body += part.notes
+        if not body:
+            body.append(NONE)
+        lines += [_indent(b) if i else b for b in body]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def _indent(text: str) -> str:

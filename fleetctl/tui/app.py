@@ -122,7 +122,7 @@ class FleetApp(App[None]):
         if not found:
             self.call_from_thread(self.notify, f"node {name!r} is not in the store", severity="error")
             return
-        self.call_from_thread(self.push_screen, NodeScreen(found[0]["cluster"].name, name))
+        self.call_from_thread(self.push_screen, NodeScreen(found[0].cluster, name))
 
     def _tick(self) -> None:
         screen = self.screen

@@ -133,47 +133,27 @@ def read_fleet(
 
 
 def describe_node(store: Store, cluster: str, name: str) -> str:
-    """The node view's text: facts, checks, changes, health transitions, events, the upgrade step."""
+    """The node view's text (Rich markup): ``describe node``'s sections, one under the other."""
+    from fleetctl.nodereport import sections
     from store.query.facts_read import read_node
 
     found = read_node(store, name, cluster)
     if not found:
         return f"{cluster}/{name} is not in the store"
-    n = found[0]
-    state, lines = n["state"], []
-    lines.append("[b]facts[/]")
-    for label, value in (
-        ("arch", state.arch), ("zone", state.zone), ("kata", state.kata_version),
-        ("kata-deploy", state.kata_deploy_version), ("guest kernel", state.guest_kernel),
-        ("custom kernel", "yes" if state.custom_kernel else "no"),
-        ("hypervisor", f"{state.hypervisor or NONE} {state.hypervisor_version or ''}".strip()),
-        ("host kernel", state.host_kernel), ("runtime handlers", ", ".join(state.runtime_handlers or []) or NONE),
-        ("drift", "; ".join(state.drift or []) or NONE), ("ready", state.ready), ("cordoned", state.unschedulable),
-    ):  # fmt: skip
-        lines.append(f"  {label:<17} {escape(str(value)) if value not in (None, '') else NONE}")
-    lines.append("\n[b]checks[/]")
-    for c in n["checks"]:
-        fix = f"\n      fix: {escape(c.remediation)}" if c.status != "ok" and c.remediation else ""
-        lines.append(f"  {c.code:<8} {c.status:<8} {escape(c.message)}{fix}")
-    if not n["checks"]:
-        lines.append("  none yet (collect with --prometheus for VM health)")
-    lines.append("\n[b]changes[/] (newest first)")
-    for ch in n["changes"][:15]:
-        lines.append(f"  {ch.at:%Y-%m-%d %H:%M}  {ch.fact}: {escape(ch.old or NONE)} -> {escape(ch.new or NONE)}")
-    lines.append("\n[b]health transitions[/]")
-    for tr in n["transitions"][:10]:
-        lines.append(f"  {tr.at:%Y-%m-%d %H:%M}  {tr.code}: {tr.old_status or NONE} -> {tr.new_status}")
-    lines.append("\n[b]recent events[/] (newest first)")
-    for ev in n["events"][:10]:
-        lines.append(
-            f"  {ev.at:%Y-%m-%d %H:%M}  {ev.type:<7} {escape(ev.reason)}  {escape(ev.object)}: {escape(ev.message[:100])}"
-        )
-    if not n["events"]:
-        lines.append("  none")
-    step = n["step"]
-    lines.append("\n[b]upgrade[/]")
-    lines.append(f"  run {step.run_id}: {step.step} ({step.state}) {escape(step.message)}" if step else "  none")
-    return "\n".join(lines)
+    lines: list[str] = []
+    for part in sections(found[0]):
+        lines.append(f"[b]{escape(part.title)}[/]")
+        lines += [f"  {label:<17} {_shown(value)}" for label, value in part.pairs]
+        lines += ["  " + "  ".join(_shown(c) for c in row) for row in part.rows]
+        lines += [f"  {escape(note)}" for note in part.notes]
+        if not (part.pairs or part.rows or part.notes):
+            lines.append(f"  {NONE}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _shown(value: object) -> str:
+    return NONE if value in (None, "") else escape(str(value))
 
 
 def release_rows(store: Store) -> list[dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,17 @@ from sqlmodel import col
 
 from store.engine import Store
 from store.events import recent_events
-from store.models import Cluster, HealthCheck, HealthTransition, Node, NodeChange, NodeState, NodeStep, Release
+from store.models import (
+    Cluster,
+    HealthCheck,
+    HealthTransition,
+    Node,
+    NodeChange,
+    NodeEvent,
+    NodeState,
+    NodeStep,
+    Release,
+)
 from store.query.compiler import compile_query, in_cluster, nodes_select
 from store.versions import KataVersion
 
@@ -127,7 +138,25 @@ def read_history(store: Store, *, node: str | None, cluster: str | None, since: 
     ]
 
 
-def read_node(store: Store, name: str, cluster: str | None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class NodeReport:
+    """Everything the store knows of one node: what ``describe node`` and the dashboard's node view show."""
+
+    node: Node
+    state: NodeState
+    cluster: str
+    checks: list[HealthCheck]
+    changes: list[NodeChange]  # newest first
+    transitions: list[HealthTransition]  # newest first
+    events: list[NodeEvent]  # newest first
+    step: NodeStep | None  # its latest upgrade step
+
+
+REPORT_HISTORY = 20  # changes and health transitions in a report
+REPORT_EVENTS = 15
+
+
+def read_node(store: Store, name: str, cluster: str | None) -> list[NodeReport]:
     """Everything about nodes named ``name`` (one per cluster unless ``cluster`` is given)."""
     query = (
         sa.select(Node, NodeState, Cluster)
@@ -140,54 +169,33 @@ def read_node(store: Store, name: str, cluster: str | None) -> list[dict[str, An
     out = []
     with store.read() as session:
         for node, state, cl in session.execute(query).all():
-            checks = (
-                session.execute(
-                    sa.select(HealthCheck).where(col(HealthCheck.node_id) == node.id).order_by(col(HealthCheck.code))
+            newest = {
+                model: list(
+                    session.execute(
+                        sa.select(model)
+                        .where(col(model.node_id) == node.id)
+                        .order_by(col(model.at).desc())
+                        .limit(REPORT_HISTORY)
+                    ).scalars()
                 )
-                .scalars()
-                .all()
-            )
-            changes = (
-                session.execute(
-                    sa.select(NodeChange)
-                    .where(col(NodeChange.node_id) == node.id)
-                    .order_by(col(NodeChange.at).desc())
-                    .limit(20)
-                )
-                .scalars()
-                .all()
-            )
-            transitions = (
-                session.execute(
-                    sa.select(HealthTransition)
-                    .where(col(HealthTransition.node_id) == node.id)
-                    .order_by(col(HealthTransition.at).desc())
-                    .limit(20)
-                )
-                .scalars()
-                .all()
-            )
+                for model in (NodeChange, HealthTransition)
+            }
             step = (
                 session.execute(
                     sa.select(NodeStep)
                     .where(col(NodeStep.node_id) == node.id)
                     .order_by(col(NodeStep.updated_at).desc())
-                    .limit(1)
                 )
                 .scalars()
                 .first()
             )
-            events = recent_events(session, node.id or 0, limit=15)
+            checks = session.execute(
+                sa.select(HealthCheck).where(col(HealthCheck.node_id) == node.id).order_by(col(HealthCheck.code))
+            ).scalars()
             out.append(
-                {
-                    "events": events,
-                    "node": node,
-                    "state": state,
-                    "cluster": cl,
-                    "checks": list(checks),
-                    "changes": list(changes),
-                    "transitions": list(transitions),
-                    "step": step,
-                }
-            )
+                NodeReport(
+                    node, state, cl.name, list(checks), newest[NodeChange], newest[HealthTransition],
+                    recent_events(session, node.id or 0, limit=REPORT_EVENTS), step,
+                )
+            )  # fmt: skip
     return out

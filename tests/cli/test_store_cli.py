@@ -181,3 +181,21 @@ def test_start_up_builds_only_the_command_that_runs(argv: list[str], built: list
     else:
         names = [c.name for c in chosen.registered_commands] + [g.name for g in chosen.registered_groups]
         assert names == built and chosen.registered_callback is app.registered_callback
+
+
+def test_describe_node_and_the_dashboards_node_view_show_one_report(two_clusters: str) -> None:
+    from fleetctl.nodereport import sections
+    from fleetctl.tui.data import describe_node
+    from store.query.facts_read import read_node
+
+    with open_store(two_clusters, create=False) as store:
+        report = read_node(store, "eu-2", "prod-eu")[0]
+        view = describe_node(store, "prod-eu", "eu-2")
+    text = fleetctl_in_process("--db", two_clusters, "describe", "node", "eu-2").stdout
+    parts = sections(report)
+    assert [p.title for p in parts][:4] == ["Node", "Kata", "Host", "Checks"]
+    for part in parts:
+        assert part.title in view and (part.title == "Node" or f"{part.title}:" in text)
+        for label, value in part.pairs:
+            shown = "<none>" if value in (None, "") else str(value)
+            assert f"{label}:" in text and shown in text and label in view and shown in view, (label, shown)

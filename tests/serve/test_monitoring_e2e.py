@@ -17,67 +17,19 @@ from typing import Any
 import pytest
 
 from simulator.server import Simulator
-from tests.support.fleet import Fleet
-from tests.support.prometheus import instant, prometheus_server
-from tests.support.serve import Serve
-from tests.support.sim import kubectl, wait_for
-
-MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
-FAILING_GATE = {
-    "soak": "0s",
-    "checks": [{"name": "always-fails", "query": "vector(1)", "successCondition": "value < 0.5", "interval": "1s"}],
-}
-
-
-def dashboard_queries(run: int) -> list[tuple[str, str]]:
-    """(panel title, expr) of every target, with the template variables as a user would pick them."""
-    board = json.loads((MONITORING / "fleetctl-dashboard.json").read_text())
-    out = []
-    for panel in board["panels"]:
-        for target in panel.get("targets", []):
-            expr = target["expr"].replace('"$cluster"', '".*"').replace('"$arch"', '".*"')
-            out.append((panel["title"], expr.replace("$run", str(run))))
-    return out
+from tests.support.monitoring import Monitored, dashboard_queries, monitored_fleet
+from tests.support.prometheus import instant
+from tests.support.sim import wait_for
 
 
 @pytest.fixture
-def monitored(fresh_sim: Simulator, tmp_path: Path) -> Iterator[tuple[Fleet, Serve, str, int]]:
-    drifted = sorted(fresh_sim.world.nodes)[-1]  # a node whose kata label says otherwise: drift to chart
-    labelled = kubectl(fresh_sim, "label", "node", drifted, "katacontainers.io/kata-runtime=cleanup", "--overwrite")
-    assert labelled.returncode == 0, labelled.stderr
-    fleet = Fleet(fresh_sim, tmp_path)
-    serve = Serve(fleet, "serve")  # its port is known before it answers; Prometheus retries the scrape
-    try:
-        with prometheus_server(
-            fresh_sim.targets,
-            static_jobs={"fleetctl": [f"127.0.0.1:{serve.port}"]},
-            rule_files=[MONITORING / "fleetctl-rules.yaml"],
-        ) as prom:
-            fleet.prometheus = prom
-            wait_for(lambda: instant(prom, 'up{job="kata-monitor"} == 1'), what="a kata-monitor scrape")
-            plan = fleet.plan_file("paused", waves={"sizes": [2]}, gates=FAILING_GATE)
-            applied = fleet.apply(plan)
-            assert applied.returncode != 0 and "gate always-fails failed" in applied.stdout + applied.stderr, (
-                applied.stdout + applied.stderr
-            )
-            yield fleet, serve, prom, 1  # the first run of a fresh store
-    finally:
-        serve.stop()
+def monitored(fresh_sim: Simulator, tmp_path: Path) -> Iterator[Monitored]:
+    with monitored_fleet(fresh_sim, tmp_path) as m:
+        yield m
 
 
-def _series_ready(prom: str, run: int) -> bool:
-    """Two scrapes of serve after the run paused (the cache is one collection interval), and two
-    of every kata-monitor, so that rate() has what it needs."""
-    return bool(
-        instant(prom, f'fleetctl_upgrade_run_info{{run="{run}", state="paused"}}')
-        and instant(prom, 'count_over_time(up{job="fleetctl"}[1m]) >= 2')
-        and instant(prom, 'min(count_over_time(up{job="kata-monitor"}[1m])) >= 2')
-    )
-
-
-def test_every_dashboard_panel_has_data_and_the_rules_run(monitored: tuple[Fleet, Serve, str, int]) -> None:
-    fleet, serve, prom, run = monitored
-    wait_for(lambda: _series_ready(prom, run), timeout=300, what="serve's fleet series and two scrapes")
+def test_every_dashboard_panel_has_data_and_the_rules_run(monitored: Monitored) -> None:
+    fleet, serve, prom, run = monitored.fleet, monitored.serve, monitored.prometheus, monitored.run
 
     empty = [(title, expr) for title, expr in dashboard_queries(run) if not instant(prom, expr)]
     assert not empty, "panels without data:\n" + "\n".join(f"  {t}: {e}" for t, e in empty)

@@ -56,7 +56,7 @@ async def test_fleet_view_lists_every_node_and_filters_sorts_and_drills_in(store
         await settle(app)
         assert isinstance(app.screen, NodeScreen)
         details = str(app.screen.query_one("#details", Static).render())
-        assert "facts" in details and "checks" in details and "recent events" in details and app.screen.node in truth
+        assert "Kata" in details and "Checks" in details and "Events (newest first" in details and app.screen.node in truth
         await pilot.press("escape")
         assert isinstance(app.screen, FleetScreen)
 
