@@ -32,7 +32,7 @@ from store.engine import Store
 from store.errors import VersionParseError
 from store.models import Cluster, HealthCheck, Node, NodeState, NodeStep, Release, UpgradeRun, Wave
 from store.runs import shown_state
-from store.states import ENDED_RUNS, GateState, StepState
+from store.states import ENDED_RUNS, GateState, Step, StepState
 from store.versions import KataVersion
 from upgrades.rundoc import RunPlan
 
@@ -207,7 +207,7 @@ def _read_runs(conn: sa.Connection, clusters: dict[int, str], *, per_node: bool,
         .where(col(NodeStep.run_id).in_(ids))
     ):
         steps[run_id][state] += 1
-        cordoned[run_id] += bool(ours)
+        cordoned[run_id] += still_cordoned(bool(ours), step, state)
         if per_node and run_id in open_ids:
             nodes[run_id].append((clusters[cluster_id], node, step, state))
     waves: dict[int, list[Wave]] = {i: [] for i in steps}
@@ -229,6 +229,15 @@ def _read_runs(conn: sa.Connection, clusters: dict[int, str], *, per_node: bool,
             )
         )  # fmt: skip
     return out
+
+
+_CORDON_HELD = {Step.DRAIN, Step.INSTALL, Step.VERIFY, Step.UNCORDON}  # the step recorded is the next to run
+
+
+def still_cordoned(ours: bool, step: str, state: str) -> bool:
+    """Whether a run's node is cordoned by it now: it cordoned the node, has not reached uncordon's
+    end, and did not end the node (a failed or skipped node is uncordoned as it ends)."""
+    return ours and step in _CORDON_HELD and state not in (StepState.FAILED, StepState.SKIPPED)
 
 
 def fleet_families(data: FleetData) -> list[Metric]:

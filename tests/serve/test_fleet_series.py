@@ -88,7 +88,11 @@ def _one(series: list[tuple[dict[str, str], float]], **labels: str) -> float:
 def test_the_fleet_series_say_what_the_store_says(store: Store) -> None:
     run = _fill(store)
     step_id = next(step.id for step in read_run(store, run).steps if step.node == "eu-1")
-    set_step(store, step_id, step=Step.UNCORDON, state=StepState.FAILED, cordoned_by_us=True)
+    set_step(store, step_id, step=Step.UNCORDON, state=StepState.RUNNING, cordoned_by_us=True)
+    failed_id = next(step.id for step in read_run(store, run).steps if step.node == "eu-2")
+    set_step(
+        store, failed_id, step=Step.INSTALL, state=StepState.FAILED, cordoned_by_us=True
+    )  # uncordoned as it failed
     s = _scrape(FleetCollector(store, per_node=True, cache_s=30))
 
     info = s["fleetctl_node_info"]
@@ -121,8 +125,8 @@ def test_the_fleet_series_say_what_the_store_says(store: Store) -> None:
     assert _one(s["fleetctl_collection_interval_seconds"]) == 30
 
     assert _one(s["fleetctl_upgrade_run_info"], run=str(run), plan="roll-4.1", target="4.1.0", state="paused") == 1
+    assert _one(s["fleetctl_upgrade_nodes"], run=str(run), state="running") == 1
     assert _one(s["fleetctl_upgrade_nodes"], run=str(run), state="failed") == 1
-    assert _one(s["fleetctl_upgrade_nodes"], run=str(run), state="pending") == 1
     assert _one(s["fleetctl_upgrade_current_wave"], run=str(run)) == 1
     assert _one(s["fleetctl_upgrade_gate_result"], run=str(run), wave="1", gate="errors") == 2
     assert _one(s["fleetctl_upgrade_gate_result"], run=str(run), wave="1", gate="latency") == 1
@@ -130,7 +134,7 @@ def test_the_fleet_series_say_what_the_store_says(store: Store) -> None:
     assert _one(s["fleetctl_upgrade_failures_total"], run=str(run)) == 1
     assert _one(s["fleetctl_upgrade_failure_budget"], run=str(run)) == 2
     assert _one(s["fleetctl_upgrade_cordoned_nodes"], run=str(run)) == 1
-    assert _one(s["fleetctl_upgrade_node_state"], run=str(run), node="eu-1", step="uncordon", state="failed") == 1
+    assert _one(s["fleetctl_upgrade_node_state"], run=str(run), node="eu-1", step="uncordon", state="running") == 1
 
     values = {v for series in s.values() for labels, _ in series for v in labels.values()}
     assert "" not in values and not [v for v in values if len(v) > 64 or " " in v], values
@@ -167,3 +171,15 @@ def test_every_drift_text_resolve_writes_has_a_kind() -> None:
     kinds = {drift_kind(t) for t in texts}
     assert DriftKind.OTHER not in kinds, texts
     assert kinds == set(DriftKind) - {DriftKind.OTHER}, (sorted(kinds), texts)
+
+
+def test_a_node_counts_as_cordoned_by_the_run_until_its_uncordon_ends() -> None:
+    from fleetctl.serve.fleetseries import still_cordoned
+
+    assert still_cordoned(True, Step.DRAIN, StepState.RUNNING) and still_cordoned(
+        True, Step.UNCORDON, StepState.RUNNING
+    )
+    assert not still_cordoned(True, Step.DONE, StepState.DONE)  # uncordoned, though cordoned_by_us stays set
+    assert not still_cordoned(True, Step.INSTALL, StepState.FAILED)  # a failed node is uncordoned as it ends
+    assert not still_cordoned(False, Step.INSTALL, StepState.RUNNING)  # someone else's cordon
+    assert not still_cordoned(True, Step.CORDON, StepState.RUNNING)  # cordon not yet done
