@@ -1,4 +1,5 @@
-"""The fleetctl command as a user runs it: a subprocess, with exit codes and stderr checked."""
+"""The fleetctl command as a user runs it, with exit codes and stderr checked: a subprocess for the
+smoke tests (help, version, db, demo), in-process (the same ``run()`` boundary) for messages and codes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from store.migrate import head_revision
-from tests.support.cli import FLEETCTL, assert_clean_error, fleetctl
+from tests.support.cli import FLEETCTL, assert_clean_error, fleetctl, fleetctl_in_process
 
 
 def test_help_lists_the_commands() -> None:
@@ -41,8 +42,8 @@ def test_db_upgrade_creates_the_default_store_and_db_info_describes_it() -> None
 
 
 def test_db_info_json_is_an_enveloped_document(sqlite_url: str) -> None:
-    assert fleetctl("--db", sqlite_url, "db", "upgrade").returncode == 0
-    result = fleetctl("--db", sqlite_url, "db", "info", "-o", "json")
+    assert fleetctl_in_process("--db", sqlite_url, "db", "upgrade").returncode == 0
+    result = fleetctl_in_process("--db", sqlite_url, "db", "info", "-o", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert (data["apiVersion"], data["kind"], data["backend"]) == ("fleetctl.io/v1", "DatabaseInfo", "sqlite")
@@ -54,7 +55,7 @@ def test_db_info_json_is_an_enveloped_document(sqlite_url: str) -> None:
 def test_db_info_on_postgres_hides_the_password(pg_url: str) -> None:
     # The test server trusts loopback, so any password logs in; it must still never show.
     with_password = pg_url.replace("postgresql://postgres@", "postgresql://postgres:pa55word@")
-    result = fleetctl("db", "info", "-o", "yaml", env={"FLEETCTL_DB": with_password})
+    result = fleetctl_in_process("db", "info", "-o", "yaml", env={"FLEETCTL_DB": with_password})
     assert result.returncode == 0, result.stderr
     assert "backend: postgresql" in result.stdout
     assert "pa55word" not in result.stdout + result.stderr
@@ -62,14 +63,14 @@ def test_db_info_on_postgres_hides_the_password(pg_url: str) -> None:
 
 
 def test_unreachable_postgres_exits_3_without_the_password() -> None:
-    result = fleetctl("--db", "postgresql://u:secret@127.0.0.1:1/x", "db", "info")
+    result = fleetctl_in_process("--db", "postgresql://u:secret@127.0.0.1:1/x", "db", "info")
     assert_clean_error(result, 3)
     assert "secret" not in result.stderr
     assert "127.0.0.1" in result.stderr and "hint:" in result.stderr
 
 
 def test_bad_database_url_exits_2() -> None:
-    result = fleetctl("db", "info", env={"FLEETCTL_DB": "mysql://u:secret@h/x"})
+    result = fleetctl_in_process("db", "info", env={"FLEETCTL_DB": "mysql://u:secret@h/x"})
     assert_clean_error(result, 2)
     assert "unsupported database 'mysql'" in result.stderr
     assert "secret" not in result.stderr
@@ -78,7 +79,7 @@ def test_bad_database_url_exits_2() -> None:
 def test_bad_config_file_exits_2_and_names_the_field(tmp_path: Path) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text('outptu = "json"\n')
-    result = fleetctl("--config", str(cfg), "db", "info")
+    result = fleetctl_in_process("--config", str(cfg), "db", "info")
     assert_clean_error(result, 2)
     assert "unknown field 'outptu'" in result.stderr and "did you mean 'output'" in result.stderr
 
@@ -87,31 +88,31 @@ def test_config_file_sets_the_database(tmp_path: Path) -> None:
     db = tmp_path / "from-config.db"
     (Path(os.environ["XDG_CONFIG_HOME"]) / "fleetctl").mkdir(parents=True)
     (Path(os.environ["XDG_CONFIG_HOME"]) / "fleetctl" / "config.toml").write_text(f'db = "sqlite:///{db}"\n')
-    assert fleetctl("db", "upgrade").returncode == 0
-    result = fleetctl("db", "info", "-o", "json")
+    assert fleetctl_in_process("db", "upgrade").returncode == 0
+    result = fleetctl_in_process("db", "info", "-o", "json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["path"] == str(db)
 
 
 def test_unknown_output_format_exits_2() -> None:
-    result = fleetctl("db", "info", "-o", "xml")
+    result = fleetctl_in_process("db", "info", "-o", "xml")
     assert_clean_error(result, 2)
     assert "use one of table, json, yaml" in result.stderr
 
 
 def test_unknown_command_exits_2() -> None:
-    assert_clean_error(fleetctl("frobnicate"), 2)
+    assert_clean_error(fleetctl_in_process("frobnicate"), 2)
 
 
 def test_db_upgrade_and_its_dry_run(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     sqlite3.connect(path).close()  # a database file that was never migrated
     sqlite_url = f"sqlite:///{path}"
-    dry = fleetctl("--db", sqlite_url, "db", "upgrade", "--dry-run")
+    dry = fleetctl_in_process("--db", sqlite_url, "db", "upgrade", "--dry-run")
     assert dry.returncode == 0 and "would be migrated through: 0001, 0002, 0003" in dry.stdout
-    real = fleetctl("--db", sqlite_url, "db", "upgrade")
+    real = fleetctl_in_process("--db", sqlite_url, "db", "upgrade")
     assert real.returncode == 0 and f"migrated from empty to {head_revision()}" in real.stdout
-    again = fleetctl("--db", sqlite_url, "db", "upgrade")
+    again = fleetctl_in_process("--db", sqlite_url, "db", "upgrade")
     assert "nothing to do" in again.stdout
 
 

@@ -1,4 +1,5 @@
-"""`fleetctl collect` and `fleetctl releases` as a user runs them."""
+"""`fleetctl collect` and `fleetctl releases` as a user runs them: one subprocess smoke test each, the
+messages and codes in-process."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from simulator.server import Simulator
-from tests.support.cli import assert_clean_error, fleetctl
+from tests.support.cli import assert_clean_error, fleetctl, fleetctl_in_process
 
 
 def test_collect_prints_a_summary_and_a_second_run_writes_nothing(fresh_sim: Simulator, sqlite_url: str) -> None:
@@ -31,7 +32,7 @@ def test_collect_from_an_unreachable_cluster_exits_3_without_the_token(
     cfg["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
     dead = tmp_path / "dead-kubeconfig"
     dead.write_text(yaml.safe_dump(cfg))
-    result = fleetctl("--kubeconfig", str(dead), "--db", sqlite_url, "collect")
+    result = fleetctl_in_process("--kubeconfig", str(dead), "--db", sqlite_url, "collect")
     assert result.returncode == 3, result.stderr
     assert "cluster sim: FAILED" in result.stderr and "Traceback" not in result.stderr
     assert "cannot reach the API server: connection refused" in result.stderr, result.stderr
@@ -40,23 +41,25 @@ def test_collect_from_an_unreachable_cluster_exits_3_without_the_token(
 
 
 def test_bad_kubeconfig_and_unknown_context_exit_2(fresh_sim: Simulator, tmp_path: Path, sqlite_url: str) -> None:
-    missing = fleetctl("--kubeconfig", str(tmp_path / "nope"), "--db", sqlite_url, "collect")
+    missing = fleetctl_in_process("--kubeconfig", str(tmp_path / "nope"), "--db", sqlite_url, "collect")
     assert_clean_error(missing, 2)
     assert "kubeconfig not found" in missing.stderr
     garbage = tmp_path / "garbage"
     garbage.write_text("clusters: [\n")
-    bad = fleetctl("--kubeconfig", str(garbage), "--db", sqlite_url, "collect")
+    bad = fleetctl_in_process("--kubeconfig", str(garbage), "--db", sqlite_url, "collect")
     assert_clean_error(bad, 2)
     assert f"{garbage}:2:1: kubeconfig is not valid YAML: expected the node content" in bad.stderr
     empty = tmp_path / "empty"
     empty.write_text("apiVersion: v1\nkind: Config\ncontexts: []\n")
-    no_contexts = fleetctl("--kubeconfig", str(empty), "--context", "a", "--db", sqlite_url, "collect")
+    no_contexts = fleetctl_in_process("--kubeconfig", str(empty), "--context", "a", "--db", sqlite_url, "collect")
     assert_clean_error(no_contexts, 2)
     assert "the kubeconfig has no contexts: add one with `kubectl config set-context`" in no_contexts.stderr
-    unknown = fleetctl("--kubeconfig", str(fresh_sim.kubeconfig), "--context", "prod", "--db", sqlite_url, "collect")
+    unknown = fleetctl_in_process(
+        "--kubeconfig", str(fresh_sim.kubeconfig), "--context", "prod", "--db", sqlite_url, "collect"
+    )
     assert_clean_error(unknown, 2)
     assert "context 'prod' is not in the kubeconfig" in unknown.stderr and "use one of: sim" in unknown.stderr
-    interval = fleetctl(
+    interval = fleetctl_in_process(
         "--kubeconfig", str(fresh_sim.kubeconfig), "--db", sqlite_url, "collect", "--watch", "--interval", "soon"
     )
     assert_clean_error(interval, 2)
@@ -84,11 +87,11 @@ def test_releases_sync_from_a_github_feed_file_keeps_the_pins(tmp_path: Path, sq
     ]  # fmt: skip
     path = tmp_path / "releases.json"
     path.write_text(json.dumps(feed))
-    result = fleetctl("--db", sqlite_url, "releases", "sync", "--from", str(path))
+    result = fleetctl_in_process("--db", sqlite_url, "releases", "sync", "--from", str(path))
     assert result.returncode == 0, result.stderr
     items = {
         r["version"]: r
-        for r in json.loads(fleetctl("--db", sqlite_url, "releases", "list", "-o", "json").stdout)["items"]
+        for r in json.loads(fleetctl_in_process("--db", sqlite_url, "releases", "list", "-o", "json").stdout)["items"]
     }
     assert items["4.2.0"]["arches"] == ["amd64", "s390x"] and items["4.2.0"]["guestKernel"] is None
     assert items["4.1.0"]["guestKernel"] == "6.18.35-202"  # the feed has no pin; the bundled one stays
@@ -103,17 +106,19 @@ def test_a_bad_feed_exits_2_and_writes_nothing(tmp_path: Path, sqlite_url: str) 
     ):
         path = tmp_path / "feed.json"
         path.write_text(text)
-        result = fleetctl("--db", sqlite_url, "releases", "sync", "--from", str(path))
+        result = fleetctl_in_process("--db", sqlite_url, "releases", "sync", "--from", str(path))
         assert_clean_error(result, 2)
         assert message in result.stderr
-    info = json.loads(fleetctl("--db", sqlite_url, "db", "info", "-o", "json").stdout)
+    info = json.loads(fleetctl_in_process("--db", sqlite_url, "db", "info", "-o", "json").stdout)
     assert info["tables"]["release"] == 0
 
 
 def test_collect_with_retain_and_db_compact(fresh_sim: Simulator, sqlite_url: str) -> None:
-    result = fleetctl("--kubeconfig", str(fresh_sim.kubeconfig), "--db", sqlite_url, "collect", "--retain", "90d")
+    result = fleetctl_in_process(
+        "--kubeconfig", str(fresh_sim.kubeconfig), "--db", sqlite_url, "collect", "--retain", "90d"
+    )
     assert result.returncode == 0, result.stderr
-    dry = fleetctl("--db", sqlite_url, "db", "compact", "--retain", "0s", "--dry-run")
+    dry = fleetctl_in_process("--db", sqlite_url, "db", "compact", "--retain", "0s", "--dry-run")
     assert dry.returncode == 0 and "would drop 30 change rows" in dry.stdout
-    bad = fleetctl("--db", sqlite_url, "db", "compact", "--retain", "forever")
+    bad = fleetctl_in_process("--db", sqlite_url, "db", "compact", "--retain", "forever")
     assert_clean_error(bad, 2)

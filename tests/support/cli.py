@@ -23,18 +23,27 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], code: int) -> N
     assert result.stdout == ""
 
 
-def fleetctl_in_process(*args: str) -> subprocess.CompletedProcess[str]:
+def fleetctl_in_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``fleetctl ARGS`` in this process: the same ``run()`` boundary, exit code and
-    streams as the subprocess, without an interpreter start. For tests of messages and codes;
-    each command keeps one subprocess test of its own."""
+    streams as the subprocess, without an interpreter start; ``env`` is set for the call only.
+    For tests of messages and codes; each command keeps one subprocess test of its own."""
     import contextlib
     import io
 
     from fleetctl.cli.app import run
 
     out, errs = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(errs):
-        code = run(list(args))
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(errs):
+            code = run(list(args))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return subprocess.CompletedProcess(["fleetctl", *args], code, out.getvalue(), errs.getvalue())
 
 
