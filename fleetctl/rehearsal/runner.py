@@ -28,6 +28,7 @@ from collectors.releases.catalog import kernel_pins
 from fleetctl.rehearsal.fleetcopy import copy_fleet
 from fleetctl.rehearsal.scaling import scaled_document
 from fleetctl.rehearsal.workloads import copy_workloads
+from fleetctl.services import execute_run
 from simulator import (
     RUN_SECONDS_ANNOTATION,
     Faults,
@@ -46,7 +47,7 @@ from store.migrate import open_store
 from store.models import AuditEvent, Cluster
 from store.runs import DraftNode, RunView, create_run, read_run
 from store.states import RunState, StepState
-from upgrades.executor import Executor, ExecutorOptions
+from upgrades.executor import ExecutorOptions
 from upgrades.launch import plan_from_store, run_document
 from upgrades.planfile import PlanSpec
 from upgrades.planner import Plan
@@ -192,7 +193,7 @@ def _rehearse(
     )  # fmt: skip
     say(f"rehearsing {len(plan.nodes)} nodes in {len(plan.waves)} waves at x{options.time_scale:g}...")
     began = time.monotonic()
-    state = Executor(scratch, sim_clients, run_id, executor_options).execute()
+    state = execute_run(scratch, None, run_id, executor_options, sim_clients)  # the composition root's
     elapsed = time.monotonic() - began
     view = read_run(scratch, run_id)
     nodes = _node_results(scratch, view, options.time_scale, sims, originals)
