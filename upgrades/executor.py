@@ -39,6 +39,7 @@ from upgrades import window as windows
 from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.cluster import CORDONED_BY, ClusterOps
 from upgrades.gates import GateCheckResult, run_gate
+from upgrades.installs import installer_for
 from upgrades.lease import RunLease
 from upgrades.nodeflow import FlowContext, run_node
 from upgrades.planfile import PlanSpec, parse_plan
@@ -127,8 +128,8 @@ class Executor:
         self.lease = self.ports.lock(clusters, run_id)
         self.clock = options.clock
         self.flow = FlowContext(
-            store, self.spec, options.pins, options.poll_s, threading.Lock(), clock=options.clock,
-            interrupt=options.interrupt,
+            store, self.spec, options.pins, options.poll_s, installer_for(self.spec.install, options.pins, options.clock),
+            clock=options.clock, interrupt=options.interrupt,
         )  # fmt: skip
         self._lost = threading.Event()
         self._stop_renewing = threading.Event()

@@ -53,7 +53,9 @@ def no_data_reason(source: Metrics, nodes: Sequence[str]) -> str:
     wanted = set(nodes)
     down = {node: error for node, error in errors.items() if node in wanted}
     if not down:
-        return "every kata-monitor target of these nodes is up: the query matches no series yet (check it in Prometheus)"
+        return (
+            "every kata-monitor target of these nodes is up: the query matches no series yet (check it in Prometheus)"
+        )
     slow = sorted(node for node, error in down.items() if scrape_timed_out(error))
     gone = sorted(set(down) - set(slow))
     parts = [f"{len(slow)} answer after scrape_timeout (slow, not gone: {_few(slow)})"] if slow else []

@@ -16,41 +16,20 @@ from typing import Any
 
 from clients.kube.errors import KubePermanentError, KubeTemporaryError
 from store.engine import Store
-from store.images import image_for, image_tag
 from store.models import now
 from store.runs import DrainSummary, StepFacts, StepView, set_step
 from store.states import STEPS, NodeOutcome, Step, StepState
 from upgrades import failpoints
 from upgrades.clock import SYSTEM_CLOCK, Clock
+from upgrades.flowerrors import NodeEnded, NodeFailed, NodeInterrupted, NodeSkipped
 from upgrades.planfile import PlanSpec
-from upgrades.ports import ClusterAPI
+from upgrades.ports import ClusterAPI, Installer
 
 DRAIN_PARALLEL = 8  # evictions in flight per node
 EVICT_BACKOFF_MAX_S = 0.5  # a pod a PDB protects is asked again after poll, 2x poll, ... up to this
-WATCH_WINDOW_S = 3.0  # install watches the node this long between looks at the kata-deploy pod
+WATCH_WINDOW_S = 3.0  # drain watches the node's pods this long between looks
 STEP_RETRIES = 3  # a step the API failed (after the client's own retries) runs again this often
 STEP_BACKOFF_MAX_S = 5.0
-INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
-
-
-class NodeEnded(Exception):
-    """The node's flow ends short of done; ``drain`` is what its drain took, when that ended it."""
-
-    def __init__(self, message: str, *, drain: DrainSummary | None = None) -> None:
-        super().__init__(message)
-        self.drain = drain
-
-
-class NodeFailed(NodeEnded):
-    """The node could not be upgraded; the message says why."""
-
-
-class NodeSkipped(NodeEnded):
-    """The plan's drain policy skips this node."""
-
-
-class NodeInterrupted(Exception):
-    """The executor is shutting down: the node stays at its recorded step."""
 
 
 @dataclass
@@ -61,10 +40,9 @@ class FlowContext:
     spec: PlanSpec
     pins: dict[str, str]
     poll_s: float
-    deploy_lock: threading.Lock
+    installer: Installer  # install.mechanism: how a node gets the target release
     clock: Clock = SYSTEM_CLOCK
     interrupt: threading.Event = field(default_factory=threading.Event)  # stop at the next step boundary
-    daemonsets: dict[str, dict[str, Any]] = field(default_factory=dict)  # by cluster, once at the target
 
 
 def run_node(ctx: FlowContext, ops: ClusterAPI, step: StepView, listed: dict[str, Any] | None = None) -> NodeOutcome:
@@ -194,7 +172,7 @@ def _step(
         ops.trace(step.node, Step.INSTALL)
         message = f"run {ops.run_id}: {facts.get('version')} -> {target}"
         announce = functools.partial(ops.event, step.node, facts.get("uid"), "FleetctlUpgradeStarted", message)
-        install(ctx, ops, step.node, target, announce)
+        ctx.installer.install(ops, step.node, target, started=announce, stop_check=lambda: _check(ctx))
     elif name == Step.VERIFY:
         ops.trace(step.node, Step.VERIFY)
         verify(ctx, ops, step.node, target, facts)
@@ -338,58 +316,6 @@ def _wait_for_builds(ctx: FlowContext, ops: ClusterAPI, node: str, why: str) -> 
             return
         ctx.clock.sleep(ctx.poll_s)
     raise NodeFailed(f"{why}; build pods still running after buildWaitLimit {policy.build_wait_s:g}s")
-
-
-def install(
-    ctx: FlowContext, ops: ClusterAPI, node: str, target: str, started: Callable[[], None] = lambda: None
-) -> None:
-    """kata-deploy OnDelete: the DaemonSet at the target image, then this node's pod deleted once.
-    ``started`` runs once that deletion is done (the node's "upgrade started" Event): the install
-    wait is idle time, so nothing before the deletion waits on it."""
-    conf = ctx.spec.install
-    with ctx.deploy_lock:  # one DaemonSet update at a time per run; once at the target, it is not read again
-        ds = ctx.daemonsets.get(ops.cluster)
-        if ds is None or _image(ds) != image_for(_image(ds), target):
-            ds = ops.daemonset(conf.namespace, conf.daemonset)
-            strategy = (ds["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate")
-            if strategy != "OnDelete":
-                raise NodeFailed(
-                    f"DaemonSet {conf.namespace}/{conf.daemonset} uses {strategy}; set updateStrategy OnDelete "
-                    "so nodes upgrade one at a time"
-                )
-            wanted = image_for(_image(ds), target)
-            if _image(ds) != wanted:
-                ops.set_image(ds, wanted, reason=f"roll out {target}")
-                ds["spec"]["template"]["spec"]["containers"][0]["image"] = wanted
-            ctx.daemonsets[ops.cluster] = ds
-    selector = ",".join(f"{k}={v}" for k, v in (ds["spec"]["selector"].get("matchLabels") or {}).items())
-    pods = [p for p in ops.pods_on(node, selector) if not p["metadata"].get("deletionTimestamp")]
-    if not any(image_tag(p["spec"]["containers"][0]["image"]) == target for p in pods):
-        for pod in pods:  # the old release's pod: deleting it makes the controller install the target
-            ops.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], reason=f"install {target}")
-        started()
-
-    def reached(obj: dict[str, Any]) -> bool:
-        facts = ops.facts(obj, ctx.pins)
-        return facts.kata_version == target and facts.kata_label == "true" and bool(facts.ready)
-
-    deadline = ctx.clock.monotonic() + conf.timeout_s
-    while (left := deadline - ctx.clock.monotonic()) > 0:
-        if ops.wait_node(node, reached, min(WATCH_WINDOW_S, left)) is not None:
-            return
-        _check(ctx)  # safe to stop here: a resumed install finds the pod at the target and only waits
-        for pod in ops.pods_on(node, selector):  # the node has not moved for a window: is kata-deploy failing?
-            for status in (pod.get("status") or {}).get("containerStatuses") or []:
-                waiting = (status.get("state") or {}).get("waiting") or {}
-                if waiting.get("reason") in INSTALL_FAILURES:
-                    raise NodeFailed(
-                        f"kata-deploy failed on {node}: {waiting['reason']}: {waiting.get('message', '')}"[:500]
-                    )
-    raise NodeFailed(f"{node} did not report Kata {target} within {conf.timeout_s:g}s (spec.install.timeout)")
-
-
-def _image(ds: dict[str, Any]) -> str:
-    return str(ds["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
 def verify(ctx: FlowContext, ops: ClusterAPI, node: str, target: str, before: StepFacts) -> None:

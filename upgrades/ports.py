@@ -99,6 +99,23 @@ class ClusterAPI(Protocol):
         ...
 
 
+class Installer(Protocol):
+    """How one node gets the target release (``spec.install.mechanism``): ``upgrades.installs``."""
+
+    def install(
+        self,
+        ops: ClusterAPI,
+        node: str,
+        target: str,
+        *,
+        started: Callable[[], None] = ...,
+        stop_check: Callable[[], None] = ...,
+    ) -> None:
+        """Install ``target`` on the cordoned, drained ``node`` and return once it reports it;
+        ``started`` when the install began, ``stop_check`` raises when the run is stopping."""
+        ...
+
+
 class RunLock(Protocol):
     """One executor per run: taken, renewed while it works, given back."""
 
