@@ -41,3 +41,12 @@ def test_fact_text_is_stable_for_bools_none_and_lists() -> None:
     assert items["runtime_handlers"] == "kata-qemu,kata-qemu-runtime-rs"
     assert set(items) == set(FACT_NAMES)
     assert "name" not in items
+
+
+def test_the_node_state_table_has_a_column_for_every_fact_and_no_other() -> None:
+    """NodeFacts (the value type) and NodeState (its table) declare the facts twice, as a dataclass
+    and as columns with their SQL types; this keeps the two the same list."""
+    from store.models import NodeState
+
+    columns = set(NodeState.__table__.columns.keys()) - {"node_id", "digest", "changed_at"}  # type: ignore[attr-defined]
+    assert columns == set(FACT_NAMES)
