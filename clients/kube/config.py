@@ -60,7 +60,9 @@ def _load(path: Path) -> dict[str, Any]:
         raise BadInputError("kubeconfig is not UTF-8 text", where=str(path), hint="save it as UTF-8 YAML") from None
     except OSError as exc:
         raise BadInputError(
-            f"cannot read the kubeconfig: {exc.strerror or 'read failed'}", where=str(path), hint="check its permissions"
+            f"cannot read the kubeconfig: {exc.strerror or 'read failed'}",
+            where=str(path),
+            hint="check its permissions",
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("contexts"), list):
         raise BadInputError(

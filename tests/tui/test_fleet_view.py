@@ -56,7 +56,9 @@ async def test_fleet_view_lists_every_node_and_filters_sorts_and_drills_in(store
         await settle(app)
         assert isinstance(app.screen, NodeScreen)
         details = str(app.screen.query_one("#details", Static).render())
-        assert "Kata" in details and "Checks" in details and "Events (newest first" in details and app.screen.node in truth
+        assert (
+            "Kata" in details and "Checks" in details and "Events (newest first" in details and app.screen.node in truth
+        )
         await pilot.press("escape")
         assert isinstance(app.screen, FleetScreen)
 
