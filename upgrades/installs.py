@@ -15,6 +15,8 @@ from upgrades.planfile import Install
 from upgrades.ports import ClusterAPI, Installer
 
 WATCH_WINDOW_S = 3.0  # install watches the node this long between looks at the kata-deploy pod
+STALE_REDELETES = 2  # a pod at another release than the target is deleted again at most this often
+OBSERVE_POLL_S = 0.1  # how often install asks whether the DaemonSet controller has seen the new template
 INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 
 
@@ -52,11 +54,21 @@ class DaemonSetInstall:
             return facts.kata_version == target and facts.kata_label == "true" and bool(facts.ready)
 
         deadline = self.clock.monotonic() + self.conf.timeout_s
+        redeleted = 0
         while (left := deadline - self.clock.monotonic()) > 0:
             if ops.wait_node(node, reached, min(WATCH_WINDOW_S, left)) is not None:
                 return
             stop_check()
-            for pod in ops.pods_on(node, selector):  # the node has not moved for a window: is kata-deploy failing?
+            current = [p for p in ops.pods_on(node, selector) if not p["metadata"].get("deletionTimestamp")]
+            stale = [p for p in current if image_tag(p["spec"]["containers"][0]["image"]) != target]
+            if stale and redeleted < STALE_REDELETES:  # recreated from a template the controller had not yet updated
+                redeleted += 1
+                for pod in stale:
+                    ops.delete_pod(
+                        pod["metadata"]["namespace"], pod["metadata"]["name"], reason=f"install {target} (stale pod)"
+                    )
+                continue
+            for pod in current:  # the node has not moved for a window: is kata-deploy failing?
                 for status in (pod.get("status") or {}).get("containerStatuses") or []:
                     waiting = (status.get("state") or {}).get("waiting") or {}
                     if waiting.get("reason") in INSTALL_FAILURES:
@@ -81,8 +93,30 @@ class DaemonSetInstall:
                 if _image(ds) != wanted:
                     ops.set_image(ds, wanted, reason=f"roll out {target}")
                     ds["spec"]["template"]["spec"]["containers"][0]["image"] = wanted
+                self._wait_observed(ops, target)
                 self._at_target[ops.cluster] = ds
             return ds
+
+    def _wait_observed(self, ops: ClusterAPI, target: str) -> None:
+        """Wait until the DaemonSet controller has seen the template at the target
+        (``status.observedGeneration`` >= ``metadata.generation``). A pod deleted before that is
+        recreated from the old template: the controller's informers see the pod's deletion and the
+        DaemonSet's update as separate events, in either order."""
+        conf = self.conf
+        deadline = self.clock.monotonic() + conf.timeout_s
+        while True:
+            ds = ops.daemonset(conf.namespace, conf.daemonset)
+            generation = ds["metadata"].get("generation")
+            observed = (ds.get("status") or {}).get("observedGeneration")
+            if generation is None or observed is None or observed >= generation:
+                return
+            if self.clock.monotonic() > deadline:
+                raise NodeFailed(
+                    f"the DaemonSet controller did not take DaemonSet {conf.namespace}/{conf.daemonset}'s template "
+                    f"for {target} within {conf.timeout_s:g}s (observedGeneration {observed} < generation "
+                    f"{generation}): is kube-controller-manager running?"
+                )
+            self.clock.sleep(OBSERVE_POLL_S)
 
 
 def _image(ds: dict[str, Any]) -> str:
