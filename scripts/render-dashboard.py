@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator.server import ServerOptions, Simulator  # noqa: E402
-from tests.support.monitoring import DASHBOARD, monitored_fleet  # noqa: E402
+from tests.support.monitoring import DASHBOARD, fill_variables, monitored_fleet  # noqa: E402
 
 HIDDEN_LABELS = {"__name__", "job", "instance"}
 
@@ -58,7 +58,7 @@ def draw(panels: list[dict[str, Any]], prom: str, run: int, minutes: float, out:
         ax.set_title(panel["title"], fontsize=10, loc="left")
         ax.tick_params(labelsize=7)
         for target in panel["targets"]:
-            expr = target["expr"].replace('"$cluster"', '".*"').replace('"$arch"', '".*"').replace("$run", str(run))
+            expr = fill_variables(target["expr"], run)
             if panel.get("type") == "timeseries":
                 step = max(1.0, minutes * 60 / 120)
                 series = query(prom, "query_range", query=expr, start=str(end - minutes * 60), end=str(end),

@@ -38,12 +38,12 @@ def dashboard_queries(run: int) -> list[tuple[str, str]]:
     """(panel title, expr) of every target, with the template variables as a user would pick them
     (every cluster and arch, this run)."""
     board = json.loads(DASHBOARD.read_text())
-    out = []
-    for panel in board["panels"]:
-        for target in panel.get("targets", []):
-            expr = target["expr"].replace('"$cluster"', '".*"').replace('"$arch"', '".*"')
-            out.append((panel["title"], expr.replace("$run", str(run))))
-    return out
+    return [(p["title"], fill_variables(t["expr"], run)) for p in board["panels"] for t in p.get("targets", [])]
+
+
+def fill_variables(expr: str, run: int) -> str:
+    """A panel's expr with the dashboard's variables as a user picks them: every cluster and arch, this run."""
+    return expr.replace('"$cluster"', '".*"').replace('"$arch"', '".*"').replace("$run", str(run))
 
 
 @contextmanager
