@@ -11,10 +11,12 @@
   own overhead; in the second the workload's PDBs set the pace, which no executor can shorten. The default time scale, x10, turns a real 30-60 s
   install into 3-6 s; at x100 the simulator's own CPU time on a 2-core machine is most of a
   node's step, which no executor could hide (``--time-scale 100`` shows it).
+- The same rollout by kata-deploy's job mode (a Job per node), against its ideal and against the
+  DaemonSet rollout of the same run: the overhead of creating and watching a Job per node.
 - Kubernetes API requests per upgraded node (the simulator counts them), against the writes
   the audit trail holds per node (the calls that change something).
 
-Run: .venv/bin/python benchmarks/bench_upgrades.py [--nodes N] [--time-scale X] [--only planning|overhead|evictions] [--json]
+Run: .venv/bin/python benchmarks/bench_upgrades.py [--nodes N] [--time-scale X] [--only planning|overhead|mechanisms|evictions] [--json]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import yaml
 from _common import ROOT, Result, done, progress, report, step_seconds
 from gen_store import generate
 
+from simulator.installmode import InstallMode
 from simulator.server import ServerOptions, Simulator
 from store.migrate import open_store
 from store.query.reading import read_nodes
@@ -77,11 +80,15 @@ def bench_planning(work: Path, nodes: int) -> list[Result]:
     ]  # fmt: skip
 
 
-def bench_rollout(work: Path, time_scale: float, *, evict: bool) -> list[Result]:
-    label = "evictions" if evict else "disableEviction"
-    work = work / label
+def bench_rollout(
+    work: Path, time_scale: float, *, evict: bool, mode: InstallMode = InstallMode.ONDELETE
+) -> tuple[list[Result], float]:
+    label = ("evictions" if evict else "disableEviction") + ("" if mode == InstallMode.ONDELETE else f", {mode} mode")
+    work = work / label.replace(", ", "-").replace(" ", "-")
     work.mkdir()
-    options = ServerOptions(profile="seed", seed=5, time_scale=time_scale, out_dir=work / "sim", churn=False)
+    options = ServerOptions(
+        profile="seed", seed=5, time_scale=time_scale, out_dir=work / "sim", churn=False, install_mode=mode
+    )
     db = f"sqlite:///{work / 'rollout.db'}"
     plan_path = work / "plan.yaml"
     spec = dict(PLAN["spec"], drain={**PLAN["spec"]["drain"], "disableEviction": not evict})  # type: ignore[dict-item]
@@ -122,7 +129,7 @@ def bench_rollout(work: Path, time_scale: float, *, evict: bool) -> list[Result]
             actual, "s", "-", with_drain, "ideal with drain", None,
         ),
         Result(f"API requests per upgraded node ({label})", requests / n, "req", "-", writes / n, "writes per node (audit)", None),
-    ]  # fmt: skip
+    ], actual  # fmt: skip
 
 
 def main() -> int:
@@ -130,16 +137,24 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=10_000)
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--only", choices=("planning", "overhead", "evictions"), help="one part only")
+    parser.add_argument("--only", choices=("planning", "overhead", "mechanisms", "evictions"), help="one part only")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-upgrades-"))
     os.chdir(ROOT)
     try:
         results = bench_planning(work, args.nodes) if args.only in (None, "planning") else []
-        if args.only in (None, "overhead"):
-            results += bench_rollout(work, args.time_scale, evict=False)  # the executor's own overhead
+        if args.only in (None, "overhead", "mechanisms"):
+            figures, by_daemonset = bench_rollout(work, args.time_scale, evict=False)  # the executor's own overhead
+            results += figures
+        if args.only in (None, "mechanisms"):  # the same rollout by kata-deploy's job mode, in the same run
+            figures, by_job = bench_rollout(work, args.time_scale, evict=False, mode=InstallMode.JOB)
+            results += figures[:1]
+            results.append(
+                Result("the job-mode rollout against the same rollout by the DaemonSet (OnDelete)", by_job, "s", "-",
+                       by_daemonset, "the DaemonSet rollout, same run", None)
+            )  # fmt: skip
         if args.only in (None, "evictions"):
-            results += bench_rollout(work, args.time_scale, evict=True)  # plus PodDisruptionBudget waits
+            results += bench_rollout(work, args.time_scale, evict=True)[0]  # plus PodDisruptionBudget waits
     finally:
         done()
     return report("bench_upgrades", results, as_json=args.json)

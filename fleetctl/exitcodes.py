@@ -20,6 +20,7 @@ from store.errors import (
     BusyError,
     FleetctlError,
     OperationTimeoutError,
+    PlanRefusedError,
     RefusedError,
     StoreError,
     UnreachableError,
@@ -42,6 +43,8 @@ def exit_code_for(error: FleetctlError) -> ExitCode:
     """The exit code for an expected error."""
     if isinstance(error, BadInputError):
         return ExitCode.BAD_INPUT
+    if isinstance(error, PlanRefusedError):
+        return ExitCode.FINDINGS
     if isinstance(error, UnreachableError | RefusedError | StoreError | BusyError):
         return ExitCode.UNREACHABLE
     if isinstance(error, OperationTimeoutError):

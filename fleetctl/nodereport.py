@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from fleetctl.output import NONE
+from fleetctl.output import NONE, UNKNOWN
 
 if TYPE_CHECKING:
     from store.query.facts_read import NodeReport
@@ -53,6 +53,7 @@ def sections(r: NodeReport) -> list[Section]:
             ("Label", st.kata_label), ("Guest kernel", kernel),
             ("Hypervisor", f"{st.hypervisor or NONE} {st.hypervisor_version or ''}".strip()),
             ("Machine type", st.machine_type), ("Handlers", ", ".join(st.runtime_handlers or []) or None),
+            ("Stale sandboxes", UNKNOWN if st.stale_sandboxes is None else st.stale_sandboxes),
         ]),
         Section("Host", [
             ("Arch", st.arch), ("Zone", st.zone), ("CPU", f"{(st.cpu_capacity or 0) / 1000:g}"),

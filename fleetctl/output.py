@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 API_VERSION = "fleetctl.io/v1"
 NONE = "<none>"
+UNKNOWN = "unknown"  # a fact that could not be known (never shown as 0 or ok)
 
 
 def document(kind: str, **fields: Any) -> dict[str, Any]:
@@ -98,6 +99,7 @@ def node_items(rows: Sequence[NodeRow]) -> list[dict[str, Any]]:
             "ready": r.ready,
             "cordoned": r.cordoned,
             "cpu": r.cpu,
+            "staleSandboxes": r.stale_sandboxes,
             "runtimeHandlers": list(r.runtime_handlers),
             "drift": list(r.drift),
             "parseProblems": list(r.parse_problems),

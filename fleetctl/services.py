@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fleetctl.console import err
 from fleetctl.settings import Settings
 from store.durations import parse_duration
-from store.errors import BadInputError, RefusedError, UnreachableError
+from store.errors import BadInputError, PlanRefusedError, RefusedError, UnreachableError
 from store.states import ACTIVE_RUNS, Outcome, RunState
 
 if TYPE_CHECKING:
     from clients.kube.client import KubeClient
     from store.engine import Store
+    from upgrades.deployment import Deployment
     from upgrades.executor import ExecutorOptions
+    from upgrades.planfile import Install
 
 
 def executor_options(
@@ -64,6 +66,23 @@ def kube_clients(settings: Settings, clusters: set[str]) -> dict[str, KubeClient
     from clients.kube.config import open_contexts
 
     return {c.name: KubeClient(c) for c in open_contexts(settings.kubeconfig, sorted(clusters))}
+
+
+def detect_deployments(store: Store, clients: dict[str, KubeClient], install: Install) -> dict[str, Deployment]:
+    """Each cluster's deployment (install mechanism, Helm owner), read before anything is written;
+    a cluster the plan cannot upgrade refuses the whole plan (exit 1) with its fix."""
+    from upgrades.cluster import ClusterOps
+    from upgrades.deployment import DeploymentRefused, detect
+
+    found, refused = {}, []
+    for name, client in sorted(clients.items()):
+        try:
+            found[name] = detect(ClusterOps(client, store, run_id=0, actor="fleetctl/preflight"), install)
+        except DeploymentRefused as exc:
+            refused.append(str(exc))
+    if refused:
+        raise PlanRefusedError("; ".join(refused), where="spec.install", hint="nothing was changed in any cluster")
+    return found
 
 
 def execute_run(

@@ -11,13 +11,17 @@ from __future__ import annotations
 from simulator.cli import serve_command
 from simulator.faults import Faults, HealthRegression
 from simulator.fleet import HOSTS, FleetSpec, NodeSpec, Workloads
+from simulator.installmode import DEFAULT_INSTALL_LABEL, JOB_TEMPLATE_KEY, JOB_TEMPLATES, InstallMode
 from simulator.kata import LABEL_DEFAULT, LABEL_PEER_PODS, LABEL_RUNTIME, LABEL_SE, NEWEST, RELEASES
 from simulator.prometheus import prometheus_binary, prometheus_server, scrape_interval_for
 from simulator.server import ServerOptions, Simulator
 from simulator.world import REPLACE_ANNOTATION, RUN_SECONDS_ANNOTATION
 
 __all__ = [
+    "DEFAULT_INSTALL_LABEL",
     "HOSTS",
+    "JOB_TEMPLATES",
+    "JOB_TEMPLATE_KEY",
     "LABEL_DEFAULT",
     "LABEL_PEER_PODS",
     "LABEL_RUNTIME",
@@ -29,6 +33,7 @@ __all__ = [
     "Faults",
     "FleetSpec",
     "HealthRegression",
+    "InstallMode",
     "NodeSpec",
     "ServerOptions",
     "Simulator",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from simulator import builders, disruption, kubelet, protobuf, routing, tables
+from simulator import builders, disruption, jobs, kubelet, protobuf, routing, tables
 from simulator import resources as r
 from simulator.objectstore import ApiError, Entry, Obj, Watcher, WatchEvent
 from simulator.patching import PatchError, json_patch, merge_patch, strategic_merge_patch
@@ -30,7 +30,7 @@ _PATCHERS = {
     "application/merge-patch+json": merge_patch,
     "application/strategic-merge-patch+json": strategic_merge_patch,
 }
-_STATUS_KINDS = {"Node", "Pod", "DaemonSet", "PodDisruptionBudget", "Namespace"}  # have a status subresource
+_STATUS_KINDS = {"Node", "Pod", "DaemonSet", "PodDisruptionBudget", "Namespace", "Job"}  # have a status subresource
 MAX_LIMIT = 5000
 _STREAM_ABOVE = 2000  # lists longer than this are written in chunks of this many items
 
@@ -278,6 +278,8 @@ class Api:
                 )
         if rt is r.PODS:
             _validate_pod(body)
+        if rt is r.JOBS:
+            jobs.admit(body, self.store.new_uid())
         if dry_run:
             return json_response(body, 201)
         if rt is r.PODS:
@@ -377,7 +379,10 @@ class Api:
         if rt is r.PODS:
             obj = kubelet.delete_pod(self.world, target.namespace or "", target.name or "", grace)
             return json_response(obj)
+        policy = jobs.propagation(body if isinstance(body, dict) else {}, dict(request.query)) if rt is r.JOBS else None
         entry = self.store.delete(rt, target.namespace or "", target.name or "")
+        if policy is not None:
+            jobs.deleted(self.world, entry.obj, policy)
         if rt is r.DAEMONSETS:
             uid = entry.obj["metadata"]["uid"]
             for _, pod in list(self.store.scan(r.PODS, target.namespace)):

@@ -11,6 +11,7 @@ from pathlib import Path
 from simulator.controlplane import KUBE_VERSION, ControlPlaneError
 from simulator.faults import ScenarioError, load_scenario
 from simulator.fleet import PROFILES
+from simulator.installmode import DEFAULT_INSTALL_LABEL, InstallMode
 from simulator.server import ServerOptions, Simulator
 
 
@@ -36,6 +37,20 @@ def parser() -> argparse.ArgumentParser:
         help="memory: our own in-memory API server (default, fast); kube-apiserver: a real control plane "
         "(kube-apiserver, etcd, controller-manager, scheduler) built from tools/k8s, with the fleet on it",
     )
+    p.add_argument(
+        "--install-mode",
+        choices=[m.value for m in InstallMode],
+        default=InstallMode.ONDELETE.value,
+        help="how kata-deploy is deployed: ondelete (default: an OnDelete DaemonSet), rolling (a RollingUpdate "
+        "DaemonSet), job (per-node install Jobs from a ConfigMap template, no DaemonSet), label (an installer "
+        "DaemonSet per release, selected by a node label)",
+    )
+    p.add_argument("--helm", action="store_true", help="kata-deploy's objects carry Helm's ownership marks")
+    p.add_argument(
+        "--install-label",
+        default=DEFAULT_INSTALL_LABEL,
+        help=f"the node label the label mode's installers select on (default {DEFAULT_INSTALL_LABEL})",
+    )
     return p
 
 
@@ -47,6 +62,8 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         _fail("--time-scale must be greater than 0")
     if not 0 <= args.port <= 65535:
         _fail("--port must be between 0 and 65535")
+    if not args.install_label or "=" in args.install_label:
+        _fail("--install-label must be a label key")
     faults = None
     if args.scenario is not None:
         try:
@@ -64,6 +81,9 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         out_dir=args.out_dir,
         faults=faults,
         backend=args.backend,
+        install_mode=InstallMode(args.install_mode),
+        helm=args.helm,
+        install_label=args.install_label,
     )
 
 
@@ -88,6 +108,8 @@ async def serve(options: ServerOptions) -> None:
         f"backend:    {options.backend}"
         + (f" (Kubernetes {KUBE_VERSION}; admin /_sim: {sim.admin_url})" if sim.kube else "")
     )
+    if options.install_mode is not InstallMode.ONDELETE or options.helm:
+        print(f"install:    {options.install_mode}" + (" (Helm)" if options.helm else ""))
     print(f"api:        {sim.url}")
     print(f"kubeconfig: {sim.kubeconfig}")
     print(f"targets:    {sim.targets}  (Prometheus file_sd)")

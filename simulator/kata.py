@@ -196,3 +196,10 @@ def image_version(image: str) -> str:
     """The tag of an image reference (``latest`` when untagged)."""
     name = image.rsplit("/", 1)[-1]
     return name.split(":", 1)[1] if ":" in name else "latest"
+
+
+def is_deploy_image(image: str) -> bool:
+    """A kata-deploy image (any tag or digest)."""
+    name = image.split("@", 1)[0]
+    repo, _, tag = name.rpartition(":")
+    return (repo if repo and "/" not in tag else name) == DEPLOY_IMAGE

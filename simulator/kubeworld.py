@@ -11,8 +11,10 @@ backend (``kubelet``, ``installer``, ``metrics``), through a ``KubeMirror``:
   their Leases in ``kube-node-lease`` renewed;
 - runs the pods bound to them: Running and Ready, or ``FailedCreatePodSandBox`` where the
   handler is missing; builds run to completion; graceful deletions are finished;
-- emulates kata-deploy: a new kata-deploy pod on a node installs its image's release after the
-  per-arch delay, with the NotReady blip, the label, the handlers and the reporter annotations.
+- emulates kata-deploy: a new kata-deploy pod on a node (of the kata-deploy DaemonSet, of a
+  ``label`` mode installer DaemonSet, or of a Job) installs its image's release after the per-arch
+  delay, with the NotReady blip, the label (not for a Job's pod), the handlers and the reporter
+  annotations; a Job's pod then ends Succeeded or Failed, and the real Job controller follows.
 
 At the start the history of an OnDelete DaemonSet (each node's kata-deploy pod at that node's
 own release) is seeded by creating the pods first and the DaemonSets after: the controller
@@ -27,7 +29,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from simulator import builders, installer, kata, kubelet
+from simulator import builders, installer, jobs, kata, kubelet
 from simulator import resources as r
 from simulator.kubemirror import KubeHTTP, KubeMirror, path_of
 from simulator.objectstore import ApiError, Obj, WatchEvent
@@ -93,6 +95,10 @@ class KubeWorld:
             _create(http, _SERVICE_ACCOUNTS, builders.service_account("default", ns), ns)
         for name, ns, *_ in installer.DAEMONSETS:
             _create(http, _SERVICE_ACCOUNTS, builders.service_account(f"{name}-sa", ns), ns)
+        for rt, obj in installer.extra_objects(world):  # the install mode's namespace, or its Job templates
+            if rt is r.NAMESPACES:
+                obj = {k: v for k, v in obj.items() if k != "status"}
+            _create(http, rt, obj, obj["metadata"].get("namespace"))
         crd = builders.peerpod_crd()
         crd.pop("status")
         _create(http, _CRDS, crd)
@@ -107,7 +113,7 @@ class KubeWorld:
             for node in nodes:
                 world.store.create(r.NODES, node)
         self._start_leases()  # from now on: a populate of thousands of pods outlasts the node-monitor grace period
-        daemonsets = [installer.daemonset_object(world, name) for name, *_ in installer.DAEMONSETS]
+        daemonsets = installer.daemonsets(world)
         for ds in daemonsets:
             if ds["metadata"]["name"] == "kata-monitor":
                 ds["spec"]["template"]["spec"]["nodeSelector"] = {MONITOR_LABEL: "true"}
@@ -139,7 +145,7 @@ class KubeWorld:
     def _wait_adopted(self, timeout: float = 300.0) -> None:
         """Wait until the DaemonSets and ReplicaSets own every pod made for them at the start, so a
         drain or a PDB never meets an orphan (a safety deadline, not a budget)."""
-        namespaces = {ns for _, ns, *_ in installer.DAEMONSETS} | {APP_NAMESPACE}
+        namespaces = {ns for ns, _ in installer.daemonset_keys(self.world)} | {APP_NAMESPACE}
         deadline = time.monotonic() + timeout
         while True:
             orphans = []
@@ -270,10 +276,12 @@ class KubeWorld:
         ):
             return
         owner = _owner(pod)
-        if owner == ("DaemonSet", installer.DEPLOY_NAME):
+        if owner[0] == "DaemonSet" and installer.is_installer(owner[1]):
             self.world.pods_started.add(uid)
             version = kata.image_version(spec["containers"][0]["image"])
-            self.world.spawn(installer.install(self.world, node, meta["name"], version))
+            self.world.spawn(installer.install(self.world, node, meta["name"], version, namespace=meta["namespace"]))
+        elif jobs.is_install_pod(pod):
+            jobs.run_install(self.world, pod)  # the pod ends Succeeded or Failed; the real Job controller follows
         elif owner[0] == "DaemonSet":
             self.world.pods_started.add(uid)
             self.world.spawn(installer.start_plain(self.world, meta["namespace"], meta["name"]))

@@ -174,6 +174,10 @@ class ObjectStore:
             if entry is not None:
                 yield k, entry
 
+    def new_uid(self) -> str:
+        """A uid from the server's stream (for an object whose uid is needed before it is stored)."""
+        return self._uid()
+
     def count(self, rt: ResourceType) -> int:
         """How many objects of this resource exist."""
         return len(self._bucket(rt))
@@ -202,7 +206,7 @@ class ObjectStore:
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         meta.setdefault("uid", self._uid())
         meta.setdefault("creationTimestamp", rfc3339(self._now()))
-        if "spec" in obj and rt.kind in ("DaemonSet", "PodDisruptionBudget"):
+        if "spec" in obj and rt.kind in ("DaemonSet", "PodDisruptionBudget", "Job"):
             meta.setdefault("generation", 1)
         meta["resourceVersion"] = str(self._bump())
         entry = Entry(obj)

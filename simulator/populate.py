@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import functools
 
-from simulator import builders, controllers, installer, kata, kubelet
+from simulator import builders, controllers, installer, jobs, kata, kubelet, labelinstall
 from simulator import resources as r
 from simulator.fleet import APPS, Workloads
+from simulator.installmode import InstallMode
 from simulator.world import APP_NAMESPACE, NAMESPACES, World
 
 
@@ -23,6 +24,9 @@ def populate(world: World) -> None:
         world.store.create(r.RUNTIMECLASSES, builders.runtime_class(rc))
     world.store.create(r.CRDS, builders.peerpod_crd())
     installer.create_daemonsets(world)
+    jobs.start(world)
+    if world.install.mode is InstallMode.LABEL:
+        labelinstall.start(world)
     heartbeat = world.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     for spec in world.fleet.nodes:
         world.store.create(r.NODES, world.build_node(spec, world.nodes[spec.name].installed))

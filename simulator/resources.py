@@ -143,6 +143,17 @@ DAEMONSETS = ResourceType(
     categories=("all",),
     subresources={"status": ("get", "patch", "update")},
 )
+JOBS = ResourceType(
+    "batch",
+    "v1",
+    "jobs",
+    "job",
+    "Job",
+    True,
+    categories=("all",),
+    subresources={"status": ("get", "patch", "update")},
+    fields={**_META_FIELDS, "status.successful": _path("status", "succeeded")},
+)
 RUNTIMECLASSES = ResourceType("node.k8s.io", "v1", "runtimeclasses", "runtimeclass", "RuntimeClass", False)
 PDBS = ResourceType(
     "policy",
@@ -187,6 +198,7 @@ ALL: tuple[ResourceType, ...] = (
     EVENTS,
     EVENTS_V1,
     DAEMONSETS,
+    JOBS,
     RUNTIMECLASSES,
     PDBS,
     LEASES,

@@ -34,6 +34,7 @@ from simulator import resources as r
 from simulator.api import Api, json_response, status_response
 from simulator.faults import Faults, HealthRegression, ScenarioError, load_scenario, parse_faults
 from simulator.fleet import FleetSpec, make_fleet
+from simulator.installmode import DEFAULT_INSTALL_LABEL, InstallConfig, InstallMode
 from simulator.kubemirror import KubeMirror
 from simulator.kubeserver import KubeBackend
 from simulator.metrics import KataMonitor
@@ -70,6 +71,13 @@ class ServerOptions:
     churn: bool = True  # keep builds arriving and finishing
     fleet: FleetSpec | None = None  # a given fleet (a rehearsal's copy) instead of the profile's
     backend: str = "memory"  # or "kube-apiserver": the world on a real control plane (simulator.kubeserver)
+    install_mode: InstallMode = InstallMode.ONDELETE  # how kata-deploy is deployed (simulator.installmode)
+    helm: bool = False  # kata-deploy's objects carry Helm's ownership marks
+    install_label: str = DEFAULT_INSTALL_LABEL  # the node label the ``label`` mode's installers select on
+
+    def install(self) -> InstallConfig:
+        """The install mode, Helm and the install label, as the world takes them."""
+        return InstallConfig(mode=InstallMode(self.install_mode), helm=self.helm, label=self.install_label)
 
 
 class Admin:
@@ -413,10 +421,12 @@ class Simulator:
         self.kube: KubeBackend | None = None
         if options.backend == "kube-apiserver":
             mirror = KubeMirror()
-            self.world = World(fleet, time_scale=options.time_scale, faults=faults, store=mirror)
+            self.world = World(
+                fleet, time_scale=options.time_scale, faults=faults, store=mirror, install=options.install()
+            )
             self.kube = KubeBackend(self, mirror)
         elif options.backend == "memory":
-            self.world = World(fleet, time_scale=options.time_scale, faults=faults)
+            self.world = World(fleet, time_scale=options.time_scale, faults=faults, install=options.install())
         else:
             raise ValueError(f"unknown simulator backend {options.backend!r}: use memory or kube-apiserver")
         self.kubeconfig = options.kubeconfig_out or out / "kubeconfig"

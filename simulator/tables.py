@@ -148,6 +148,31 @@ def _ds_row(o: Obj, now: datetime) -> list[Any]:
     ]
 
 
+def _job_row(o: Obj, now: datetime) -> list[Any]:
+    s, spec = o.get("status") or {}, o["spec"]
+    conditions = {c["type"] for c in s.get("conditions", []) if c.get("status") == "True"}
+    status = next((t for t in ("Complete", "Failed", "FailureTarget", "SuccessCriteriaMet") if t in conditions), "")
+    status = status or ("Suspended" if spec.get("suspend") else "Running")
+    duration = ""
+    if s.get("startTime"):
+        end = s.get("completionTime")
+        start = datetime.strptime(s["startTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        stop = datetime.strptime(end, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) if end else now
+        duration = human_duration((stop - start).total_seconds())
+    containers = spec["template"]["spec"]["containers"]
+    match = ",".join(f"{k}={v}" for k, v in (spec.get("selector") or {}).get("matchLabels", {}).items())
+    return [
+        o["metadata"]["name"],
+        status,
+        f"{s.get('succeeded', 0)}/{spec.get('completions', 1)}",
+        duration,
+        _age(o, now),
+        ",".join(c["name"] for c in containers),
+        ",".join(c["image"] for c in containers),
+        match,
+    ]
+
+
 def _pdb_row(o: Obj, now: datetime) -> list[Any]:
     spec = o["spec"]
     return [
@@ -219,6 +244,23 @@ PRINTERS: dict[str, Printer] = {
             ("Selector", "string", 1),
         ),
         _ds_row,
+    ),
+    "Job": (
+        (
+            ("Name", "string", 0),
+            ("Status", "string", 0),
+            ("Completions", "string", 0),
+            ("Duration", "string", 0),
+            ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
+            ("Selector", "string", 1),
+        ),
+        _job_row,
+    ),
+    "ConfigMap": (
+        (("Name", "string", 0), ("Data", "integer", 0), ("Age", "string", 0)),
+        lambda o, now: [o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}), _age(o, now)],
     ),
     "RuntimeClass": (
         (("Name", "string", 0), ("Handler", "string", 0), ("Age", "string", 0)),

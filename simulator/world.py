@@ -28,6 +28,7 @@ from simulator import builders, kata
 from simulator import resources as r
 from simulator.faults import Faults
 from simulator.fleet import FleetSpec, NodeSpec
+from simulator.installmode import InstallConfig, InstallMode
 from simulator.objectstore import Entry, ObjectStore, ObjectView, WatchEvent, rfc3339
 
 NAMESPACES = (
@@ -86,10 +87,13 @@ class World:
         time_scale: float = 1.0,
         faults: Faults | None = None,
         store: ObjectView | None = None,
+        install: InstallConfig | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time scale must be > 0")
         self.fleet = fleet
+        self.install = install or InstallConfig()
+        """How kata-deploy is deployed (``simulator.installmode``)."""
         self.time_scale = time_scale
         self.faults = faults or Faults()
         self._ids = random.Random(fleet.seed)
@@ -117,6 +121,7 @@ class World:
         self._pod_ip = 0
         self._stamp_second, self._stamp = 0, ""
         self.finishing: list[tuple[float, str, str, str]] = []  # heap of (due, namespace, name, uid)
+        self.rollouts: set[tuple[str, str]] = set()  # (namespace, name) of the DaemonSets rolling now
         self.store.listeners.append(self._index_pod)
 
     # -- time and ids --------------------------------------------------------------------
@@ -304,6 +309,8 @@ class World:
         }
         if spec.peer_pods:
             labels[kata.LABEL_PEER_PODS] = "true"
+        if self.install.mode is InstallMode.LABEL:
+            labels[self.install.label] = version
         if spec.secure_execution:
             labels[kata.LABEL_SE] = "true"
         annotations = {

@@ -85,6 +85,11 @@ class StoreUnreachableError(UnreachableError):
     """The database could not be reached or refused the login."""
 
 
+class PlanRefusedError(FleetctlError):
+    """``upgrade apply`` will not start the plan (exit 1, as ``upgrade plan`` exits for it): the
+    plan's own refusals, or a cluster deployed in a way the plan cannot upgrade. Nothing is written."""
+
+
 class RefusedError(FleetctlError):
     """A cluster answered, and refused: RBAC forbids the call, the object is not there, or the
     request was invalid. Retrying the same call will not help; the message names the call."""

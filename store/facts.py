@@ -48,6 +48,7 @@ class NodeFacts:
     runtime_handlers: tuple[str, ...] = ()
     caa_version: str | None = None
     peerpod_count: int | None = None
+    stale_sandboxes: int | None = None  # Running Kata pods started before the node's last install
     drift: tuple[str, ...] = ()
     parse_problems: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -63,7 +64,7 @@ class NodeFacts:
 
 
 FACT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(NodeFacts) if f.name != "name")
-VOLATILE_FACTS = frozenset({"peerpod_count"})
+VOLATILE_FACTS = frozenset({"peerpod_count", "stale_sandboxes"})
 """Facts kept current in node_state but never written as change rows: they move with every build."""
 
 

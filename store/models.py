@@ -101,6 +101,7 @@ class NodeState(SQLModel, table=True):
     runtime_handlers: list[str] = _json([])
     caa_version: str | None = None
     peerpod_count: int | None = None
+    stale_sandboxes: int | None = None
     drift: list[str] = _json([])
     parse_problems: list[str] = _json([])
     labels: dict[str, str] = _json({})

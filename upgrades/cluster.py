@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from clients.kube.annotations import INSTALLED_AT_ANNOTATION, installed_at_value
 from clients.kube.client import KubeClient
 from clients.kube.errors import KubeApiError, KubeConflict, KubeGone, KubeInvalid, KubeNotFound, KubeThrottled
 from collectors.inventory.nodefacts import NodeExtras, build_facts
@@ -27,6 +28,13 @@ PREFIX = "upgrade.fleetctl.io"
 RUN_ANNOTATION = f"{PREFIX}/run"
 STEP_ANNOTATION = f"{PREFIX}/step"
 CORDONED_BY = f"{PREFIX}/cordoned-by"
+STATUS_ANNOTATION = f"{PREFIX}/status"  # kata-lifecycle-manager's style: preparing, cordoned, ... completed
+CURRENT_VERSION = f"{PREFIX}/current-version"  # the release fleetctl last installed here
+STATUS_OF = {  # a step (or a node's end) as kata-lifecycle-manager names its phases
+    "claim": "preparing", "cordon": "cordoned", "drain": "draining", "install": "upgrading",
+    "verify": "verifying", "uncordon": "verifying", "done": "completed", "failed": "failed",
+    "skipped": "skipped", "stopped": "stopped",
+}  # fmt: skip
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -92,8 +100,18 @@ class ClusterOps:
 
     def trace(self, name: str, step: str) -> None:
         """Annotate the node with this run and its current step."""
-        body = {"metadata": {"annotations": {RUN_ANNOTATION: str(self.run_id), STEP_ANNOTATION: step}}}
-        self._patch_node(name, body, action="annotate", reason=f"step {step}")
+        annotations = {
+            RUN_ANNOTATION: str(self.run_id),
+            STEP_ANNOTATION: step,
+            STATUS_ANNOTATION: STATUS_OF.get(step, step),
+        }
+        self._patch_node(name, {"metadata": {"annotations": annotations}}, action="annotate", reason=f"step {step}")
+
+    def mark_installed(self, name: str, release: str) -> None:
+        """Record on the node that an install of ``release`` finished now (stale sandboxes count from it)."""
+        stamp = installed_at_value(datetime.now(UTC))
+        body = {"metadata": {"annotations": {INSTALLED_AT_ANNOTATION: stamp, CURRENT_VERSION: release}}}
+        self._patch_node(name, body, action="annotate", reason=f"installed {release}")
 
     def cordon(self, name: str, seen: dict[str, Any] | None = None, *, next_step: str = "drain") -> bool:
         """Cordon the node if it is not; True when we cordoned it now or did earlier in this run.
@@ -108,7 +126,10 @@ class ClusterOps:
                 return True
             if node.get("spec", {}).get("unschedulable"):
                 return False  # someone else's cordon: leave it, and never undo it
-            annotations = {CORDONED_BY: self.marker, STEP_ANNOTATION: next_step, RUN_ANNOTATION: str(self.run_id)}
+            annotations = {
+                CORDONED_BY: self.marker, STEP_ANNOTATION: next_step, RUN_ANNOTATION: str(self.run_id),
+                STATUS_ANNOTATION: STATUS_OF["cordon"],
+            }  # fmt: skip
             body = {
                 "metadata": {"resourceVersion": meta["resourceVersion"], "annotations": annotations},
                 "spec": {"unschedulable": True},
@@ -135,15 +156,16 @@ class ClusterOps:
                 {"op": "remove", "path": key},
                 {"op": "add", "path": "/spec/unschedulable", "value": False},
                 {"op": "add", "path": "/metadata/annotations/" + STEP_ANNOTATION.replace("/", "~1"), "value": step},
-            ]
+                {"op": "add", "path": "/metadata/annotations/" + STATUS_ANNOTATION.replace("/", "~1"),
+                 "value": STATUS_OF.get(step, step)},
+            ]  # fmt: skip
             try:
                 self._patch_node(name, operations, action="uncordon", reason=f"step {step}", content_type=JSON_PATCH)
                 return True
             except KubeInvalid:
                 pass  # the annotation is gone or not ours: someone else owns this cordon now
-        self._patch_node(
-            name, {"metadata": {"annotations": {STEP_ANNOTATION: step}}}, action="annotate", reason=f"step {step}"
-        )
+        annotations = {STEP_ANNOTATION: step, STATUS_ANNOTATION: STATUS_OF.get(step, step)}
+        self._patch_node(name, {"metadata": {"annotations": annotations}}, action="annotate", reason=f"step {step}")
         return False
 
     def wait_node(self, name: str, ready: Callable[[dict[str, Any]], bool], seconds: float) -> dict[str, Any] | None:
@@ -320,3 +342,49 @@ class ClusterOps:
             lambda: self.client.send("PATCH", path, body, content_type=STRATEGIC),
             reason=reason,
         )
+
+    def find_daemonset(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A DaemonSet, or None."""
+        return self._get_or_none(f"/apis/apps/v1/namespaces/{quote(namespace)}/daemonsets/{quote(name)}")
+
+    def config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A ConfigMap, or None."""
+        return self._get_or_none(f"/api/v1/namespaces/{quote(namespace)}/configmaps/{quote(name)}")
+
+    def job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Job, or None."""
+        return self._get_or_none(f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs/{quote(name)}")
+
+    def create_job(self, job: dict[str, Any], *, reason: str) -> None:
+        """Create a Job; one of that name already there is fine (a resumed step reads it)."""
+        ns = job["metadata"]["namespace"]
+        try:
+            self._write(
+                "create-job",
+                f"job/{ns}/{job['metadata']['name']}",
+                lambda: self.client.send("POST", f"/apis/batch/v1/namespaces/{quote(ns)}/jobs", job),
+                reason=reason,
+            )
+        except KubeConflict:
+            return
+
+    def delete_job(self, namespace: str, name: str, *, reason: str) -> None:
+        """Delete a Job and its pods (background propagation); gone already is fine."""
+        path = f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs/{quote(name)}"
+        with contextlib.suppress(KubeNotFound):
+            self._write(
+                "delete-job",
+                f"job/{namespace}/{name}",
+                lambda: self.client.send("DELETE", path, params={"propagationPolicy": "Background"}),
+                reason=reason,
+            )
+
+    def label_node(self, name: str, key: str, value: str | None, *, reason: str) -> None:
+        """Set (None: remove) one label of the node."""
+        self._patch_node(name, {"metadata": {"labels": {key: value}}}, action="label", reason=reason)
+
+    def _get_or_none(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.client.get(path)
+        except KubeNotFound:
+            return None

@@ -12,7 +12,7 @@ import concurrent.futures as cf
 import statistics
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,6 +38,7 @@ from store.states import (
 from upgrades import window as windows
 from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.cluster import CORDONED_BY, ClusterOps
+from upgrades.deployment import Deployment, DeploymentRefused, detect
 from upgrades.gates import GateCheckResult, run_gate
 from upgrades.installs import installer_for
 from upgrades.lease import RunLease
@@ -127,10 +128,11 @@ class Executor:
         self.ops: dict[str, ClusterAPI] = {c: self.ports.cluster(c, run_id) for c in clusters}
         self.lease = self.ports.lock(clusters, run_id)
         self.clock = options.clock
+        self.deployments = {c: Deployment.parse(d) for c, d in self.plan.deployments.items()}  # found in _preflight
+        installer = installer_for(self.spec.install, options.pins, self.deployments, options.clock)
         self.flow = FlowContext(
-            store, self.spec, options.pins, options.poll_s, installer_for(self.spec.install, options.pins, options.clock),
-            clock=options.clock, interrupt=options.interrupt,
-        )  # fmt: skip
+            store, self.spec, options.pins, options.poll_s, installer, clock=options.clock, interrupt=options.interrupt
+        )
         self._lost = threading.Event()
         self._stop_renewing = threading.Event()
         self._unavailable_cache: tuple[float, int] = (0.0, 0)
@@ -150,12 +152,29 @@ class Executor:
         try:
             if state == RunState.PENDING:
                 set_run(self.store, self.run_id, state=RunState.RUNNING, started_at=now(), expect=[RunState.PENDING])
-            return self._waves()
+            refused = self._preflight()
+            return self._pause(refused) if refused else self._waves()
         finally:
             self._stop_renewing.set()
             renewer.join(timeout=5)
             self.lease.release()
             self.store.flush()  # the audit results still queued
+
+    def _preflight(self) -> str | None:
+        """Each cluster's deployment, found before any node is touched (a run stored without them,
+        by a schedule or an older fleetctl) and then kept with the run; why the run cannot go, or None."""
+        missing = [c for c in self.ops if c not in self.deployments]
+        if not missing:
+            return None
+        try:
+            for cluster in missing:
+                self.deployments[cluster] = detect(self.ops[cluster], self.spec.install)
+        except DeploymentRefused as exc:
+            return str(exc)
+        doc = RunPlan.parse(read_run(self.store, self.run_id).run.plan)
+        stored = {**doc.deployments, **{c: d.document() for c, d in self.deployments.items()}}
+        set_run(self.store, self.run_id, plan=replace(doc, deployments=stored).document())
+        return None
 
     def _renew(self) -> None:
         interval = max(0.2, self.options.lease_ttl.total_seconds() / 3)

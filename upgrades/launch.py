@@ -49,7 +49,7 @@ def candidates(store: Store, spec: PlanSpec) -> list[Candidate]:
             Candidate(
                 cluster=i.cluster, name=i.name, arch=i.arch, zone=i.zone, kata=i.kata_version, health=i.health,
                 ready=bool(i.ready), cordoned=i.cordoned, custom_kernel=bool(i.custom_kernel), selected=selected,
-                pinned=key in pinned,
+                pinned=key in pinned, deploy=i.kata_deploy_version,
             )
         )  # fmt: skip
     return out
@@ -90,8 +90,9 @@ def plan_from_store(store: Store, spec: PlanSpec) -> Plan:
     )  # fmt: skip
 
 
-def run_document(plan: Plan) -> dict[str, Any]:
-    """What a run stores about its plan: the file as written, and the resolved budgets."""
+def run_document(plan: Plan, deployments: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """What a run stores about its plan: the file as written, the resolved budgets, and (when the
+    caller checked the clusters first) each cluster's deployment."""
     return RunPlan(
         source=plan.spec.source,
         pool=tuple(sorted(c.key for c in plan.nodes) + sorted(e.node.key for e in plan.excluded if e.node.selected)),
@@ -100,11 +101,12 @@ def run_document(plan: Plan) -> dict[str, Any]:
         run_budget=plan.run_budget,
         estimate_seconds=plan.estimate_s,
         excluded=len(plan.excluded),
+        deployments=deployments or {},
     ).document()
 
 
-def create_run_from_plan(store: Store, plan: Plan) -> int:
-    """Store the plan as a pending run."""
+def create_run_from_plan(store: Store, plan: Plan, deployments: dict[str, dict[str, str]] | None = None) -> int:
+    """Store the plan as a pending run (with the clusters' deployments, when they were detected)."""
     if not plan.nodes:
         raise BadInputError(
             "the plan selects no node to upgrade",
@@ -112,7 +114,9 @@ def create_run_from_plan(store: Store, plan: Plan) -> int:
             hint="see fleetctl upgrade plan FILE for the reasons",
         )
     waves = [[DraftNode(c.cluster, c.name, c.kata, plan.spec.target) for c in wave] for wave in plan.waves]
-    return create_run(store, name=plan.spec.name, target=plan.spec.target, plan=run_document(plan), waves=waves)
+    return create_run(
+        store, name=plan.spec.name, target=plan.spec.target, plan=run_document(plan, deployments), waves=waves
+    )
 
 
 def create_rollback(store: Store, run_id: int) -> int:

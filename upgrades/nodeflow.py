@@ -22,7 +22,7 @@ from store.states import STEPS, NodeOutcome, Step, StepState
 from upgrades import failpoints
 from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.flowerrors import NodeEnded, NodeFailed, NodeInterrupted, NodeSkipped
-from upgrades.planfile import PlanSpec
+from upgrades.planfile import DrainMode, PlanSpec
 from upgrades.ports import ClusterAPI, Installer
 
 DRAIN_PARALLEL = 8  # evictions in flight per node
@@ -30,6 +30,8 @@ EVICT_BACKOFF_MAX_S = 0.5  # a pod a PDB protects is asked again after poll, 2x 
 WATCH_WINDOW_S = 3.0  # drain watches the node's pods this long between looks
 STEP_RETRIES = 3  # a step the API failed (after the client's own retries) runs again this often
 STEP_BACKOFF_MAX_S = 5.0
+KLM_STATUS = "katacontainers.io/kata-lifecycle-manager-status"
+KLM_BUSY = frozenset({"preparing", "cordoned", "draining", "upgrading", "verifying", "rolling-back"})
 
 
 @dataclass
@@ -167,12 +169,16 @@ def _step(
     elif name == Step.DRAIN:
         if not cordoned:  # someone else's cordon: no patch of ours has traced the node yet
             ops.trace(step.node, Step.DRAIN)
-        facts["drain"] = drain(ctx, ops, step.node)
+        if ctx.spec.drain.mode == DrainMode.NONE:  # cordon only: running Kata VMs keep their binaries until they end
+            facts["drain"] = DrainSummary(removed=0, refused=0, refusedPods=[])
+        else:
+            facts["drain"] = drain(ctx, ops, step.node)
     elif name == Step.INSTALL:
         ops.trace(step.node, Step.INSTALL)
         message = f"run {ops.run_id}: {facts.get('version')} -> {target}"
         announce = functools.partial(ops.event, step.node, facts.get("uid"), "FleetctlUpgradeStarted", message)
         ctx.installer.install(ops, step.node, target, started=announce, stop_check=lambda: _check(ctx))
+        ops.mark_installed(step.node, target)
     elif name == Step.VERIFY:
         ops.trace(step.node, Step.VERIFY)
         verify(ctx, ops, step.node, target, facts)
@@ -188,6 +194,12 @@ def _claim(
 ) -> tuple[StepFacts, dict[str, Any]]:
     """What the node reports before anything changes (verify compares against it), and the node."""
     node = listed or ops.node(step.node)
+    klm = (node["metadata"].get("annotations") or {}).get(KLM_STATUS)
+    if klm in KLM_BUSY:
+        raise NodeSkipped(
+            f"kata-lifecycle-manager is upgrading {step.node} now ({KLM_STATUS}={klm}): fleetctl leaves it alone; "
+            "resume this run once that workflow has finished"
+        )
     facts = ops.facts(node, ctx.pins)
     return StepFacts(
         uid=node["metadata"].get("uid"),

@@ -11,8 +11,9 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import yaml
 
@@ -29,6 +30,8 @@ DRAIN_POLICIES = ("fail", "skip", "wait-for-builds")
 NO_DATA = ("fail", "pass", "inconclusive")
 ON_BREACH = ("pause", "rollback")
 MAX_PLAN_BYTES = 1_000_000
+LABEL_KEY = re.compile(r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+E = TypeVar("E", bound=StrEnum)
 
 
 class PlanError(BadInputError):
@@ -59,10 +62,35 @@ class Waves:
     max_unavailable: Size = 1
 
 
+class DrainMode(StrEnum):
+    """``drain.mode``: evict the node's workload pods, or only cordon it (running Kata VMs keep
+    their in-memory binaries, so an install does not need them gone)."""
+
+    EVICT = "evict"
+    NONE = "none"
+
+
+class Mechanism(StrEnum):
+    """``install.mechanism``: how a node gets a release. ``auto`` is detected from the cluster."""
+
+    AUTO = "auto"
+    DAEMONSET = "daemonset"  # kata-deploy's DaemonSet with updateStrategy OnDelete: its pod deleted per node
+    JOB = "job"  # kata-deploy's deploymentMode job: one install Job per node, from the chart's job template
+    LABEL = "label"  # a custom installer DaemonSet selected by a node label that fleetctl sets
+
+
+class HelmPolicy(StrEnum):
+    """``install.helm``: what to do when Helm manages kata-deploy."""
+
+    RECONCILE_AFTER = "reconcile-after"  # go ahead; print the helm upgrade line that brings the release in line
+    REFUSE = "refuse"
+
+
 @dataclass(frozen=True)
 class Drain:
     """How a node is drained, and what happens when that takes too long."""
 
+    mode: DrainMode = DrainMode.EVICT
     timeout_s: float = 600.0
     grace_period_s: int | None = None
     on_timeout: str = "fail"
@@ -73,12 +101,19 @@ class Drain:
 
 @dataclass(frozen=True)
 class Install:
-    """The kata-deploy DaemonSet that installs a release (OnDelete)."""
+    """How a release gets onto a node: kata-deploy's DaemonSet or job mode, or a label-gated installer."""
 
-    daemonset: str = "kata-deploy"
+    daemonset: str = "kata-deploy"  # also the base of job mode's ConfigMap, <daemonSet>-job-templates
     namespace: str = "kube-system"
-    mechanism: str = "OnDelete"
+    mechanism: Mechanism = Mechanism.AUTO
     timeout_s: float = 900.0
+    label: str = "fleetctl.io/kata-release"  # mechanism label: the node label fleetctl sets to the release
+    helm: HelmPolicy = HelmPolicy.RECONCILE_AFTER
+
+    @property
+    def job_templates(self) -> str:
+        """Job mode's ConfigMap of per-node Job templates, as the chart names it."""
+        return f"{self.daemonset}-job-templates"[:63].rstrip("-")
 
 
 @dataclass(frozen=True)
@@ -298,12 +333,14 @@ def _waves(r: _Reader) -> Waves:
 
 
 def _drain(r: _Reader) -> Drain:
-    r.keys({"timeout", "gracePeriod", "onTimeout", "buildSelector", "buildWaitLimit", "disableEviction"})
+    r.keys({"mode", "timeout", "gracePeriod", "onTimeout", "buildSelector", "buildWaitLimit", "disableEviction"})
+    mode = _choice(r, "mode", DrainMode, DrainMode.EVICT, "none cordons without evicting: running Kata pods keep going")
     policy = r.get("onTimeout", str, "fail")
     if policy not in DRAIN_POLICIES:
         r.fail("onTimeout", f"must be one of {', '.join(DRAIN_POLICIES)}, not {policy!r}", "the default is fail")
     grace = r.duration("gracePeriod", -1.0)
     return Drain(
+        mode=mode,
         timeout_s=r.duration("timeout", Drain.timeout_s),
         grace_period_s=None if grace < 0 else int(grace),
         on_timeout=policy,
@@ -314,19 +351,31 @@ def _drain(r: _Reader) -> Drain:
 
 
 def _install(r: _Reader) -> Install:
-    r.keys({"daemonSet", "namespace", "mechanism", "timeout"})
-    mechanism = r.get("mechanism", str, "OnDelete")
-    if mechanism != "OnDelete":
-        r.fail(
-            "mechanism",
-            f"only OnDelete is supported, not {mechanism!r}",
-            "set the DaemonSet's updateStrategy to OnDelete",
-        )
+    r.keys({"daemonSet", "namespace", "mechanism", "timeout", "label", "helm"})
+    raw = r.get("mechanism", str, Mechanism.AUTO.value)
+    if raw == "OnDelete":  # the first releases' only value: the same thing
+        raw = Mechanism.DAEMONSET.value
+    if raw not in {m.value for m in Mechanism}:
+        r.fail("mechanism", f"must be one of {', '.join(m.value for m in Mechanism)}, not {raw!r}",
+               "auto finds kata-deploy's DaemonSet (updateStrategy OnDelete) or its job mode on each cluster")  # fmt: skip
+    label = r.get("label", str, Install.label)
+    if not LABEL_KEY.fullmatch(label):
+        r.fail("label", f"{label!r} is not a label key", "a key looks like fleetctl.io/kata-release")
     return Install(
         daemonset=r.get("daemonSet", str, Install.daemonset),
         namespace=r.get("namespace", str, Install.namespace),
+        mechanism=Mechanism(raw),
         timeout_s=r.duration("timeout", Install.timeout_s),
+        label=label,
+        helm=_choice(r, "helm", HelmPolicy, HelmPolicy.RECONCILE_AFTER, "refuse stops before touching a Helm release"),
     )
+
+
+def _choice(r: _Reader, key: str, kind: type[E], default: E, hint: str) -> E:
+    raw = r.get(key, str, default.value)
+    if raw not in {m.value for m in kind}:
+        r.fail(key, f"must be one of {', '.join(m.value for m in kind)}, not {raw!r}", hint)
+    return kind(raw)
 
 
 def _per_arch(r: _Reader, key: str) -> dict[str, Any]:

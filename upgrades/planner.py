@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from store.errors import VersionParseError
 from store.versions import KataVersion
 from upgrades.planfile import PlanSpec, resolve_size
 
@@ -38,6 +39,7 @@ class Candidate:
     custom_kernel: bool = False
     selected: bool = True  # matches the plan's clusters, labels, arch, zones and query
     pinned: bool = False
+    deploy: str | None = None  # the kata-deploy pod's image tag: what a restart of that pod installs
 
     @property
     def key(self) -> str:
@@ -129,15 +131,26 @@ def _exclusion(node: Candidate, spec: PlanSpec, target: KataVersion, shipped: se
         return NO_KATA, "no Kata release is installed (kata-deploy has not run here)"
     try:
         current = KataVersion.parse(node.kata)
-    except ValueError:
+    except (ValueError, VersionParseError):
         return NO_KATA, f"the installed release {node.kata!r} cannot be read"
-    if current.sort_key() == target.sort_key():
+    if current.sort_key() == target.sort_key() and _deploy_agrees(node.deploy, target):
         return AT_TARGET, f"already runs {spec.target}"
     if current.sort_key() > target.sort_key() and not spec.allow_downgrade:
         return DOWNGRADE, f"runs {node.kata}, newer than {spec.target} (allowDowngrade is off)"
     if node.health == "crit" or not node.ready:
         return UNHEALTHY, "health is crit" if node.health == "crit" else "the node is NotReady"
     return None
+
+
+def _deploy_agrees(deploy: str | None, target: KataVersion) -> bool:
+    """True unless the node's kata-deploy pod is at another release: that pod would put the old
+    release back the next time it restarts, so such a node still needs the install."""
+    if deploy is None:
+        return True
+    try:
+        return KataVersion.parse(deploy).sort_key() == target.sort_key()
+    except (ValueError, VersionParseError):
+        return True  # a tag that is not a release (a digest, "latest"): nothing to compare
 
 
 def _split(nodes: Sequence[Candidate], sizes: Sequence[int | str]) -> list[list[Candidate]]:

@@ -44,6 +44,10 @@ class ClusterAPI(Protocol):
         """Annotate the node with the run and its current step."""
         ...
 
+    def mark_installed(self, name: str, release: str) -> None:
+        """Record on the node that an install of ``release`` finished now."""
+        ...
+
     def cordon(self, name: str, seen: Obj | None = None, *, next_step: str = "drain") -> bool:
         """Cordon it unless someone else has; True when the cordon is ours."""
         ...
@@ -96,6 +100,30 @@ class ClusterAPI(Protocol):
 
     def set_image(self, ds: Obj, image: str, *, reason: str) -> None:
         """Set the DaemonSet's first container image."""
+        ...
+
+    def find_daemonset(self, namespace: str, name: str) -> Obj | None:
+        """A DaemonSet, or None."""
+        ...
+
+    def config_map(self, namespace: str, name: str) -> Obj | None:
+        """A ConfigMap, or None."""
+        ...
+
+    def job(self, namespace: str, name: str) -> Obj | None:
+        """A Job, or None."""
+        ...
+
+    def create_job(self, job: Obj, *, reason: str) -> None:
+        """Create a Job (nothing when it exists)."""
+        ...
+
+    def delete_job(self, namespace: str, name: str, *, reason: str) -> None:
+        """Delete a Job and its pods."""
+        ...
+
+    def label_node(self, name: str, key: str, value: str | None, *, reason: str) -> None:
+        """Set (None: remove) one label of the node."""
         ...
 
 

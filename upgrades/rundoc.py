@@ -23,13 +23,23 @@ class RunPlan:
     run_budget: int = 0
     estimate_seconds: float = 0.0
     excluded: int = 0
+    deployments: dict[str, dict[str, str]] = field(default_factory=dict)  # by cluster: upgrades.deployment's documents
     extra: dict[str, Any] = field(default_factory=dict)  # keys a newer fleetctl wrote, kept as they were
 
     @classmethod
     def parse(cls, doc: dict[str, Any] | None) -> RunPlan:
         """The stored document as a ``RunPlan`` (a missing key takes its default)."""
         doc = dict(doc or {})
-        known = {"source", "pool", "maxUnavailable", "waveBudgets", "runBudget", "estimateSeconds", "excluded"}
+        known = {
+            "source",
+            "pool",
+            "maxUnavailable",
+            "waveBudgets",
+            "runBudget",
+            "estimateSeconds",
+            "excluded",
+            "deployments",
+        }
         return cls(
             source=dict(doc.get("source") or {}),
             pool=tuple(str(p) for p in doc.get("pool") or ()),
@@ -38,6 +48,7 @@ class RunPlan:
             run_budget=int(doc.get("runBudget") or 0),
             estimate_seconds=float(doc.get("estimateSeconds") or 0.0),
             excluded=int(doc.get("excluded") or 0),
+            deployments={str(k): dict(v) for k, v in (doc.get("deployments") or {}).items()},
             extra={k: v for k, v in doc.items() if k not in known},
         )
 
@@ -52,6 +63,7 @@ class RunPlan:
             "runBudget": self.run_budget,
             "estimateSeconds": round(self.estimate_seconds, 1),
             "excluded": self.excluded,
+            **({"deployments": self.deployments} if self.deployments else {}),
         }
 
     @property

@@ -1,8 +1,9 @@
 """One inventory collection of one cluster: list nodes and pods (paged, raw JSON), write what changed.
 
 Pods are read page by page and reduced at once to what each node needs: its kata-deploy pod's
-release and state, its Cloud API Adaptor version, and how many peer pods it runs. So memory
-stays near one page plus one small record per node, whatever the pod count. Temporary API
+release, state and start, its Cloud API Adaptor version, how many peer pods it runs, and when its
+Running Kata pods started (to count those older than the node's last install). So memory stays
+near one page plus one small record per node, whatever the pod count. Temporary API
 errors are retried with backoff and counted; if a list still fails, nothing is written, and
 the store keeps the last good collection.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from clients.kube.annotations import parse_timestamp
 from clients.kube.client import KubeClient
 from clients.kube.errors import KubeApiError, KubePermanentError, KubeTemporaryError
 from collectors.inventory.nodefacts import NodeExtras, build_facts
@@ -27,6 +29,7 @@ T = TypeVar("T")
 DEPLOY_LABEL = ("name", "kata-deploy")
 CAA_LABEL = ("app", "cloud-api-adaptor")
 PEER_RUNTIME_CLASS = "kata-remote"
+KATA_CLASS_PREFIX = "kata"  # kata-deploy's RuntimeClasses are named after their handlers: kata-qemu, kata-remote...
 
 
 @dataclass
@@ -61,6 +64,21 @@ class _NodeAccumulator:
     deploy_state: str | None = None
     caa_version: str | None = None
     peerpods: int = 0
+    deploy_started: datetime | None = None
+    kata_starts: list[datetime] = field(default_factory=list)
+    kata_start_unknown: bool = False  # a Running Kata pod without a readable start time
+
+    def note_kata_pod(self, status: Mapping[str, Any]) -> None:
+        """Count one Running Kata pod by its start time."""
+        started = parse_timestamp(status.get("startTime"))
+        if started is None:
+            self.kata_start_unknown = True
+        else:
+            self.kata_starts.append(started)
+
+    def kata_pods(self) -> tuple[datetime, ...] | None:
+        """The Running Kata pods' start times; None when one of them is unknown."""
+        return None if self.kata_start_unknown else tuple(self.kata_starts)
 
 
 @dataclass
@@ -93,6 +111,11 @@ def pod_state(pod: Mapping[str, Any]) -> str:
     return str(status.get("phase") or "Unknown")
 
 
+def is_kata_class(runtime_class: object) -> bool:
+    """Whether a pod's ``runtimeClassName`` names a Kata runtime class."""
+    return isinstance(runtime_class, str) and runtime_class.startswith(KATA_CLASS_PREFIX)
+
+
 def reduce_pod(pod: Mapping[str, Any], nodes: dict[str, _NodeAccumulator]) -> None:
     """Fold one pod into its node's accumulator."""
     spec = pod.get("spec") or {}
@@ -102,18 +125,21 @@ def reduce_pod(pod: Mapping[str, Any], nodes: dict[str, _NodeAccumulator]) -> No
     acc = nodes.setdefault(node, _NodeAccumulator())
     labels = (pod.get("metadata") or {}).get("labels") or {}
     containers = spec.get("containers") or [{}]
+    status = pod.get("status") or {}
     if labels.get(DEPLOY_LABEL[0]) == DEPLOY_LABEL[1]:
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             return
         acc.deploy_version = image_tag(str(containers[0].get("image", "")))
         acc.deploy_state = pod_state(pod)
+        acc.deploy_started = parse_timestamp(status.get("startTime")) if status.get("phase") == "Running" else None
     elif labels.get(CAA_LABEL[0]) == CAA_LABEL[1]:
         acc.caa_version = image_tag(str(containers[0].get("image", "")))
-    elif spec.get("runtimeClassName") == PEER_RUNTIME_CLASS and (pod.get("status") or {}).get("phase") in (
-        "Pending",
-        "Running",
-    ):
-        acc.peerpods += 1
+    else:
+        runtime_class, phase = spec.get("runtimeClassName"), status.get("phase")
+        if runtime_class == PEER_RUNTIME_CLASS and phase in ("Pending", "Running"):
+            acc.peerpods += 1
+        if is_kata_class(runtime_class) and phase == "Running":
+            acc.note_kata_pod(status)
 
 
 def pod_summary(client: KubeClient, retrier: _Retrier) -> tuple[dict[str, _NodeAccumulator], int]:
@@ -138,7 +164,12 @@ def facts_from(
         name = (node.get("metadata") or {}).get("name")
         acc = accumulators.get(name or "", _NodeAccumulator())
         extras = NodeExtras(
-            acc.deploy_version, acc.deploy_state, acc.caa_version, acc.peerpods if has_caa or acc.peerpods else None
+            acc.deploy_version,
+            acc.deploy_state,
+            acc.caa_version,
+            acc.peerpods if has_caa or acc.peerpods else None,
+            acc.deploy_started,
+            acc.kata_pods(),
         )
         facts.append(build_facts(node, extras, pins))
     return facts

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from clients.kube.annotations import INSTALLED_AT_ANNOTATION, read_installed_at
 from collectors.inventory.resolve import Signals, resolve
 from collectors.reporter import read_reporter
 from store.arch import normalize_arch
@@ -28,6 +30,20 @@ class NodeExtras:
     deploy_state: str | None = None
     caa_version: str | None = None
     peerpod_count: int | None = None
+    deploy_started: datetime | None = None  # status.startTime of the node's Running kata-deploy pod
+    kata_starts: tuple[datetime, ...] | None = None  # of its Running Kata pods; None when one has no start time
+
+
+def install_time(annotations: Mapping[str, Any], deploy_started: datetime | None) -> datetime | None:
+    """The node's last install: fleetctl's ``installed-at`` annotation, else its kata-deploy pod's start."""
+    return read_installed_at(annotations) or deploy_started
+
+
+def stale_count(kata_starts: Sequence[datetime] | None, installed: datetime | None) -> int | None:
+    """How many Kata sandboxes started before ``installed`` (still on the old release); None when unknown."""
+    if kata_starts is None or installed is None:
+        return None
+    return sum(1 for started in kata_starts if started < installed)
 
 
 def cpu_millis(quantity: Any) -> int | None:
@@ -72,8 +88,11 @@ def build_facts(node: Mapping[str, Any], extras: NodeExtras, pins: Mapping[str, 
         except ArchError:
             problems.append(f"unknown architecture {str(raw_arch)[:40]!r}")
             arch = str(raw_arch)[:40]
-    reporter = read_reporter(meta.get("annotations") or {})
+    annotations = meta.get("annotations") or {}
+    reporter = read_reporter(annotations)
     problems += reporter.problems
+    if annotations.get(INSTALLED_AT_ANNOTATION) is not None and read_installed_at(annotations) is None:
+        problems.append(f"annotation {INSTALLED_AT_ANNOTATION} is not an RFC 3339 time")
     handlers = tuple(
         sorted(str(h.get("name")) for h in status.get("runtimeHandlers") or [] if isinstance(h, dict) and h.get("name"))
     )
@@ -124,6 +143,7 @@ def build_facts(node: Mapping[str, Any], extras: NodeExtras, pins: Mapping[str, 
         runtime_handlers=handlers,
         caa_version=extras.caa_version,
         peerpod_count=extras.peerpod_count,
+        stale_sandboxes=stale_count(extras.kata_starts, install_time(annotations, extras.deploy_started)),
         drift=resolution.drift,
         parse_problems=tuple(problems),
         labels=labels,

@@ -35,8 +35,14 @@ def _watch_all(informers: list[Informer], deadline: float) -> None:
 
 
 def _merge(peer_counts: Mapping[str, _NodeAccumulator], pod_informers: list[Informer]) -> dict[str, _NodeAccumulator]:
-    """Per-node records: kata-deploy and CAA pods from the informers, peer pods from the last full summary."""
-    merged = {node: _NodeAccumulator(peerpods=acc.peerpods) for node, acc in peer_counts.items()}
+    """Per-node records: kata-deploy and CAA pods from the informers; peer pods and Kata pods' start
+    times from the last full summary."""
+    merged = {
+        node: _NodeAccumulator(
+            peerpods=acc.peerpods, kata_starts=list(acc.kata_starts), kata_start_unknown=acc.kata_start_unknown
+        )
+        for node, acc in peer_counts.items()
+    }
     for informer in pod_informers:
         for pod in informer.objects.values():
             reduce_pod(pod, merged)
@@ -58,8 +64,9 @@ def watch_cluster(
 
     Nodes, kata-deploy pods and Cloud API Adaptor pods each have an informer (list once, then
     watch), so an install that starts, fails or finishes shows at the next write. Peer-pod counts
-    need every pod, so they come from a full pod summary every ``pods_every`` rounds. Each round's
-    ``seconds`` counts the work after the watch wait, so it says what an unchanged round costs.
+    and Kata pods' start times need every pod, so they come from a full pod summary every
+    ``pods_every`` rounds. Each round's ``seconds`` counts the work after the watch wait, so it
+    says what an unchanged round costs.
     """
     policy = retry or RetryPolicy()
     nodes = NodeInformer(client, policy)

@@ -10,7 +10,7 @@ import typer
 from fleetctl.cli.options import LiveOption, MaxAgeOption, OutputOption, WhereOption, output_format, store_scope
 from fleetctl.console import err
 from fleetctl.exitcodes import ExitCode
-from fleetctl.output import listing, node_items, table, to_csv, to_json, to_yaml
+from fleetctl.output import UNKNOWN, listing, node_items, table, to_csv, to_json, to_yaml
 from fleetctl.settings import Settings
 from store.errors import BadInputError
 
@@ -29,6 +29,7 @@ WIDE = [
     "hypervisor",
     "host-kernel",
     "cpu",
+    "stale-sandboxes",
     "drift",
     "health",
     "age",
@@ -50,7 +51,8 @@ def _cells(row: NodeRow, wide: bool) -> list[Any]:
         return [*base, state, age]
     hypervisor = " ".join(x for x in (row.hypervisor, row.hypervisor_version) if x) or None
     drift = f"{len(row.drift)}: {row.drift[0]}" if row.drift else None
-    return [*base, hypervisor, row.host_kernel, f"{row.cpu:g}", drift, state, age]
+    stale = UNKNOWN if row.stale_sandboxes is None else row.stale_sandboxes
+    return [*base, hypervisor, row.host_kernel, f"{row.cpu:g}", stale, drift, state, age]
 
 
 def freshness(answer: Any, max_age: str | None, now: datetime, interval: str = "30s") -> dict[str, Any]:

@@ -16,10 +16,10 @@ from fleetctl.cli.options import OutputOption, emit, output_format
 from fleetctl.console import err
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import NONE, document, listing, table
-from fleetctl.services import execute_run, executor_options, kube_clients, resume_run
+from fleetctl.services import detect_deployments, execute_run, executor_options, kube_clients, resume_run
 from fleetctl.settings import Settings
 from store.durations import format_duration
-from store.errors import BadInputError
+from store.errors import BadInputError, PlanRefusedError
 from store.states import Outcome, RunState, Step, StepState, WaveState
 
 if TYPE_CHECKING:
@@ -41,10 +41,6 @@ PollOption = Annotated[str, typer.Option("--poll", help="How often to poll the c
 LeaseOption = Annotated[
     str, typer.Option("--lease-ttl", help="The run lock's time to live (renewed at a third of it).")
 ]
-
-
-class RefusedError(BadInputError):
-    """A plan that must not start as it is."""
 
 
 def load_plan_file(path: str, allow_downgrade: bool) -> Any:
@@ -124,18 +120,38 @@ def plan(
     spec = load_plan_file(file, allow_downgrade)
     with open_store(settings.db, create=False) as store:
         result = plan_from_store(store, spec)
+        install = _install_check(store, settings, spec, result)
     if fmt == "table":
         print_plan(result)
+        for cluster, line in install.items():
+            typer.echo(f"install on {cluster}: {line}")
     else:
-        emit(_plan_doc(result), fmt)
+        emit({**_plan_doc(result), "install": install}, fmt)
     if result.refusals:
         raise typer.Exit(ExitCode.FINDINGS)
+
+
+def _install_check(store: Store, settings: Settings, spec: Any, result: Any) -> dict[str, str]:
+    """How each cluster of the plan installs (a deployment the plan cannot upgrade joins the
+    refusals); a cluster the plan cannot reach now is said to be unchecked, as plan works offline."""
+    from store.errors import FleetctlError
+
+    clusters = {c.cluster for c in result.nodes}
+    try:
+        found = detect_deployments(store, kube_clients(settings, clusters), spec.install)
+    except PlanRefusedError as exc:
+        result.refusals.append(exc.message)
+        return {}
+    except FleetctlError as exc:
+        return dict.fromkeys(sorted(clusters), f"not checked ({exc.message}); apply checks it before it starts")
+    return {c: d.describe() for c, d in found.items()}
 
 
 def _execute(
     store: Store, settings: Settings, run_id: int, options: ExecutorOptions, clients: dict[str, Any] | None = None
 ) -> None:
     from store.runs import read_run
+    from upgrades.deployment import helm_lines
 
     with _ctrl_c_interrupts(options):
         state = execute_run(store, settings, run_id, options, clients)
@@ -146,6 +162,8 @@ def _execute(
         raise typer.Exit(ExitCode.INTERRUPTED)
     failed = sum(1 for s in view.steps if s.state == StepState.FAILED)
     typer.echo(f"run {run_id}: {state}" + (f" ({view.run.message})" if view.run.message else ""))
+    for line in helm_lines(view):
+        err(line)
     if state != Outcome.DONE or failed:
         raise typer.Exit(ExitCode.FINDINGS)
 
@@ -199,15 +217,18 @@ def apply(
     with open_store(settings.db, create=False) as store:
         result = plan_from_store(store, spec)
         if result.refusals:
-            raise RefusedError(
+            raise PlanRefusedError(
                 "; ".join(result.refusals), where=file, hint="fleetctl upgrade plan FILE shows the details"
             )
         options = executor_options(
             settings, prometheus, poll, lease_ttl, need_prometheus=spec.gates.enabled and bool(spec.gates.checks)
         )
         clients = kube_clients(settings, {c.cluster for c in result.nodes})  # a bad kubeconfig fails before writing
+        found = detect_deployments(store, clients, spec.install)  # a RollingUpdate kata-deploy refuses here
+        for cluster, deployment in found.items():
+            err(f"{cluster}: installs by {deployment.describe()}")
         _confirm(yes, f"Upgrade {len(result.nodes)} nodes to Kata {spec.target} in {len(result.waves)} waves?")
-        run_id = create_run_from_plan(store, result)
+        run_id = create_run_from_plan(store, result, {c: d.document() for c, d in found.items()})
         typer.echo(f"run {run_id} created: {len(result.nodes)} nodes in {len(result.waves)} waves")
         _execute(store, settings, run_id, options, clients)
 
@@ -277,12 +298,15 @@ def status(
 ) -> None:
     """A run's waves, nodes, gates and budget."""
     from store.migrate import open_store
+    from store.query.facts_read import stale_summary
     from store.runs import read_run, shown_state
 
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     with open_store(settings.db, create=False) as store:
         view = read_run(store, run)
+        upgraded = [(s.cluster, s.node) for s in view.steps if s.state == StepState.DONE]
+        stale = stale_summary(store, upgraded) if upgraded else None
     r = view.run
     state = shown_state(r)
     doc = document(
@@ -300,6 +324,8 @@ def status(
              "from": s.from_version, "to": s.target_version, "cordonedByUs": s.cordoned_by_us, "message": s.message}
             for s in view.steps
         ],
+        staleSandboxes=None if stale is None else
+        {"nodes": stale.nodes, "sandboxes": stale.sandboxes, "unknown": stale.unknown},
     )  # fmt: skip
     if fmt != "table":
         emit(doc, fmt)
@@ -325,6 +351,13 @@ def status(
             ]
         )
     typer.echo("\n" + table(["wave", "state", "done", "failed", "gate", "gate-message"], rows))
+    if stale is not None:  # as of the last collection
+        typer.echo(
+            f"\nof the {len(upgraded)} upgraded nodes, {stale.nodes} still run {stale.sandboxes} Kata sandboxes started "
+            f"before their install"
+            + (f" ({stale.unknown} unknown)" if stale.unknown else "")
+            + ("" if stale.nodes else ": every upgraded node is fully on the release")
+        )
     busy = [
         s
         for s in view.steps

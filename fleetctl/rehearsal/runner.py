@@ -34,6 +34,7 @@ from simulator import (
     Faults,
     FleetSpec,
     HealthRegression,
+    InstallMode,
     NodeSpec,
     ServerOptions,
     Simulator,
@@ -42,14 +43,16 @@ from simulator import (
     prometheus_server,
 )  # fmt: skip
 from store.engine import Store
-from store.errors import BadInputError, RefusedError, UnreachableError
+from store.errors import BadInputError, PlanRefusedError, RefusedError, UnreachableError
 from store.migrate import open_store
 from store.models import AuditEvent, Cluster
 from store.runs import DraftNode, RunView, create_run, read_run
 from store.states import RunState, StepState
+from upgrades.cluster import ClusterOps
+from upgrades.deployment import DeploymentRefused, detect
 from upgrades.executor import ExecutorOptions
 from upgrades.launch import plan_from_store, run_document
-from upgrades.planfile import PlanSpec
+from upgrades.planfile import Mechanism, PlanSpec
 from upgrades.planner import Plan
 
 DATA_WAIT_S = 60.0  # how long to wait for Prometheus to have two scrapes of the rehearsed nodes
@@ -172,9 +175,10 @@ def _rehearse(
             originals[(cluster, pod["metadata"]["namespace"], pod["metadata"]["name"])] = pod
         say(f"starting a simulated copy of {cluster}: {copy.nodes} nodes, {copy.pods} pods, {copy.pdbs} PDBs")
         _keep_builds_coming(fleet.nodes, workloads)
+        mode = _install_mode(store, spec, cluster, clients.get(cluster), say)
         sim_options = ServerOptions(
             fleet=fleet, time_scale=options.time_scale, cluster_name=cluster, out_dir=work / "sims" / str(index), targets_out=work / "targets" / f"{index}.json",
-            churn=True, bookmark_seconds=0.5, faults=faults,
+            churn=True, bookmark_seconds=0.5, faults=faults, install_mode=mode, install_label=spec.install.label,
         )  # fmt: skip
         sims[cluster] = stack.enter_context(Simulator(sim_options))
     scratch = stack.enter_context(open_store(f"sqlite:///{work / 'rehearsal.db'}"))
@@ -202,6 +206,32 @@ def _rehearse(
         time_scale=options.time_scale, waves=_wave_results(view, options.time_scale), nodes=nodes,
         copies=copies, gates=gates,
     )  # fmt: skip
+
+
+MODE_OF = {
+    Mechanism.DAEMONSET: InstallMode.ONDELETE,
+    Mechanism.JOB: InstallMode.JOB,
+    Mechanism.LABEL: InstallMode.LABEL,
+}
+
+
+def _install_mode(
+    store: Store, spec: PlanSpec, cluster: str, client: KubeClient | None, say: Callable[[str], None]
+) -> InstallMode:
+    """The copy installs the way the live cluster does (read from it; the plan's mechanism, or
+    kata-deploy's DaemonSet, when it cannot be read). A deployment apply would refuse refuses here too."""
+    fallback = MODE_OF.get(spec.install.mechanism, InstallMode.ONDELETE)
+    if client is None:
+        say(f"{cluster}: the kubeconfig has no context for it; the copy installs by {fallback.value}")
+        return fallback
+    try:
+        found = detect(ClusterOps(client, store, run_id=0, actor="fleetctl-rehearsal"), spec.install)
+    except DeploymentRefused as exc:
+        raise PlanRefusedError(str(exc), where="spec.install", hint="apply refuses this plan too") from None
+    except (UnreachableError, RefusedError) as exc:
+        say(f"{cluster}: its kata-deploy could not be read ({exc.message}); the copy installs by {fallback.value}")
+        return fallback
+    return MODE_OF[found.mechanism]
 
 
 def _copy(

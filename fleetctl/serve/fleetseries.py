@@ -61,6 +61,7 @@ class NodeRow:
     handlers: tuple[str, ...]
     custom_kernel: bool | None
     drift: tuple[str, ...]
+    stale_sandboxes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ def _node_rows(present: sa.ColumnElement[bool]) -> sa.Select[*tuple[Any, ...]]:
             col(NodeState.runtime_handlers),
             col(NodeState.custom_kernel),
             col(NodeState.drift),
+            col(NodeState.stale_sandboxes),
         )
         .join(NodeState, col(NodeState.node_id) == col(Node.id))
         .where(present)
@@ -166,11 +168,11 @@ def _node_rows(present: sa.ColumnElement[bool]) -> sa.Select[*tuple[Any, ...]]:
 
 
 def _node_row(cluster: str, *values: object) -> NodeRow:
-    name, arch, zone, release, kernel, hypervisor, host_kernel, handlers, custom, drift = values
+    name, arch, zone, release, kernel, hypervisor, host_kernel, handlers, custom, drift, stale = values
     return NodeRow(
         cluster, str(name), _text(arch), _text(zone), _text(release), _text(kernel), _text(hypervisor),
         _text(host_kernel), tuple(str(h) for h in _list(handlers)), custom if isinstance(custom, bool) else None,
-        tuple(str(d) for d in _list(drift)),
+        tuple(str(d) for d in _list(drift)), stale if isinstance(stale, int) else None,
     )  # fmt: skip
 
 
@@ -269,6 +271,11 @@ def _node_families(nodes: list[NodeRow], bad_checks: list[tuple[str, str, str, s
         "A node's check that is not ok: 1 unknown, 2 warn, 3 crit (ok checks are counted in fleetctl_checks).",
         labels=["cluster", "node", "code", "severity"],
     )
+    stale = GaugeMetricFamily(
+        "fleetctl_node_stale_sandboxes",
+        "A node's Running Kata pods that started before its last install (absent when unknown).",
+        labels=["cluster", "node"],
+    )
     for n in nodes:
         info.add_metric(
             [n.cluster, n.node, n.arch or UNKNOWN, n.zone or UNKNOWN, n.kata_release or UNKNOWN,
@@ -279,10 +286,12 @@ def _node_families(nodes: list[NodeRow], bad_checks: list[tuple[str, str, str, s
             drift.add_metric([n.cluster, n.node, kind], 1)
         if n.custom_kernel is not None:
             custom.add_metric([n.cluster, n.node], int(n.custom_kernel))
+        if n.stale_sandboxes is not None:
+            stale.add_metric([n.cluster, n.node], n.stale_sandboxes)
     for cluster, node, code, state in bad_checks:
         known = state if state in _STATUSES else UNKNOWN
         status.add_metric([cluster, node, code, known], STATUS_VALUE[Status(known)])
-    return [info, drift, custom, status]
+    return [info, drift, custom, status, stale]
 
 
 def runtime_rs(handlers: Iterable[str]) -> str:

@@ -137,6 +137,21 @@ def _number(column: Any, op: str, value: str, node: Any, scale: float) -> Cond:
     return ops[op]
 
 
+def _count(column: Any, op: str, value: str, node: Any) -> Cond:
+    """A nullable count: an unknown one compares false (``!=`` is ``not =``, as on text)."""
+    if op not in ("=", "!=", "<", "<=", ">", ">="):
+        raise _bad(node, f"'{op}' does not apply to numbers", "use = != < <= > >=", at="op")
+    try:
+        number = int(value)
+    except ValueError:
+        raise _bad(node, f"{value!r} is not a whole number", "try: stale_sandboxes > 0", value=value) from None
+    if op == "!=":
+        return sa.or_(column != number, column.is_(None))
+    compare = {"=": column == number, "<": column < number, "<=": column <= number, ">": column > number,
+               ">=": column >= number}  # fmt: skip
+    return sa.and_(column.is_not(None), compare[op])
+
+
 def _at_least(rank: int) -> Cond:
     """The node's worst check ranks ``rank`` or higher (no check at all counts as unknown).
 
@@ -255,6 +270,8 @@ class Compiler:
             return _kata(op, value, node)
         if field == "cpu":
             return _number(_STATE.cpu_capacity, op, value, node, 1000.0)
+        if field == "stale_sandboxes":
+            return _count(_STATE.stale_sandboxes, op, value, node)
         if field == "health":
             return _health(op, value.lower(), node)
         if field == "check":

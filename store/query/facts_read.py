@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import col
@@ -114,6 +115,33 @@ def read_versions(
         reverse=True,
     )
     return out
+
+
+class StaleSummary(NamedTuple):
+    """Stale sandboxes over a set of nodes (``stale_summary``)."""
+
+    nodes: int  # nodes with stale_sandboxes > 0
+    sandboxes: int  # their stale sandboxes, summed
+    unknown: int  # nodes whose count is unknown, or that are not (or no longer) in the store
+
+
+def stale_summary(store: Store, nodes: Sequence[tuple[str, str]] | None = None) -> StaleSummary:
+    """How many of the ``(cluster, node)`` nodes (every present node when None) still run Kata sandboxes
+    started before their last install, and how many sandboxes that is; unknown counts are never 0."""
+    query = (
+        sa.select(col(Cluster.name), col(Node.name), col(NodeState.stale_sandboxes))
+        .join(Node, col(Node.cluster_id) == col(Cluster.id))
+        .join(NodeState, col(NodeState.node_id) == col(Node.id))
+        .where(col(Node.gone_at).is_(None))
+    )
+    wanted = None if nodes is None else set(nodes)
+    if wanted is not None:
+        query = query.where(col(Cluster.name).in_(sorted({cluster for cluster, _ in wanted})))
+    with store.read_connection() as conn:
+        counts = {(c, n): stale for c, n, stale in conn.execute(query) if wanted is None or (c, n) in wanted}
+    known = [v for v in counts.values() if v is not None]
+    missing = 0 if wanted is None else len(wanted - counts.keys())
+    return StaleSummary(sum(1 for v in known if v > 0), sum(known), len(counts) - len(known) + missing)
 
 
 def read_history(store: Store, *, node: str | None, cluster: str | None, since: datetime) -> list[dict[str, Any]]:

@@ -280,7 +280,7 @@ FIELD_NAMES = frozenset(
     {
         "name", "cluster", "arch", "zone", "region", "kata", "kata.deploy", "kernel.guest", "kernel.host",
         "hypervisor", "hypervisor.version", "machine_type", "os", "runtime", "kubelet", "cpu", "health",
-        "check", "handler", "label",
+        "check", "handler", "label", "stale_sandboxes",
     }
 )  # fmt: skip
 FLAGS = frozenset({"drift", "custom_kernel", "ready", "cordoned"})

@@ -54,6 +54,7 @@ class NodeRow(NamedTuple):
     ready: bool | None
     cordoned: bool
     cpu: float  # cores
+    stale_sandboxes: int | None  # Running Kata pods started before the node's last install; None: unknown
     runtime_handlers: tuple[str, ...]
     drift: tuple[str, ...]
     parse_problems: tuple[str, ...]
@@ -81,8 +82,8 @@ class NodeAnswer:
 _STATE_COLUMNS = (
     "arch", "zone", "region", "kata_version", "kata_deploy_version", "kata_commit", "kata_label", "kata_version_sort",
     "guest_kernel", "custom_kernel", "hypervisor", "hypervisor_version", "machine_type", "host_kernel", "os_image",
-    "container_runtime", "kubelet_version", "ready", "unschedulable", "cpu_capacity", "runtime_handlers", "drift",
-    "parse_problems", "changed_at",
+    "container_runtime", "kubelet_version", "ready", "unschedulable", "cpu_capacity", "stale_sandboxes",
+    "runtime_handlers", "drift", "parse_problems", "changed_at",
 )  # fmt: skip
 _JSON_COLUMNS = {"runtime_handlers", "drift", "parse_problems"}  # read as text; most are "[]"
 _BY_RANK = {s.rank: s for s in Status}
@@ -202,11 +203,11 @@ class _ItemBuilder:
 
     def __call__(self, row: Any) -> NodeRow:
         (_, name, first_seen, cluster, arch, zone, region, kata, deploy, commit, label, sort, guest, custom,
-         hypervisor, hv_version, machine, host, os_image, runtime, kubelet, ready, cordoned, cpu, handlers,
-         drift, problems, changed_at, worst) = row  # fmt: skip
+         hypervisor, hv_version, machine, host, os_image, runtime, kubelet, ready, cordoned, cpu, stale,
+         handlers, drift, problems, changed_at, worst) = row  # fmt: skip
         return NodeRow(
             name, cluster, arch, zone, region, kata, deploy, commit, label, sort or "", guest, custom, hypervisor,
-            hv_version, machine, host, os_image, runtime, kubelet, ready, bool(cordoned), (cpu or 0) / 1000,
+            hv_version, machine, host, os_image, runtime, kubelet, ready, bool(cordoned), (cpu or 0) / 1000, stale,
             self._list(handlers), self._list(drift), self._list(problems),
             _BY_RANK.get(1 if worst is None else worst, Status.UNKNOWN), first_seen, changed_at,
             (self.now - first_seen).total_seconds(),

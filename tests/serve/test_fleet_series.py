@@ -140,6 +140,20 @@ def test_the_fleet_series_say_what_the_store_says(store: Store) -> None:
     assert "" not in values and not [v for v in values if len(v) > 64 or " " in v], values
 
 
+def test_stale_sandboxes_are_a_per_node_series_absent_when_unknown(store: Store) -> None:
+    with store.write() as session:
+        record_snapshot(
+            session, "prod-eu",
+            [_facts("eu-1", stale_sandboxes=2), _facts("eu-2", stale_sandboxes=0), _facts("eu-3")],
+            at=datetime.now(UTC),
+        )  # fmt: skip
+    stale = _scrape(FleetCollector(store, per_node=True, cache_s=30))["fleetctl_node_stale_sandboxes"]
+    assert _one(stale, cluster="prod-eu", node="eu-1") == 2
+    assert _one(stale, cluster="prod-eu", node="eu-2") == 0
+    assert not [labels for labels, _ in stale if labels["node"] == "eu-3"]  # unknown: absent, never 0
+    assert "fleetctl_node_stale_sandboxes" not in _scrape(FleetCollector(store, per_node=False, cache_s=30))
+
+
 def test_per_node_off_keeps_the_aggregates_only(store: Store) -> None:
     _fill(store)
     s = _scrape(FleetCollector(store, per_node=False, cache_s=30))

@@ -21,7 +21,7 @@ from simulator import kata
 from simulator.fleet import FleetSpec, NodeSpec, make_fleet
 from simulator.world import World
 from store.facts import NodeFacts
-from upgrades.cluster import CORDONED_BY, RUN_ANNOTATION, STEP_ANNOTATION
+from upgrades.cluster import CORDONED_BY, CURRENT_VERSION, RUN_ANNOTATION, STEP_ANNOTATION
 
 Obj = dict[str, Any]
 DEPLOY_NS, DEPLOY_DS = "kube-system", "kata-deploy"
@@ -69,6 +69,9 @@ class FakeCluster:
         self.refusals: dict[str, int] = {}  # pod name -> evictions still to refuse with a 429
         self.ends: dict[tuple[str, str], float] = {}  # pod -> when it runs to completion (a build)
         self.failing_installs: set[str] = set()  # nodes whose kata-deploy crash-loops
+        self.config_maps: dict[tuple[str, str], Obj] = {}
+        self.install_label = "fleetctl.io/kata-release"  # the label a label-gated installer acts on
+        self.jobs: dict[tuple[str, str], Obj] = {}
         self.errors: dict[str, Exception] = {}  # method -> raised on its next call
         self.calls = Calls()
         self.events: list[tuple[str, str]] = []
@@ -101,7 +104,7 @@ class FakeCluster:
             "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}", "labels": labels or {},
                          "ownerReferences": [{"kind": owner, "name": "x", "controller": True}]},
             "spec": {"nodeName": node, "containers": [{"name": "c", "image": image}]},
-            "status": {"phase": phase},
+            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": str(phase == "Running")}]},
         }  # fmt: skip
         self.pods[(namespace, name)] = pod
         return pod
@@ -125,7 +128,10 @@ class FakeCluster:
 
     def _installed(self, name: str, release: str) -> None:
         spec = self.specs[name]
+        label = self.nodes[name]["metadata"].get("labels", {}).get(self.install_label)
         self.nodes[name] = self.world.build_node(spec, release)
+        if label is not None:  # what fleetctl set stays set
+            self.nodes[name]["metadata"]["labels"][self.install_label] = label
         self.installs[name] = self.installs.get(name, 0) + 1
         self.add_pod(f"kata-deploy-{name}", DEPLOY_NS, name, labels={"name": DEPLOY_DS}, image=kata.deploy_image(release),
                      owner="DaemonSet")  # fmt: skip
@@ -282,6 +288,60 @@ class FakeCluster:
         with self._lock:
             stored = self.daemonsets[(ds["metadata"]["namespace"], ds["metadata"]["name"])]
             stored["spec"]["template"]["spec"]["containers"][0]["image"] = image
+
+    def find_daemonset(self, namespace: str, name: str) -> Obj | None:
+        self._raise("find_daemonset", name)
+        return self.daemonsets.get((namespace, name))
+
+    def config_map(self, namespace: str, name: str) -> Obj | None:
+        return self.config_maps.get((namespace, name))
+
+    def job(self, namespace: str, name: str) -> Obj | None:
+        """A Job; an install Job is Complete once its node installed, Failed when installs fail there."""
+        with self._lock:
+            self._advance_installs()
+            job = self.jobs.get((namespace, name))
+            if job is None:
+                return None
+            node = job["spec"]["template"]["spec"]["nodeName"]
+            if node in self.failing_installs:
+                job["status"] = {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                                 "message": "Job has reached the specified backoff limit"}]}  # fmt: skip
+            elif node not in self.installing:
+                job["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+            return job
+
+    def create_job(self, job: Obj, *, reason: str) -> None:
+        self.calls.log.append(("create_job", job["metadata"]["name"]))
+        with self._lock:
+            key = (job["metadata"]["namespace"], job["metadata"]["name"])
+            if key in self.jobs:
+                return
+            self.jobs[key] = job
+            node = job["spec"]["template"]["spec"]["nodeName"]
+            release = kata.image_version(job["spec"]["template"]["spec"]["containers"][0]["image"])
+            if node not in self.failing_installs:
+                self.installing[node] = (self.clock.monotonic() + self.install_seconds[self.specs[node].arch], release)
+
+    def delete_job(self, namespace: str, name: str, *, reason: str) -> None:
+        self.calls.log.append(("delete_job", name))
+        self.jobs.pop((namespace, name), None)
+
+    def label_node(self, name: str, key: str, value: str | None, *, reason: str) -> None:
+        self._raise("label_node", name)
+        with self._lock:
+            labels = self.nodes[name]["metadata"].setdefault("labels", {})
+            if value is None:
+                labels.pop(key, None)
+            else:
+                labels[key] = value
+            if key == self.install_label and value in kata.RELEASES:  # the user's label-gated installer
+                self.installing[name] = (self.clock.monotonic() + self.install_seconds[self.specs[name].arch], value)
+
+    def mark_installed(self, name: str, release: str) -> None:
+        self._raise("mark_installed", name)
+        with self._lock:
+            self.nodes[name]["metadata"]["annotations"][CURRENT_VERSION] = release
 
 
 class FakeLock:

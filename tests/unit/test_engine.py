@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from clients.kube.errors import KubeForbidden
 from store.engine import Store
@@ -20,6 +21,7 @@ from store.runs import read_run
 from store.snapshots import record_snapshot
 from store.states import NodeOutcome, Outcome, RunState, Step, StepState
 from tests.support.fakecluster import FakeClock, FakeCluster, FakeLock, small_fleet
+from upgrades.deployment import HELM_CHART, helm_lines
 from upgrades.executor import Executor, ExecutorOptions
 from upgrades.launch import create_rollback, create_run_from_plan, plan_from_store
 from upgrades.plandoc import plan_doc
@@ -268,3 +270,101 @@ def test_a_rollback_takes_every_changed_node_back_and_says_so(store: Store) -> N
     assert read_run(store, back.run_id).run.message == "every node rolled back"
     assert {n: e.cluster.facts(obj, {}).kata_version for n, obj in e.cluster.nodes.items()} == before
     assert e.cluster.installs == dict.fromkeys(e.cluster.nodes, 2) and not e.cordoned()
+
+
+def test_drain_mode_none_cordons_installs_and_leaves_running_pods_alone(store: Store) -> None:
+    e = engine(store, 1, drain={"mode": "none"})
+    node = next(iter(e.cluster.nodes))
+    e.cluster.add_pod("build-1", "ci-builds", node, labels={"app.kubernetes.io/managed-by": "tekton-pipelines"})
+    assert e.executor().execute() == Outcome.DONE
+    assert e.cluster.installs == {node: 1} and ("ci-builds", "build-1") in e.cluster.pods
+    assert e.cluster.calls.count("evict", "build-1") == 0 and e.steps()[node].facts["drain"]["removed"] == 0
+    assert not e.cordoned()
+
+
+def test_a_node_kata_lifecycle_manager_is_upgrading_is_skipped_untouched(store: Store) -> None:
+    e = engine(store, 2, waves={"sizes": [2], "maxUnavailable": 2}, failureBudget={"perRun": "100%", "perWave": "100%"})
+    busy, other = sorted(e.cluster.nodes)
+    e.cluster.nodes[busy]["metadata"]["annotations"]["katacontainers.io/kata-lifecycle-manager-status"] = "draining"
+    assert e.executor().execute() == Outcome.DONE
+    step = e.steps()[busy]
+    assert step.state == StepState.SKIPPED and "kata-lifecycle-manager is upgrading" in step.message
+    assert e.cluster.installs == {other: 1} and not e.cordoned() and e.cluster.calls.count("cordon", busy) == 0
+
+
+def test_a_rolling_update_daemonset_pauses_the_run_before_any_node_is_touched(store: Store) -> None:
+    e = engine(store, 2)
+    e.cluster.daemonsets[("kube-system", "kata-deploy")]["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
+    assert e.executor().execute() == Outcome.PAUSED
+    run = read_run(store, e.run_id)
+    assert "updateStrategy RollingUpdate" in run.run.message and 'updateStrategy":{"type":"OnDelete' in run.run.message
+    assert {s.state for s in run.steps} == {StepState.PENDING} and not e.cordoned()
+    assert [c for c in e.cluster.calls.log if c[0] in ("cordon", "set_image", "delete_pod", "trace")] == []
+
+
+def test_job_mode_installs_each_node_by_its_own_job_and_a_failed_job_fails_the_node(store: Store) -> None:
+    e = engine(store, 3, waves={"sizes": [3], "maxUnavailable": 3}, failureBudget={"perRun": "100%", "perWave": "100%"})
+    del e.cluster.daemonsets[("kube-system", "kata-deploy")]
+    template = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"labels": {"kata-deploy/stage": "install"}},
+                "spec": {"backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "kube-kata-install", "image": "quay.io/kata-containers/kata-deploy:3.28.0"}]}}}}  # fmt: skip
+    e.cluster.config_maps[("kube-system", "kata-deploy-job-templates")] = {
+        "data": {"install-job.yaml": yaml.safe_dump(template)}
+    }
+    failing, *good = sorted(e.cluster.nodes)
+    e.cluster.failing_installs.add(failing)
+    assert e.executor().execute() == Outcome.DONE
+    steps = e.steps()
+    assert steps[failing].state == StepState.FAILED
+    assert (
+        f"install Job kube-system/kata-deploy-install-{failing} failed on {failing}: BackoffLimitExceeded"
+        in steps[failing].message
+    )
+    assert {n: steps[n].state for n in good} == dict.fromkeys(good, StepState.DONE) and not e.cordoned()
+    job = e.cluster.jobs[("kube-system", f"kata-deploy-install-{good[0]}")]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["nodeName"] == good[0] and pod["containers"][0]["image"].endswith(f":{TARGET}")
+    assert {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+    assert e.cluster.installs == dict.fromkeys(good, 1)
+    doc = read_run(store, e.run_id).run.plan["deployments"]
+    assert doc == {e.cluster.cluster: {"mechanism": "job"}}
+
+
+def test_label_mode_sets_the_label_and_a_rollback_sets_the_previous_value(store: Store) -> None:
+    e = engine(store, 2, install={"mechanism": "label"}, waves={"sizes": [2], "maxUnavailable": 2})
+    before = {n: e.cluster.facts(o, {}).kata_version for n, o in e.cluster.nodes.items()}
+    assert e.executor().execute() == Outcome.DONE
+    labels = {n: o["metadata"]["labels"].get("fleetctl.io/kata-release") for n, o in e.cluster.nodes.items()}
+    assert labels == dict.fromkeys(e.cluster.nodes, TARGET) and e.cluster.installs == dict.fromkeys(e.cluster.nodes, 1)
+    assert e.cluster.calls.count("delete_pod") == 0
+    e.run_id = create_rollback(store, e.run_id)
+    assert e.executor().execute() == Outcome.DONE
+    assert {n: o["metadata"]["labels"]["fleetctl.io/kata-release"] for n, o in e.cluster.nodes.items()} == before
+
+
+def test_a_helm_managed_daemonset_is_recorded_and_the_run_says_how_to_reconcile(store: Store) -> None:
+    e = engine(store, 1)
+    meta = e.cluster.daemonsets[("kube-system", "kata-deploy")]["metadata"]
+    meta["labels"]["app.kubernetes.io/managed-by"] = "Helm"
+    meta["annotations"] = {"meta.helm.sh/release-name": "kata", "meta.helm.sh/release-namespace": "kata-system"}
+    assert e.executor().execute() == Outcome.DONE
+    lines = helm_lines(read_run(store, e.run_id))
+    assert len(lines) == 1 and f"helm upgrade kata {HELM_CHART} --version {TARGET} --namespace kata-system" in lines[0]
+    assert "--reset-then-reuse-values" in lines[0]
+
+
+def test_install_helm_refuse_pauses_a_helm_managed_run_untouched(store: Store) -> None:
+    e = engine(store, 1, install={"helm": "refuse"})
+    e.cluster.daemonsets[("kube-system", "kata-deploy")]["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "Helm"
+    assert e.executor().execute() == Outcome.PAUSED
+    assert "spec.install.helm is refuse" in read_run(store, e.run_id).run.message and e.cluster.installs == {}
+
+
+def test_a_cluster_without_kata_deploy_pauses_the_run_and_says_what_to_set(store: Store) -> None:
+    e = engine(store, 1)
+    del e.cluster.daemonsets[("kube-system", "kata-deploy")]
+    assert e.executor().execute() == Outcome.PAUSED
+    message = read_run(store, e.run_id).run.message
+    assert "no kata-deploy found" in message and "spec.install.mechanism: label" in message and e.cluster.installs == {}

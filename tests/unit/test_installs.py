@@ -27,7 +27,8 @@ class DeployOnly:
 
     def _pod(self, version: str, n: int) -> dict[str, Any]:
         return {"metadata": {"namespace": "kube-system", "name": f"kata-deploy-{n}"},
-                "spec": {"containers": [{"image": IMAGE.format(version)}]}, "status": {}}  # fmt: skip
+                "spec": {"containers": [{"image": IMAGE.format(version)}]},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]}}  # fmt: skip
 
     def daemonset(self, namespace: str, name: str) -> dict[str, Any]:
         self.log.append("read")
@@ -79,3 +80,29 @@ def test_a_pod_recreated_from_the_old_template_is_deleted_again() -> None:
     DaemonSetInstall(Install(), {}, clock).install(ops, "n", "4.1.0")  # type: ignore[arg-type]
     assert len([e for e in ops.log if e.startswith("delete")]) == 2, ops.log
     assert ops.facts({}, {}).kata_version == "4.1.0"
+
+
+class SlowPod(DeployOnly):
+    """The node reports the target at once (its reporter's annotations), while the new kata-deploy
+    pod is still pulling: not Ready for ``unready`` looks."""
+
+    def __init__(self, clock: FakeClock, unready: int) -> None:
+        super().__init__(clock, lag=0)
+        self.unready = unready
+
+    def pods_on(self, node: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        if not any(e.startswith("delete") for e in self.log) or self.unready <= 0:
+            return list(self.pods)
+        self.unready -= 1
+        return [{**p, "status": {"conditions": [{"type": "Ready", "status": "False"}]}} for p in self.pods]
+
+    def facts(self, node: dict[str, Any], pins: dict[str, str]) -> NodeFacts:
+        return NodeFacts(name="n", kata_version="4.1.0", kata_label="true", ready=True)
+
+
+def test_install_waits_for_the_pod_at_the_target_to_be_ready_not_only_the_node() -> None:
+    clock = FakeClock()
+    ops = SlowPod(clock, unready=3)
+    DaemonSetInstall(Install(), {}, clock).install(ops, "n", "4.1.0")  # type: ignore[arg-type]
+    assert [e for e in ops.log if e.startswith("delete")], "the pod at the old release was never replaced"
+    assert ops.unready == 0, "install returned while the new kata-deploy pod was not Ready"

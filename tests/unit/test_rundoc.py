@@ -7,7 +7,8 @@ from upgrades.rundoc import RunPlan
 DOC = {
     "source": {"spec": {"target": "4.1.0", "gates": {"checks": [{"name": "x"}]}}, "metadata": {"name": "p"}},
     "pool": ["c/a", "c/b"], "maxUnavailable": 2, "waveBudgets": [0, 1], "runBudget": 1, "estimateSeconds": 12.34,
-    "excluded": 3, "fromTheFuture": True,
+    "excluded": 3, "deployments": {"c": {"mechanism": "job", "helmRelease": "kata", "helmNamespace": "kube-system"}},
+    "fromTheFuture": True,
 }  # fmt: skip
 
 
@@ -31,3 +32,4 @@ def test_a_rollback_plan_turns_gates_off_and_allows_the_downgrade() -> None:
     assert back.spec["gates"] == {"enabled": False} and back.spec["allowDowngrade"] is True
     assert back.spec["target"] == "3.30.0" and back.source["metadata"] == {"name": "p-rollback"}
     assert (back.wave_budgets, back.run_budget, back.pool) == ((2,), 2, ("c/a", "c/b"))
+    assert back.deployments == DOC["deployments"]  # a rollback installs the way its run did

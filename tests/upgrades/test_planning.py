@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from upgrades.planfile import PlanError, load_plan, parse_plan, resolve_size
-from upgrades.planner import ARCH, AT_TARGET, DOWNGRADE, OUTSIDE, PINNED, UNHEALTHY, Candidate, make_plan
+from upgrades.planner import ARCH, AT_TARGET, DOWNGRADE, NO_KATA, OUTSIDE, PINNED, UNHEALTHY, Candidate, make_plan
 
 SHIPPED = ("amd64", "arm64", "ppc64le", "s390x")
 
@@ -43,6 +43,9 @@ def fleet(n: int = 12, **overrides: Any) -> list[Candidate]:
         ({"drain": {"onTimeout": "ignore"}}, "spec.drain.onTimeout", "wait-for-builds"),
         ({"drain": {"timeout": "soon"}}, "spec.drain.timeout", "30s"),
         ({"install": {"mechanism": "RollingUpdate"}}, "spec.install.mechanism", "OnDelete"),
+        ({"install": {"helm": "ignore"}}, "spec.install.helm", "reconcile-after"),
+        ({"install": {"label": "not a key!"}}, "spec.install.label", "fleetctl.io/kata-release"),
+        ({"drain": {"mode": "delete"}}, "spec.drain.mode", "none"),
         ({"gates": {"checks": [{"name": "a", "query": "up"}]}}, "spec.gates.checks[0].successCondition", "needs"),
         (
             {"gates": {"checks": [{"name": "a", "query": "up", "successCondition": "x < 1"}]}},
@@ -143,18 +146,22 @@ def test_every_excluded_node_has_its_reason() -> None:
         Candidate("c", "pinned", "amd64", "z", "3.28.0", pinned=True),
         Candidate("c", "arm", "riscv64", "z", "3.28.0"),
         Candidate("c", "done", "amd64", "z", "4.1.0"),
+        Candidate("c", "done-by-digest", "amd64", "z", "4.1.0", deploy="latest"),
+        Candidate("c", "unreadable", "amd64", "z", "four"),
+        Candidate("c", "pod-behind", "amd64", "z", "4.1.0", deploy="4.0.0"),  # a pod restart would reinstall 4.0.0
         Candidate("c", "newer", "amd64", "z", "4.2.0"),
         Candidate("c", "sick", "amd64", "z", "3.28.0", health="crit"),
         Candidate("c", "ok", "amd64", "z", "3.28.0"),
     ]
     plan = make_plan(parse_plan(doc(safety={"minHealthyPercent": 0})), nodes, shipped_arches=SHIPPED)
     assert {e.node.name: e.reason for e in plan.excluded} == {
-        "outside": OUTSIDE, "pinned": PINNED, "arm": ARCH, "done": AT_TARGET, "newer": DOWNGRADE, "sick": UNHEALTHY,
+        "outside": OUTSIDE, "pinned": PINNED, "arm": ARCH, "done": AT_TARGET, "done-by-digest": AT_TARGET,
+        "unreadable": NO_KATA, "newer": DOWNGRADE, "sick": UNHEALTHY,
     }  # fmt: skip
-    assert [c.name for c in plan.nodes] == ["ok"]
+    assert sorted(c.name for c in plan.nodes) == ["ok", "pod-behind"]
     assert any("downgrade" in r for r in plan.refusals) and any("does not ship" in r for r in plan.refusals)
     allowed = make_plan(
-        parse_plan(doc(allowDowngrade=True, safety={"minHealthyPercent": 0})), nodes[4:5], shipped_arches=SHIPPED
+        parse_plan(doc(allowDowngrade=True, safety={"minHealthyPercent": 0})), nodes[7:8], shipped_arches=SHIPPED
     )
     assert [c.name for c in allowed.nodes] == ["newer"] and not allowed.refusals
 
