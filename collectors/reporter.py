@@ -1,8 +1,11 @@
 """The node reporter's protocol: which annotations it writes, and reading them back defensively.
 
 ``fleetctl report-node`` runs on every node (a DaemonSet with /opt/kata mounted read-only). It
-publishes ``kata-runtime env --json`` and ``/opt/kata/VERSION`` as node annotations, which are
-the only source of the guest kernel and hypervisor build. Anything can end up in an annotation,
+publishes ``kata-runtime env --json`` (or, where there is none, what ``kata-ctl env --json``, the
+shim's ``--version`` or the configured kernel say, in the same JSON shape) and ``/opt/kata/VERSION``
+as node annotations, which are the only source of the guest kernel and hypervisor build, and
+names the source it used (``reporter.fleetctl.io/source``). From 4.1.0 a runtime-rs-only node has
+no ``kata-runtime``: it moved, with the Go shim, to the ``kata-go-static`` tarball. Anything can end up in an annotation,
 so reading one never raises: a bad value becomes a parse problem recorded for that node.
 """
 
@@ -16,6 +19,13 @@ from typing import Any
 ANNOTATION_ENV = "reporter.fleetctl.io/kata-env"
 ANNOTATION_VERSION_FILE = "reporter.fleetctl.io/version-file"
 ANNOTATION_REPORTED_AT = "reporter.fleetctl.io/reported-at"
+ANNOTATION_SOURCE = "reporter.fleetctl.io/source"
+SOURCE_KATA_RUNTIME = "kata-runtime env"
+SOURCE_KATA_CTL = "kata-ctl env"
+SOURCE_SHIM = "containerd-shim-kata-v2 --version"
+SOURCE_VERSION_FILE = "/opt/kata/VERSION"
+SOURCES = (SOURCE_KATA_RUNTIME, SOURCE_KATA_CTL, SOURCE_SHIM, SOURCE_VERSION_FILE)
+"""What the reporter tries, in this order; the annotation names the one that answered."""
 MAX_ANNOTATION_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 512
 
@@ -33,6 +43,7 @@ class ReporterData:
     machine_type: str | None = None
     config_path: str | None = None
     reported_at: str | None = None
+    source: str | None = None  # one of SOURCES; None: a reporter that does not say (kata-runtime env)
     problems: tuple[str, ...] = field(default=())
 
     @property
@@ -50,6 +61,10 @@ def read_reporter(annotations: dict[str, Any]) -> ReporterData:
         env = _parse_env(env_raw, problems)
     version_file = _clean(annotations.get(ANNOTATION_VERSION_FILE), "version-file", problems)
     reported_at = _clean(annotations.get(ANNOTATION_REPORTED_AT), "reported-at", problems)
+    source = _clean(annotations.get(ANNOTATION_SOURCE), "source", problems)
+    if source is not None and source not in SOURCES:
+        problems.append(f"{ANNOTATION_SOURCE} is {source[:40]!r}, not one of {', '.join(SOURCES)}")
+        source = None
     runtime = _section(env, "Runtime", problems)
     semver = _section(_section(runtime, "Version", problems, "Runtime."), "Version", problems, "Runtime.Version.")
     hypervisor = _section(env, "Hypervisor", problems)
@@ -66,6 +81,7 @@ def read_reporter(annotations: dict[str, Any]) -> ReporterData:
             _section(runtime, "Config", problems, "Runtime.").get("Path"), "Runtime.Config.Path", problems
         ),
         reported_at=reported_at,
+        source=source,
         problems=tuple(problems),
     )
 
@@ -154,3 +170,17 @@ def hypervisor_version(text: str | None) -> str | None:
         r"\b(v?\d+\.\d+(?:\.\d+)?)\b", first
     )
     return m[1] if m else first[:64]
+
+
+def reporting_binary(source: str | None) -> str:
+    """The program whose version a drift reason quotes: ``kata-runtime`` unless the reporter said otherwise."""
+    if source == SOURCE_KATA_CTL:
+        return "kata-ctl"
+    if source == SOURCE_SHIM:
+        return "containerd-shim-kata-v2"
+    return "kata-runtime"
+
+
+def has_go_runtime(source: str | None) -> bool:
+    """Whether the node has ``kata-runtime`` (and so, from 4.1.0, the Go shim of ``kata-go-static``)."""
+    return source in (None, SOURCE_KATA_RUNTIME)

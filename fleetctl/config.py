@@ -30,6 +30,7 @@ class FileConfig:
     context: str | None = None
     output: str | None = None
     collect_interval: str | None = None
+    collect_parallel: int | None = None
     prometheus: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -41,6 +42,7 @@ _FIELDS: dict[str, type] = {
     "context": str,
     "output": str,
     "collect_interval": str,
+    "collect_parallel": int,
     "prometheus": dict,
     "health": dict,
     "metrics": dict,
@@ -114,6 +116,11 @@ def _validate(path: Path, data: dict[str, Any]) -> FileConfig:
         from collectors.health.thresholds import thresholds_from
 
         thresholds_from(values["health"], where=str(path))
+    parallel = values.get("collect_parallel")
+    if parallel is not None and (isinstance(parallel, bool) or parallel < 1):
+        raise ConfigError(
+            f"field 'collect_parallel' is {parallel!r}", where=str(path), hint="clusters collected at once: 1 or more"
+        )
     output = values.get("output")
     if output is not None and output not in OUTPUT_FORMATS:
         raise ConfigError(

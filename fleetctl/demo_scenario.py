@@ -215,10 +215,12 @@ def scrape_targets(path: Path) -> int:
 
 
 def _newest_catalog_release(store: Store) -> str:
+    """The newest catalog release the simulated fleet can install (the catalog may list newer ones)."""
     from collectors.releases.catalog import ensure_catalog
+    from simulator import RELEASES
     from store.releases import list_releases
 
     ensure_catalog(store)
     with store.read() as session:
         releases = list_releases(session)
-    return releases[0].version
+    return next(r.version for r in releases if r.version in RELEASES)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from collectors.inventory.caa import caa_release
 from fleetctl.output import NONE, UNKNOWN
 
 if TYPE_CHECKING:
@@ -41,6 +42,14 @@ def short(text: str | None, width: int = 60) -> str | None:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def caa_text(caa_version: str | None) -> str | None:
+    """``v0.22.0 (expects Kata 4.0.0)``; ``latest (release unknown)``; None without an adaptor."""
+    if not caa_version:
+        return None
+    release = caa_release(caa_version)
+    return f"{caa_version} (expects Kata {release.kata})" if release else f"{caa_version} (release unknown)"
+
+
 def sections(r: NodeReport) -> list[Section]:
     """The report, top to bottom."""
     st = r.state
@@ -54,6 +63,11 @@ def sections(r: NodeReport) -> list[Section]:
             ("Hypervisor", f"{st.hypervisor or NONE} {st.hypervisor_version or ''}".strip()),
             ("Machine type", st.machine_type), ("Handlers", ", ".join(st.runtime_handlers or []) or None),
             ("Stale sandboxes", UNKNOWN if st.stale_sandboxes is None else st.stale_sandboxes),
+            ("Kata pods", UNKNOWN if st.kata_pods is None else st.kata_pods),
+            ("kata-monitor", f"namespace {st.kata_monitor_namespace}" if st.kata_monitor_namespace else "no pod found"),
+            ("Reporter source", st.reporter_source),
+            ("CAA (peer pods)", caa_text(st.caa_version)),
+            ("Peer pods", st.peerpod_count),
         ]),
         Section("Host", [
             ("Arch", st.arch), ("Zone", st.zone), ("CPU", f"{(st.cpu_capacity or 0) / 1000:g}"),

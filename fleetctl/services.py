@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from store.engine import Store
     from upgrades.deployment import Deployment
     from upgrades.executor import ExecutorOptions
-    from upgrades.planfile import Install
+    from upgrades.planfile import PlanSpec
+    from upgrades.planner import Plan
+    from upgrades.preflight import ClusterFacts, Finding
 
 
 def executor_options(
@@ -68,21 +70,52 @@ def kube_clients(settings: Settings, clusters: set[str]) -> dict[str, KubeClient
     return {c.name: KubeClient(c) for c in open_contexts(settings.kubeconfig, sorted(clusters))}
 
 
-def detect_deployments(store: Store, clients: dict[str, KubeClient], install: Install) -> dict[str, Deployment]:
-    """Each cluster's deployment (install mechanism, Helm owner), read before anything is written;
-    a cluster the plan cannot upgrade refuses the whole plan (exit 1) with its fix."""
+def check_clusters(
+    store: Store, clients: dict[str, KubeClient], spec: PlanSpec, plan: Plan
+) -> tuple[dict[str, Deployment], list[Finding]]:
+    """Each cluster's deployment (install mechanism, Helm owner) and the pre-flight findings, read
+    before anything is written; a cluster the plan cannot upgrade, or a refusing finding, refuses
+    the whole plan (exit 1) with its fix."""
     from upgrades.cluster import ClusterOps
     from upgrades.deployment import DeploymentRefused, detect
+    from upgrades.preflight import Severity, check
 
-    found, refused = {}, []
+    found, findings, refused = {}, [], []
     for name, client in sorted(clients.items()):
+        ops = ClusterOps(client, store, run_id=0, actor="fleetctl/preflight")
         try:
-            found[name] = detect(ClusterOps(client, store, run_id=0, actor="fleetctl/preflight"), install)
+            found[name] = detect(ops, spec.install)
         except DeploymentRefused as exc:
             refused.append(str(exc))
+            continue
+        findings += check(_cluster_facts(ops, spec, plan, found[name]))
+    refused += [f.line() for f in findings if f.severity == Severity.REFUSE]
     if refused:
         raise PlanRefusedError("; ".join(refused), where="spec.install", hint="nothing was changed in any cluster")
-    return found
+    return found, findings
+
+
+def _cluster_facts(ops: Any, spec: PlanSpec, plan: Plan, deployment: Deployment) -> ClusterFacts:
+    """What the pre-flight checks read from one cluster (a few GETs and lists)."""
+    from upgrades.planfile import DrainMode, Mechanism
+    from upgrades.preflight import ClusterFacts, chart_version
+
+    conf, nodes = spec.install, [c for c in plan.nodes if c.cluster == ops.cluster]
+    ds = ops.find_daemonset(conf.namespace, conf.daemonset) if deployment.mechanism == Mechanism.DAEMONSET else None
+    owner = ds or (ops.config_map(conf.namespace, conf.job_templates) if deployment.helm_release else None)
+    classes = {
+        rc["metadata"]["name"]: str(version)
+        for page in ops.client.list_pages("/apis/node.k8s.io/v1/runtimeclasses")
+        for rc in page.get("items") or []
+        if (version := (rc["metadata"].get("annotations") or {}).get("katacontainers.io/kata-version"))
+    }
+    return ClusterFacts(
+        cluster=ops.cluster, target=spec.target,
+        node_releases={c.name: c.kata for c in nodes}, node_runtimes={c.name: c.runtime for c in nodes},
+        deploy_image=ds["spec"]["template"]["spec"]["containers"][0]["image"] if ds else None,
+        chart_version=chart_version(owner) if deployment.helm_release else None, helm_release=deployment.helm_release,
+        runtimeclass_versions=classes, cordon_only=spec.drain.mode == DrainMode.NONE,
+    )  # fmt: skip
 
 
 def execute_run(

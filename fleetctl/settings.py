@@ -25,6 +25,7 @@ class Settings:
     prometheus: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
     collect_interval: str = "30s"
+    collect_parallel: int = 8  # clusters collected at once (collect --all-contexts, serve)
     metrics_per_node: bool = True  # [metrics] per_node: serve exports per-node fleet series
 
     def prom_config(self, url: str | None = None) -> PromConfig | None:
@@ -53,6 +54,7 @@ def resolve_settings(
         output=output or file.output or "table",
         config_path=file.path,
         collect_interval=file.collect_interval or "30s",
+        collect_parallel=file.collect_parallel or 8,
         prometheus=dict(file.prometheus),
         health=dict(file.health),
         metrics_per_node=bool(file.metrics.get("per_node", True)),

@@ -61,6 +61,7 @@ class Faults:
     notReadyNodes: list[str] = field(default_factory=list)
     kataMonitorMissing: list[str] = field(default_factory=list)
     kataMonitorDown: list[str] = field(default_factory=list)
+    kataMonitorBlind: list[str] = field(default_factory=list)  # sees no sandbox (runtime-rs before 4.1, #12666)
     blockingPdbApps: list[str] = field(default_factory=list)
     api: ApiFaults = field(default_factory=ApiFaults)
 
@@ -111,7 +112,7 @@ def parse_faults(data: Any, *, where: str = "faults", base: Faults | None = None
             out.installDelaySeconds = {**out.installDelaySeconds, **_arch_numbers(value, at)}
         elif key == "healthRegressions":
             out.healthRegressions = [_regression(v, f"{at}[{i}]") for i, v in enumerate(_list(value, at))]
-        elif key in ("notReadyNodes", "kataMonitorMissing", "kataMonitorDown", "blockingPdbApps"):
+        elif key in ("notReadyNodes", "kataMonitorMissing", "kataMonitorDown", "kataMonitorBlind", "blockingPdbApps"):
             setattr(out, key, [_str(v, f"{at}[{i}]") for i, v in enumerate(_list(value, at))])
         elif key == "api":
             out.api = _api(value, at, out.api)

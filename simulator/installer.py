@@ -305,7 +305,9 @@ async def install(
     truth.installed = version
     world.stats.installs[node] += 1
     release = kata.RELEASES[version]
-    handlers = kata.handlers_for(version, spec.arch, peer_pods=spec.peer_pods, secure_execution=spec.secure_execution)
+    handlers = kata.handlers_for(
+        version, spec.arch, peer_pods=spec.peer_pods, secure_execution=spec.secure_execution, labels=spec.labels
+    )
 
     def installed(n: Obj) -> None:
         if daemon:
@@ -322,7 +324,12 @@ async def install(
     await world.sleep(REPORTER_SECONDS)
     if truth.installed == version:
         annotations = kata.reporter_annotations(
-            release, arch=spec.arch, custom_kernel=spec.custom_kernel, host=spec.host, at=world.stamp()
+            release,
+            arch=spec.arch,
+            custom_kernel=spec.custom_kernel,
+            host=spec.host,
+            at=world.stamp(),
+            labels=spec.labels,
         )
         world.store.mutate(r.NODES, "", node, lambda n: n["metadata"]["annotations"].update(annotations))
 

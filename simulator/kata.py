@@ -18,6 +18,12 @@ CAA_IMAGE = "quay.io/confidential-containers/cloud-api-adaptor"
 ANNOTATION_ENV = "reporter.fleetctl.io/kata-env"
 ANNOTATION_VERSION_FILE = "reporter.fleetctl.io/version-file"
 ANNOTATION_REPORTED_AT = "reporter.fleetctl.io/reported-at"
+ANNOTATION_SOURCE = "reporter.fleetctl.io/source"
+# A simulator-only node label: "runtime-rs" makes a 4.1+ node runtime-rs only (kata-static without the
+# kata-go-static tarball): no Go shim, so no kata-runtime and none of the Go shims' handlers.
+LABEL_SHIMS = "sim.fleetctl.io/shims"
+RUNTIME_RS_ONLY = "runtime-rs"
+GO_SHIM_HANDLERS = frozenset({"kata-qemu", "kata-clh", "kata-fc", "kata-qemu-se", "kata-remote"})
 LABEL_RUNTIME = "katacontainers.io/kata-runtime"
 LABEL_DEFAULT = "kata-deploy.katacontainers.io/default"
 LABEL_PEER_PODS = "confidentialcontainers.org/peer-pods"
@@ -85,9 +91,24 @@ RUNTIME_CLASSES: dict[str, tuple[str, str]] = {
 }
 
 
-def handlers_for(version: str, arch: str, *, peer_pods: bool = False, secure_execution: bool = False) -> list[str]:
-    """The runtime handlers a kata-deploy install of ``version`` sets up on an ``arch`` node."""
+def go_shim(release: Release, labels: dict[str, str] | None) -> bool:
+    """Whether a node running ``release`` has the Go shim: always before 4.1.0; from 4.1.0 (where it is in
+    ``kata-go-static``, not ``kata-static``) unless the node is labelled runtime-rs only."""
+    return release.major_minor < (4, 1) or (labels or {}).get(LABEL_SHIMS) != RUNTIME_RS_ONLY
+
+
+def handlers_for(
+    version: str,
+    arch: str,
+    *,
+    peer_pods: bool = False,
+    secure_execution: bool = False,
+    labels: dict[str, str] | None = None,
+) -> list[str]:
+    """The runtime handlers a kata-deploy install of ``version`` sets up on an ``arch`` node (with ``labels``)."""
     release = RELEASES[version]
+    if not go_shim(release, labels):
+        return ["kata-qemu-runtime-rs", *(["kata-dragonball"] if arch == "amd64" else [])]
     handlers = ["kata-qemu"]
     if arch != "ppc64le" or release.major_minor >= (4, 1):
         handlers.append("kata-qemu-runtime-rs")
@@ -176,14 +197,32 @@ def kata_env(release: Release, *, arch: str, custom_kernel: str | None, host: di
 
 
 def reporter_annotations(
-    release: Release, *, arch: str, custom_kernel: str | None, host: dict[str, Any], at: str
+    release: Release,
+    *,
+    arch: str,
+    custom_kernel: str | None,
+    host: dict[str, Any],
+    at: str,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """What the node reporter publishes about a node running ``release``."""
+    """What the node reporter publishes about a node running ``release``: ``kata-runtime env``; on a
+    runtime-rs-only node (no kata-runtime), ``kata-ctl env`` where kata-ctl is (kata-tools-static is
+    amd64 only), else the shim's ``--version`` with the configured kernel, in the env's shape."""
     env = kata_env(release, arch=arch, custom_kernel=custom_kernel, host=host)
+    source = "kata-runtime env"
+    if not go_shim(release, labels):
+        if arch == "amd64":
+            source = "kata-ctl env"
+            env["Runtime"]["Path"] = "/opt/kata/bin/kata-ctl"
+        else:
+            source = "containerd-shim-kata-v2 --version"
+            env = {"Kernel": {"Path": env["Kernel"]["Path"]}, "Runtime": {"Version": {"Version": {
+                "Semver": release.version, "Commit": release.commit}}}}  # fmt: skip
     return {
         ANNOTATION_ENV: json.dumps(env, separators=(",", ":")),
         ANNOTATION_VERSION_FILE: release.version,
         ANNOTATION_REPORTED_AT: at,
+        ANNOTATION_SOURCE: source,
     }
 
 

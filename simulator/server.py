@@ -72,6 +72,9 @@ class ServerOptions:
     fleet: FleetSpec | None = None  # a given fleet (a rehearsal's copy) instead of the profile's
     backend: str = "memory"  # or "kube-apiserver": the world on a real control plane (simulator.kubeserver)
     install_mode: InstallMode = InstallMode.ONDELETE  # how kata-deploy is deployed (simulator.installmode)
+    lean_metrics: bool = (
+        False  # kata-monitor serves only the families fleetctl reads (the demo: a seed fleet scraped every second)
+    )
     helm: bool = False  # kata-deploy's objects carry Helm's ownership marks
     install_label: str = DEFAULT_INSTALL_LABEL  # the node label the ``label`` mode's installers select on
 
@@ -327,9 +330,9 @@ def build_app(
     return app
 
 
-def build_metrics_app(world: World) -> web.Application:
+def build_metrics_app(world: World, *, lean: bool = False) -> web.Application:
     """kata-monitor for every node, on plain HTTP as the real one serves (port 8090 on a node)."""
-    monitor = KataMonitor(world)
+    monitor = KataMonitor(world, lean=lean)
 
     async def metrics(request: web.Request) -> web.Response:
         node = request.match_info["node"]
@@ -508,7 +511,9 @@ class Simulator:
         await web.TCPSite(
             self._runner, self.options.host, 0 if self.kube else self.options.port, ssl_context=certs.server_context()
         ).start()
-        self._metrics_runner = web.AppRunner(build_metrics_app(self.world), access_log=None)
+        self._metrics_runner = web.AppRunner(
+            build_metrics_app(self.world, lean=self.options.lean_metrics), access_log=None
+        )
         await self._metrics_runner.setup()
         await web.TCPSite(self._metrics_runner, self.options.host, 0).start()
         port = self._runner.addresses[0][1]

@@ -42,7 +42,9 @@ NAMESPACES = (
     "apps",
 )
 BUILD_NAMESPACE, APP_NAMESPACE = "ci-builds", "apps"
-CAA_NAMESPACE, MONITOR_NAMESPACE = "confidential-containers-system", "kata-system"
+# kata-monitor comes with the kata-deploy chart (monitor.enabled, 3.32.0+), in the chart's release namespace,
+# which is kata-deploy's (kube-system here), not kata-system.
+CAA_NAMESPACE, MONITOR_NAMESPACE = "confidential-containers-system", "kube-system"
 RUN_SECONDS_ANNOTATION = "sim.fleetctl.io/run-seconds"  # a pod that finishes after this many (simulated) seconds
 REPLACE_ANNOTATION = "sim.fleetctl.io/replace"  # "true": a copied pod whose controller recreates it when it goes
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -319,11 +321,16 @@ class World:
         }
         annotations.update(
             kata.reporter_annotations(
-                release, arch=spec.arch, custom_kernel=spec.custom_kernel, host=spec.host, at=self.stamp()
+                release,
+                arch=spec.arch,
+                custom_kernel=spec.custom_kernel,
+                host=spec.host,
+                at=self.stamp(),
+                labels=spec.labels,
             )
         )
         handlers = kata.handlers_for(
-            version, spec.arch, peer_pods=spec.peer_pods, secure_execution=spec.secure_execution
+            version, spec.arch, peer_pods=spec.peer_pods, secure_execution=spec.secure_execution, labels=spec.labels
         )
         obj = builders.node(
             spec, uid=self.new_uid(), at=self.stamp(), labels=labels, annotations=annotations, handlers=handlers

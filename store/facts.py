@@ -49,6 +49,9 @@ class NodeFacts:
     caa_version: str | None = None
     peerpod_count: int | None = None
     stale_sandboxes: int | None = None  # Running Kata pods started before the node's last install
+    kata_pods: int | None = None  # Running Kata pods (a kata* RuntimeClass)
+    kata_monitor_namespace: str | None = None  # where the node's kata-monitor pod runs; None: no pod found
+    reporter_source: str | None = None  # what the node reporter read its version from (kata-runtime env, ...)
     drift: tuple[str, ...] = ()
     parse_problems: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -64,7 +67,7 @@ class NodeFacts:
 
 
 FACT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(NodeFacts) if f.name != "name")
-VOLATILE_FACTS = frozenset({"peerpod_count", "stale_sandboxes"})
+VOLATILE_FACTS = frozenset({"peerpod_count", "stale_sandboxes", "kata_pods"})
 """Facts kept current in node_state but never written as change rows: they move with every build."""
 
 

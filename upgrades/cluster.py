@@ -299,23 +299,20 @@ class ClusterOps:
 
     def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A pod, or None."""
-        try:
-            return self.client.get(f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}")
-        except KubeNotFound:
-            return None
+        return self._get_or_none(f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}")
 
     def create_pod(self, pod: dict[str, Any], *, reason: str) -> None:
         """Create a pod; an existing pod of that name is fine (a resumed step)."""
-        ns = pod["metadata"]["namespace"]
-        try:
+        self._create("pod", "/api/v1", pod, reason)
+
+    def _create(self, kind: str, api: str, obj: dict[str, Any], reason: str) -> None:
+        """One audited create in the object's namespace; one of that name already there is fine."""
+        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        path = f"{api}/namespaces/{quote(ns)}/{kind}s"
+        with contextlib.suppress(KubeConflict):
             self._write(
-                "create-pod",
-                f"pod/{ns}/{pod['metadata']['name']}",
-                lambda: self.client.send("POST", f"/api/v1/namespaces/{quote(ns)}/pods", pod),
-                reason=reason,
+                f"create-{kind}", f"{kind}/{ns}/{name}", lambda: self.client.send("POST", path, obj), reason=reason
             )
-        except KubeConflict:
-            return
 
     # --- kata-deploy --------------------------------------------------------------------------
 
@@ -357,16 +354,7 @@ class ClusterOps:
 
     def create_job(self, job: dict[str, Any], *, reason: str) -> None:
         """Create a Job; one of that name already there is fine (a resumed step reads it)."""
-        ns = job["metadata"]["namespace"]
-        try:
-            self._write(
-                "create-job",
-                f"job/{ns}/{job['metadata']['name']}",
-                lambda: self.client.send("POST", f"/apis/batch/v1/namespaces/{quote(ns)}/jobs", job),
-                reason=reason,
-            )
-        except KubeConflict:
-            return
+        self._create("job", "/apis/batch/v1", job, reason)
 
     def delete_job(self, namespace: str, name: str, *, reason: str) -> None:
         """Delete a Job and its pods (background propagation); gone already is fine."""

@@ -88,9 +88,11 @@ class Deployment:
 
 def detect(reader: DeploymentReader, conf: Install) -> Deployment:
     """The cluster's deployment, checked against ``conf``; raises ``DeploymentRefused`` with the fix."""
-    ds = reader.find_daemonset(conf.namespace, conf.daemonset)
-    templates = reader.config_map(conf.namespace, conf.job_templates)
     wanted = conf.mechanism
+    ds = reader.find_daemonset(conf.namespace, conf.daemonset) if wanted != Mechanism.LABEL else None
+    templates = None  # read only where job mode is possible: a DaemonSet cluster needs no ConfigMap access
+    if wanted == Mechanism.JOB or (wanted == Mechanism.AUTO and ds is None):
+        templates = reader.config_map(conf.namespace, conf.job_templates)
     if wanted == Mechanism.AUTO:
         if ds is not None:
             wanted = Mechanism.DAEMONSET

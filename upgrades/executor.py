@@ -171,6 +171,8 @@ class Executor:
                 self.deployments[cluster] = detect(self.ops[cluster], self.spec.install)
         except DeploymentRefused as exc:
             return str(exc)
+        except KubePermanentError as exc:  # RBAC without a mechanism's rules (deploy/rbac-job-mode.yaml)
+            return f"reading how kata-deploy is deployed was refused: {exc.message}"
         doc = RunPlan.parse(read_run(self.store, self.run_id).run.plan)
         stored = {**doc.deployments, **{c: d.document() for c, d in self.deployments.items()}}
         set_run(self.store, self.run_id, plan=replace(doc, deployments=stored).document())

@@ -13,6 +13,7 @@ from store.images import image_for, image_tag
 from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.deployment import Deployment, helm_owner
 from upgrades.flowerrors import NodeFailed
+from upgrades.installwait import install_failure, reports_target
 from upgrades.jobinstall import JobInstall
 from upgrades.planfile import Install, Mechanism
 from upgrades.ports import ClusterAPI, Installer
@@ -21,7 +22,6 @@ WATCH_WINDOW_S = 3.0  # install watches the node this long between looks at the 
 STALE_REDELETES = 2  # a pod at another release than the target is deleted again at most this often
 POD_POLL_S = 0.5  # how often install looks at the new pod once the node already reports the target
 OBSERVE_POLL_S = 0.1  # how often install asks whether the DaemonSet controller has seen the new template
-INSTALL_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 
 
 class DaemonSetInstall:
@@ -54,9 +54,7 @@ class DaemonSetInstall:
                 ops.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], reason=f"install {target}")
             started()
 
-        def reached(obj: dict[str, Any]) -> bool:
-            facts = ops.facts(obj, self.pins)
-            return facts.kata_version == target and facts.kata_label == "true" and bool(facts.ready)
+        reached = reports_target(ops, self.pins, target)
 
         deadline = self.clock.monotonic() + self.conf.timeout_s
         redeleted = 0
@@ -79,12 +77,8 @@ class DaemonSetInstall:
                     )
                 continue
             for pod in current:  # the node has not moved for a window: is kata-deploy failing?
-                for status in (pod.get("status") or {}).get("containerStatuses") or []:
-                    waiting = (status.get("state") or {}).get("waiting") or {}
-                    if waiting.get("reason") in INSTALL_FAILURES:
-                        raise NodeFailed(
-                            f"kata-deploy failed on {node}: {waiting['reason']}: {waiting.get('message', '')}"[:500]
-                        )
+                if failure := install_failure(pod):
+                    raise NodeFailed(f"kata-deploy failed on {node}: {failure}"[:500])
         raise NodeFailed(f"{node} did not report Kata {target} within {self.conf.timeout_s:g}s (spec.install.timeout)")
 
     def _daemonset_at(self, ops: ClusterAPI, target: str) -> dict[str, Any]:
@@ -162,9 +156,7 @@ class LabelInstall:
             ops.label_node(node, key, target, reason=f"install {target}")
             started()
 
-        def reached(obj: dict[str, Any]) -> bool:
-            facts = ops.facts(obj, self.pins)
-            return facts.kata_version == target and facts.kata_label == "true" and bool(facts.ready)
+        reached = reports_target(ops, self.pins, target)
 
         deadline = self.clock.monotonic() + self.conf.timeout_s
         while (left := deadline - self.clock.monotonic()) > 0:
@@ -172,13 +164,9 @@ class LabelInstall:
                 return
             stop_check()
             for pod in ops.pods_on(node):  # the installer's pods: those placed by the label
-                if key not in ((pod.get("spec") or {}).get("nodeSelector") or {}):
-                    continue
-                for status in (pod.get("status") or {}).get("containerStatuses") or []:
-                    waiting = (status.get("state") or {}).get("waiting") or {}
-                    if waiting.get("reason") in INSTALL_FAILURES:
-                        name = pod["metadata"]["name"]
-                        raise NodeFailed(f"installer pod {name} failed on {node}: {waiting['reason']}"[:500])
+                placed = key in ((pod.get("spec") or {}).get("nodeSelector") or {})
+                if placed and (failure := install_failure(pod)):
+                    raise NodeFailed(f"installer pod {pod['metadata']['name']} failed on {node}: {failure}"[:500])
         raise NodeFailed(
             f"{node} did not report Kata {target} within {self.conf.timeout_s:g}s of label {key}={target} "
             f"(spec.install.timeout): does a DaemonSet select nodes with {key}={target}?"

@@ -20,6 +20,7 @@ import yaml
 from store.images import image_for
 from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.flowerrors import NodeFailed
+from upgrades.installwait import reports_target
 from upgrades.planfile import Install
 from upgrades.ports import ClusterAPI
 
@@ -116,9 +117,7 @@ class JobInstall:
             ops.create_job(built, reason=f"install {target}")
             started()
 
-        def reached(obj: Obj) -> bool:
-            facts = ops.facts(obj, self.pins)
-            return facts.kata_version == target and facts.kata_label == "true" and bool(facts.ready)
+        reached = reports_target(ops, self.pins, target)
 
         deadline = self.clock.monotonic() + self.conf.timeout_s
         while self.clock.monotonic() < deadline:

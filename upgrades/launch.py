@@ -49,7 +49,7 @@ def candidates(store: Store, spec: PlanSpec) -> list[Candidate]:
             Candidate(
                 cluster=i.cluster, name=i.name, arch=i.arch, zone=i.zone, kata=i.kata_version, health=i.health,
                 ready=bool(i.ready), cordoned=i.cordoned, custom_kernel=bool(i.custom_kernel), selected=selected,
-                pinned=key in pinned, deploy=i.kata_deploy_version,
+                pinned=key in pinned, deploy=i.kata_deploy_version, runtime=i.container_runtime,
             )
         )  # fmt: skip
     return out

@@ -40,6 +40,7 @@ class Candidate:
     selected: bool = True  # matches the plan's clusters, labels, arch, zones and query
     pinned: bool = False
     deploy: str | None = None  # the kata-deploy pod's image tag: what a restart of that pod installs
+    runtime: str | None = None  # the node's container runtime (containerd://2.3.1): pre-flight checks read it
 
     @property
     def key(self) -> str:

@@ -38,14 +38,37 @@ class HealthResult:
 def _node_inputs(store: Store, cluster: str) -> dict[str, NodeInputs]:
     with store.read() as session:
         rows = session.execute(
-            sa.select(col(Node.name), col(NodeState.ready), col(NodeState.conditions), col(NodeState.drift))
+            sa.select(
+                col(Node.name),
+                col(NodeState.ready),
+                col(NodeState.conditions),
+                col(NodeState.drift),
+                col(NodeState.arch),
+                col(NodeState.kata_version),
+                col(NodeState.runtime_handlers),
+                col(NodeState.kata_pods),
+                col(NodeState.kata_monitor_namespace),
+                col(NodeState.caa_version),
+            )
             .join(NodeState, col(NodeState.node_id) == col(Node.id))
             .join(Cluster, col(Cluster.id) == col(Node.cluster_id))
             .where(col(Cluster.name) == cluster, col(Node.gone_at).is_(None))
         ).all()
+    monitors = tuple(sorted({row.kata_monitor_namespace for row in rows if row.kata_monitor_namespace}))
     return {
-        name: NodeInputs(ready=ready, conditions=conditions or [], drift=drift or [])
-        for name, ready, conditions, drift in rows
+        row.name: NodeInputs(
+            ready=row.ready,
+            conditions=row.conditions or [],
+            drift=row.drift or [],
+            arch=row.arch,
+            kata_version=row.kata_version,
+            handlers=tuple(row.runtime_handlers or ()),
+            kata_pods=row.kata_pods,
+            monitor_namespace=row.kata_monitor_namespace,
+            monitor_namespaces=monitors,
+            caa_version=row.caa_version,
+        )
+        for row in rows
     }
 
 

@@ -10,11 +10,13 @@ Every rule yields ok, warn, crit or unknown, with a reason. "No data" and "query
 | KATA003 | shim RPC p99 latency |
 | KATA004 | hypervisor threads or open fds running away |
 | KATA005 | guest memory pressure |
+| KATA006 | kata-monitor sees the node's sandboxes (0 running shims while Kata pods run: unknown; before 4.1.0 it is blind to runtime-rs) |
 | KATA010 | node Ready |
 | KATA011 | node-problem-detector (and kubelet pressure) conditions |
 | KATA012 | FailedCreatePodSandBox events in the last hour |
 | KATA013 | a runtime handler of the installed release is missing |
 | KATA014 | Kata version drift between signals |
+| KATA015 | the node's Kata release is the one its Cloud API Adaptor release pins |
 """
 
 from __future__ import annotations
@@ -24,20 +26,27 @@ from dataclasses import dataclass, field
 
 from clients.prom import Sample, scrape_timed_out
 from collectors.health.thresholds import Thresholds
+from collectors.inventory.caa import LATEST, caa_release
 from store.checks import CheckResult, Status
+from store.errors import VersionParseError
+from store.versions import KataVersion
 
 REMEDIATION = {
-    "KATA001": "Check the kata-monitor DaemonSet pod on this node (kubectl -n kata-system get pods -o wide) and that Prometheus discovers it.",
+    "KATA001": "Check this node's kata-monitor pod and that Prometheus discovers it.",  # monitor_fix names where
     "KATA002": "Look at kata-monitor's log on the node; failing scrapes usually mean shims that do not answer (kata-facts: #12666, #3705).",
     "KATA003": "Compare with nodes on the previous release; if only this release is slow, pause the rollout and roll back the node.",
     "KATA004": "A runaway hypervisor leaks threads or fds: drain the node to recycle its sandboxes, and report it upstream with `kata-runtime env`.",
     "KATA005": "Guests are short of memory: raise the pod's memory or the RuntimeClass overhead, or move builds to bigger nodes.",
+    "KATA006": "Until kata-monitor counts this node's sandboxes, judge its VMs by other means; for runtime-rs nodes, upgrade to 4.1.0 or later (kata-containers#12666, fixed by #13611).",
     "KATA010": "The node is not Ready: check kubelet and containerd on it (kata-deploy restarts containerd during installs).",
     "KATA011": "A node condition is set: read `kubectl describe node` for node-problem-detector's message.",
     "KATA012": "Sandboxes fail to start: check the handler exists (`kubectl get node -o jsonpath='{.status.runtimeHandlers}'`) and the containerd drop-in.",
     "KATA013": "The install is incomplete: delete the node's kata-deploy pod to reinstall, and check its log.",
     "KATA014": "The node's signals disagree: see the drift reasons; a failed or half-done install is the usual cause.",
+    "KATA015": "Upgrade Kata to the release the Cloud API Adaptor pins, or the adaptor to a release that pins this Kata; pin the adaptor's image to a release commit, never latest.",
 }
+MONITOR_SELECTORS = ("app.kubernetes.io/name=kata-monitor", "name=kata-monitor")
+"""How kata-monitor pods are found: the kata-deploy chart's label (3.32.0+), then older manifests' label."""
 
 
 @dataclass
@@ -57,9 +66,22 @@ class NodeInputs:
     hypervisor_threads: Sample = field(default_factory=Sample)
     hypervisor_fds: Sample = field(default_factory=Sample)
     guest_mem_available: Sample = field(default_factory=Sample)
+    arch: str | None = None
+    kata_version: str | None = None
+    handlers: Sequence[str] = ()
+    kata_pods: int | None = None  # Running Kata pods; None: not known
+    monitor_namespace: str | None = None  # where this node's kata-monitor pod runs
+    monitor_namespaces: Sequence[str] = ()  # every namespace of the cluster with a kata-monitor pod
+    caa_version: str | None = None  # the node's Cloud API Adaptor release, as resolved (or its tag)
 
 
-VM_CHECKS = ("KATA001", "KATA002", "KATA003", "KATA004", "KATA005")  # from kata-monitor, through Prometheus
+VM_CHECKS = ("KATA001", "KATA002", "KATA003", "KATA004", "KATA005", "KATA006")  # from kata-monitor, through Prometheus
+_AFTER_UP = VM_CHECKS[1:]
+BLIND_RUNTIME_RS = (
+    "kata-monitor counts 0 running shims while {pods} Kata pods run here: before 4.1.0 it cannot see runtime-rs "
+    "sandboxes (kata-containers#12666, fixed by #13611), and runtime-rs is {release}'s default shim on {arch}; "
+    "VM health is unknown"
+)
 NO_PROMETHEUS = "no Prometheus configured: VM health is unknown"
 NO_PROMETHEUS_FIX = "Set [prometheus] url in the config, or pass --prometheus URL, so VM health can be measured."
 
@@ -71,6 +93,95 @@ SLOW_SCRAPE_FIX = (
     "Raise scrape_timeout (and scrape_interval) for the kata-monitor job, or find what loads the node; "
     "a node that answers late is not a node whose kata-monitor is gone."
 )
+
+
+def monitor_fix(node: NodeInputs) -> str:
+    """KATA001's remediation, naming the namespace kata-monitor was found in (or that it was found nowhere)."""
+    if node.monitor_namespace:
+        return (
+            f"Check this node's kata-monitor pod (kubectl -n {node.monitor_namespace} get pods -o wide "
+            f"-l {MONITOR_SELECTORS[0]}; older manifests use -l {MONITOR_SELECTORS[1]}) and that Prometheus discovers it."
+        )
+    if node.monitor_namespaces:
+        where = ", ".join(sorted(node.monitor_namespaces))
+        return (
+            f"kata-monitor runs in namespace {where} but has no pod on this node: check its DaemonSet's "
+            "nodeSelector and tolerations, and that Prometheus discovers the node's pod."
+        )
+    return (
+        "No kata-monitor pod was found in any namespace (labels "
+        f"{' or '.join(MONITOR_SELECTORS)}): enable it with the kata-deploy chart's monitor.enabled=true "
+        "(3.32.0 and later; it runs in the chart's release namespace), then let Prometheus discover it."
+    )
+
+
+def _version(text: str | None) -> KataVersion | None:
+    if not text:
+        return None
+    try:
+        return KataVersion.parse(text)
+    except VersionParseError:
+        return None
+
+
+def monitor_blind_to_runtime_rs(version: str | None, arch: str | None, handlers: Sequence[str]) -> bool:
+    """Whether kata-monitor misses this node's default sandboxes: 4.0.x, where runtime-rs is the
+    default shim (ppc64le kept the Go shim until 4.1), and kata-monitor sees no runtime-rs before 4.1.0."""
+    v = _version(version)
+    if v is None or not ((4, 0) <= (v.major, v.minor) < (4, 1)) or arch == "ppc64le":
+        return False
+    return any(h.endswith("-runtime-rs") for h in handlers)
+
+
+def _sees_sandboxes(node: NodeInputs) -> CheckResult:
+    """KATA006: kata-monitor counts the node's running sandboxes."""
+    if (missing := _unknown("KATA006", node.shims, "the running shim count")) is not None:
+        return missing
+    assert node.shims.value is not None
+    shims = int(node.shims.value)
+    if node.kata_pods is None:
+        return _r(
+            "KATA006",
+            Status.UNKNOWN,
+            f"kata-monitor counts {shims} running shims; how many Kata pods run here is not known",
+        )
+    if shims > 0 or node.kata_pods == 0:
+        return _r(
+            "KATA006",
+            Status.OK,
+            f"kata-monitor counts {shims} running shims; {node.kata_pods} Kata pods run here",
+            float(shims),
+        )
+    if monitor_blind_to_runtime_rs(node.kata_version, node.arch, node.handlers):
+        reason = BLIND_RUNTIME_RS.format(pods=node.kata_pods, release=node.kata_version, arch=node.arch)
+        return _r("KATA006", Status.UNKNOWN, reason, 0.0)
+    return _r(
+        "KATA006",
+        Status.UNKNOWN,
+        f"kata-monitor counts 0 running shims while {node.kata_pods} Kata pods run here: VM health is unknown "
+        "(kata-monitor can take up to 60 s to see a new sandbox, kata-containers#3705)",
+        0.0,
+    )
+
+
+def _caa(node: NodeInputs) -> CheckResult:
+    """KATA015: the Kata release the node's Cloud API Adaptor release pins is the node's."""
+    if not node.caa_version:
+        return _r("KATA015", Status.OK, "no Cloud API Adaptor on this node")
+    release = caa_release(node.caa_version)
+    if release is None:
+        what = "latest" if node.caa_version == LATEST else f"{node.caa_version}, not a known release"
+        return _r(
+            "KATA015",
+            Status.UNKNOWN,
+            f"Cloud API Adaptor image is {what}: which Kata release it expects cannot be told",
+        )
+    expects = f"Cloud API Adaptor {release.version} expects Kata {release.kata} (its chart's kata-deploy)"
+    if node.kata_version is None:
+        return _r("KATA015", Status.UNKNOWN, f"{expects}; the node's Kata release is not known")
+    if node.kata_version != release.kata:
+        return _r("KATA015", Status.WARN, f"{expects}, but the node runs {node.kata_version}")
+    return _r("KATA015", Status.OK, f"{expects}, as installed")
 
 
 def _r(code: str, status: Status, reason: str, value: float | None = None, fix: str | None = None) -> CheckResult:
@@ -106,28 +217,27 @@ def evaluate(node: NodeInputs, t: Thresholds) -> list[CheckResult]:
         reason = (
             "no kata-monitor target for this node: VM health is unknown (not deployed, or not discovered by Prometheus)"
         )
-        out.append(_r("KATA001", Status.UNKNOWN, reason))
-        out += [
-            _r(code, Status.UNKNOWN, "no kata-monitor target") for code in ("KATA002", "KATA003", "KATA004", "KATA005")
-        ]
+        out.append(_r("KATA001", Status.UNKNOWN, reason, fix=monitor_fix(node)))
+        out += [_r(code, Status.UNKNOWN, "no kata-monitor target") for code in _AFTER_UP]
         return out
     up = _unknown("KATA001", node.up, "up")
     if up is not None:
         out.append(up)
     elif node.up.value == 0 and scrape_timed_out(node.scrape_error):
         out.append(_r("KATA001", Status.CRIT, SLOW_SCRAPE, 0.0, fix=SLOW_SCRAPE_FIX))
-        out += [
-            _r(code, Status.UNKNOWN, "kata-monitor answers too slowly")
-            for code in ("KATA002", "KATA003", "KATA004", "KATA005")
-        ]
+        out += [_r(code, Status.UNKNOWN, "kata-monitor answers too slowly") for code in _AFTER_UP]
         return out
     elif node.up.value == 0:
         out.append(
-            _r("KATA001", Status.CRIT, "kata-monitor target is down (up == 0): Prometheus cannot scrape it", 0.0)
+            _r(
+                "KATA001",
+                Status.CRIT,
+                "kata-monitor target is down (up == 0): Prometheus cannot scrape it",
+                0.0,
+                fix=monitor_fix(node),
+            )
         )
-        out += [
-            _r(code, Status.UNKNOWN, "kata-monitor is down") for code in ("KATA002", "KATA003", "KATA004", "KATA005")
-        ]
+        out += [_r(code, Status.UNKNOWN, "kata-monitor is down") for code in _AFTER_UP]
         return out
     else:
         out.append(_r("KATA001", Status.OK, "kata-monitor scraped", 1.0))
@@ -141,8 +251,14 @@ def evaluate(node: NodeInputs, t: Thresholds) -> list[CheckResult]:
             "/min",
         )
     )
+    sees = _sees_sandboxes(node)
     if node.shims.value == 0 and not node.shims.failed:
-        out += [_r(code, Status.OK, "no running sandboxes to measure") for code in ("KATA003", "KATA004", "KATA005")]
+        if sees.status is Status.OK or node.kata_pods is None:
+            out += [_r(c, Status.OK, "no running sandboxes to measure") for c in ("KATA003", "KATA004", "KATA005")]
+        else:  # Kata pods run, but kata-monitor sees none of them: never ok
+            blind = f"kata-monitor sees none of the {node.kata_pods} Kata pods here (KATA006)"
+            out += [_r(c, Status.UNKNOWN, blind) for c in ("KATA003", "KATA004", "KATA005")]
+        out.append(sees)
         return out
     out.append(_above("KATA003", node.rpc_p99_ms, "shim RPC p99 latency", t.rpc_p99_warn_ms, t.rpc_p99_crit_ms, " ms"))
     threads = _above("KATA004", node.hypervisor_threads, "hypervisor threads", t.hypervisor_threads_warn, None, "")
@@ -162,6 +278,7 @@ def evaluate(node: NodeInputs, t: Thresholds) -> list[CheckResult]:
             else Status.OK
         )
         out.append(_r("KATA005", status, shown, mem.value))
+    out.append(sees)
     return out
 
 
@@ -191,6 +308,7 @@ def _kubernetes(node: NodeInputs, t: Thresholds) -> list[CheckResult]:
     )
     other = [d for d in node.drift if not d.startswith("handler ")]
     out.append(_r("KATA014", Status.WARN, "; ".join(other)) if other else _r("KATA014", Status.OK, "signals agree"))
+    out.append(_caa(node))
     return out
 
 

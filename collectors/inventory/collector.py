@@ -1,8 +1,10 @@
 """One inventory collection of one cluster: list nodes and pods (paged, raw JSON), write what changed.
 
 Pods are read page by page and reduced at once to what each node needs: its kata-deploy pod's
-release, state and start, its Cloud API Adaptor version, how many peer pods it runs, and when its
-Running Kata pods started (to count those older than the node's last install). So memory stays
+release, state and start, its Cloud API Adaptor release, its kata-monitor pod's namespace, how many
+Kata pods it runs and when they started (to count those older than the node's last install). Peer
+pods are counted from the Cloud API Adaptor's PeerPod objects, each owned by its Pod; where PeerPods
+cannot be listed, from the node's ``kata-remote`` pods. So memory stays
 near one page plus one small record per node, whatever the pod count. Temporary API
 errors are retried with backoff and counted; if a list still fails, nothing is written, and
 the store keeps the last good collection.
@@ -18,7 +20,8 @@ from typing import Any, TypeVar
 
 from clients.kube.annotations import parse_timestamp
 from clients.kube.client import KubeClient
-from clients.kube.errors import KubeApiError, KubePermanentError, KubeTemporaryError
+from clients.kube.errors import KubeApiError, KubeNotFound, KubePermanentError, KubeTemporaryError
+from collectors.inventory.caa import resolve_caa_image
 from collectors.inventory.nodefacts import NodeExtras, build_facts
 from store.engine import Store
 from store.facts import NodeFacts
@@ -28,6 +31,10 @@ from store.snapshots import SnapshotResult, record_snapshot
 T = TypeVar("T")
 DEPLOY_LABEL = ("name", "kata-deploy")
 CAA_LABEL = ("app", "cloud-api-adaptor")
+# kata-monitor's pods: the kata-deploy chart's label (templates/kata-monitor.yaml, 3.32.0+, in the release's
+# namespace), then the older manifests' ``name: kata-monitor``; either, in any namespace.
+MONITOR_LABELS = (("app.kubernetes.io/name", "kata-monitor"), ("name", "kata-monitor"))
+PEERPODS_PATH = "/apis/confidentialcontainers.org/v1alpha1/peerpods"
 PEER_RUNTIME_CLASS = "kata-remote"
 KATA_CLASS_PREFIX = "kata"  # kata-deploy's RuntimeClasses are named after their handlers: kata-qemu, kata-remote...
 
@@ -64,19 +71,22 @@ class _NodeAccumulator:
     deploy_state: str | None = None
     caa_version: str | None = None
     peerpods: int = 0
+    monitor_namespace: str | None = None
+    kata_pods: int = 0  # Running pods of a Kata RuntimeClass
     deploy_started: datetime | None = None
     kata_starts: list[datetime] = field(default_factory=list)
     kata_start_unknown: bool = False  # a Running Kata pod without a readable start time
 
     def note_kata_pod(self, status: Mapping[str, Any]) -> None:
         """Count one Running Kata pod by its start time."""
+        self.kata_pods += 1
         started = parse_timestamp(status.get("startTime"))
         if started is None:
             self.kata_start_unknown = True
         else:
             self.kata_starts.append(started)
 
-    def kata_pods(self) -> tuple[datetime, ...] | None:
+    def kata_pods_started(self) -> tuple[datetime, ...] | None:
         """The Running Kata pods' start times; None when one of them is unknown."""
         return None if self.kata_start_unknown else tuple(self.kata_starts)
 
@@ -86,6 +96,7 @@ class _Retrier:
     policy: RetryPolicy
     retried: int = 0
     last_error: list[str] = field(default_factory=list)
+    refused: list[KubePermanentError] = field(default_factory=list)  # optional lists the API refused
 
     def run(self, call: Callable[[], T]) -> T:
         delay = self.policy.base
@@ -116,14 +127,22 @@ def is_kata_class(runtime_class: object) -> bool:
     return isinstance(runtime_class, str) and runtime_class.startswith(KATA_CLASS_PREFIX)
 
 
-def reduce_pod(pod: Mapping[str, Any], nodes: dict[str, _NodeAccumulator]) -> None:
-    """Fold one pod into its node's accumulator."""
+def is_monitor_pod(labels: Mapping[str, Any]) -> bool:
+    """A kata-monitor pod, by the chart's label or the older one."""
+    return any(labels.get(key) == value for key, value in MONITOR_LABELS)
+
+
+def reduce_pod(
+    pod: Mapping[str, Any], nodes: dict[str, _NodeAccumulator], remote: dict[tuple[str, str], str] | None = None
+) -> None:
+    """Fold one pod into its node's accumulator; ``remote`` collects (namespace, name) -> node of peer pods."""
     spec = pod.get("spec") or {}
     node = spec.get("nodeName")
     if not node:
         return
     acc = nodes.setdefault(node, _NodeAccumulator())
-    labels = (pod.get("metadata") or {}).get("labels") or {}
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
     containers = spec.get("containers") or [{}]
     status = pod.get("status") or {}
     if labels.get(DEPLOY_LABEL[0]) == DEPLOY_LABEL[1]:
@@ -133,11 +152,17 @@ def reduce_pod(pod: Mapping[str, Any], nodes: dict[str, _NodeAccumulator]) -> No
         acc.deploy_state = pod_state(pod)
         acc.deploy_started = parse_timestamp(status.get("startTime")) if status.get("phase") == "Running" else None
     elif labels.get(CAA_LABEL[0]) == CAA_LABEL[1]:
-        acc.caa_version = image_tag(str(containers[0].get("image", "")))
+        caa = resolve_caa_image(str(containers[0].get("image", "")))
+        acc.caa_version = caa.shown if caa else None
+    elif is_monitor_pod(labels):
+        if not meta.get("deletionTimestamp"):
+            acc.monitor_namespace = str(meta.get("namespace") or "") or None
     else:
         runtime_class, phase = spec.get("runtimeClassName"), status.get("phase")
         if runtime_class == PEER_RUNTIME_CLASS and phase in ("Pending", "Running"):
             acc.peerpods += 1
+            if remote is not None:
+                remote[(str(meta.get("namespace")), str(meta.get("name")))] = node
         if is_kata_class(runtime_class) and phase == "Running":
             acc.note_kata_pod(status)
 
@@ -145,13 +170,48 @@ def reduce_pod(pod: Mapping[str, Any], nodes: dict[str, _NodeAccumulator]) -> No
 def pod_summary(client: KubeClient, retrier: _Retrier) -> tuple[dict[str, _NodeAccumulator], int]:
     """Every pod, read page by page and folded into per-node accumulators; also the pod count."""
     accumulators: dict[str, _NodeAccumulator] = {}
+    remote: dict[tuple[str, str], str] = {}
     pods = 0
     for page in client.list_pages("/api/v1/pods", retry=retrier.run):
         items = page.get("items") or []
         pods += len(items)
         for pod in items:
-            reduce_pod(pod, accumulators)
+            reduce_pod(pod, accumulators, remote)
+    counts = peerpod_counts(client, retrier, remote)
+    if counts is not None:
+        for acc in accumulators.values():
+            acc.peerpods = 0
+        for node, count in counts.items():
+            accumulators.setdefault(node, _NodeAccumulator()).peerpods = count
     return accumulators, pods
+
+
+def count_peerpods(peerpods: list[Mapping[str, Any]], remote: Mapping[tuple[str, str], str]) -> dict[str, int]:
+    """PeerPods per node: each is owned by its Pod (same namespace), which names the node."""
+    counts: dict[str, int] = {}
+    for peerpod in peerpods:
+        meta = peerpod.get("metadata") or {}
+        owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == "Pod"), None)
+        node = remote.get((str(meta.get("namespace")), str((owner or {}).get("name") or meta.get("name"))))
+        if node:
+            counts[node] = counts.get(node, 0) + 1
+    return counts
+
+
+def peerpod_counts(
+    client: KubeClient, retrier: _Retrier, remote: Mapping[tuple[str, str], str]
+) -> dict[str, int] | None:
+    """Peer pods per node from the PeerPod objects; None when they cannot be listed (no CRD, no RBAC)."""
+    items: list[Mapping[str, Any]] = []
+    try:
+        for page in client.list_pages(PEERPODS_PATH, retry=retrier.run):
+            items += page.get("items") or []
+    except KubeNotFound:  # no PeerPod CRD: the kata-remote pods stand in
+        return None
+    except KubePermanentError as exc:  # e.g. RBAC: the kata-remote pods stand in, and the refusal is reported
+        retrier.refused.append(exc)
+        return None
+    return count_peerpods(items, remote)
 
 
 def facts_from(
@@ -169,7 +229,9 @@ def facts_from(
             acc.caa_version,
             acc.peerpods if has_caa or acc.peerpods else None,
             acc.deploy_started,
-            acc.kata_pods(),
+            acc.kata_pods_started(),
+            kata_pods=acc.kata_pods,
+            monitor_namespace=acc.monitor_namespace,
         )
         facts.append(build_facts(node, extras, pins))
     return facts
@@ -202,6 +264,12 @@ def collect_cluster(
         result.nodes = len(facts)
         with store.write() as session:
             result.snapshot = record_snapshot(session, client.name, facts, at=now(), server=client.context.server)
+        for refused in retrier.refused:  # the facts stand; peer pods were counted from kata-remote pods
+            where = f"{refused.where}: " if refused.where else ""
+            result.error = (
+                f"peer pods were counted from kata-remote pods, PeerPods were not read: {where}{refused.message}"
+            )
+            result.hint = refused.hint
         try:
             result.events_written = _collect_events(client, store, retrier)
         except KubePermanentError as exc:  # e.g. RBAC without events list: the facts stand, the gap is reported

@@ -32,6 +32,8 @@ class NodeExtras:
     peerpod_count: int | None = None
     deploy_started: datetime | None = None  # status.startTime of the node's Running kata-deploy pod
     kata_starts: tuple[datetime, ...] | None = None  # of its Running Kata pods; None when one has no start time
+    kata_pods: int | None = None  # its Running Kata pods
+    monitor_namespace: str | None = None  # of its kata-monitor pod
 
 
 def install_time(annotations: Mapping[str, Any], deploy_started: datetime | None) -> datetime | None:
@@ -100,6 +102,7 @@ def build_facts(node: Mapping[str, Any], extras: NodeExtras, pins: Mapping[str, 
         Signals(
             arch=arch,
             env_version=reporter.version,
+            env_source=reporter.source,
             version_file=reporter.version_file,
             deploy_version=extras.deploy_version,
             deploy_state=extras.deploy_state,
@@ -144,6 +147,9 @@ def build_facts(node: Mapping[str, Any], extras: NodeExtras, pins: Mapping[str, 
         caa_version=extras.caa_version,
         peerpod_count=extras.peerpod_count,
         stale_sandboxes=stale_count(extras.kata_starts, install_time(annotations, extras.deploy_started)),
+        kata_pods=extras.kata_pods,
+        kata_monitor_namespace=extras.monitor_namespace,
+        reporter_source=reporter.source,
         drift=resolution.drift,
         parse_problems=tuple(problems),
         labels=labels,

@@ -2,8 +2,9 @@
 
 No single signal can be trusted (kata-facts.md: a tarball once reported the previous release,
 an image was once mistagged, a failed install leaves the label claimed). The reporter's
-``kata-runtime env`` wins, then ``/opt/kata/VERSION``, then the kata-deploy pod's image tag.
-Every disagreement becomes a drift reason a person can read.
+``kata-runtime env`` (or, on a node without it, ``kata-ctl env`` or the shim's ``--version``) wins,
+then ``/opt/kata/VERSION``, then the kata-deploy pod's image tag. Every disagreement becomes a
+drift reason a person can read, naming the program that said it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from collectors.reporter import has_go_runtime, reporting_binary
 from store.errors import VersionParseError
 from store.versions import KataVersion
 
@@ -26,6 +28,7 @@ class Signals:
     deploy_state: str | None  # "Running", "CrashLoopBackOff", ...; None when there is no pod
     label: str | None  # katacontainers.io/kata-runtime
     handlers: tuple[str, ...]
+    env_source: str | None = None  # the reporter's source (collectors.reporter.SOURCES); None: kata-runtime env
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,12 @@ class Resolution:
     drift: tuple[str, ...]
 
 
-def expected_handlers(version: KataVersion, arch: str | None) -> list[str]:
-    """Handlers every kata-deploy install of ``version`` sets up on ``arch`` (kata-facts.md)."""
-    handlers = ["kata-qemu"]
-    if arch != "ppc64le" or (version.major, version.minor) >= (4, 1):
+def expected_handlers(version: KataVersion, arch: str | None, *, go_shim: bool = True) -> list[str]:
+    """Handlers every kata-deploy install of ``version`` sets up on ``arch`` (kata-facts.md). From 4.1.0 a
+    node without the Go shim (``kata-go-static``) is runtime-rs only: no ``kata-qemu`` is expected there."""
+    from_4_1 = (version.major, version.minor) >= (4, 1)
+    handlers = ["kata-qemu"] if go_shim or not from_4_1 else []
+    if arch != "ppc64le" or from_4_1:
         handlers.append("kata-qemu-runtime-rs")
     return handlers
 
@@ -57,9 +62,10 @@ def _parse(text: str | None) -> KataVersion | None:
 def resolve(s: Signals) -> Resolution:
     """Resolve the node's release and list the drift between its signals."""
     drift: list[str] = []
+    who = reporting_binary(s.env_source)
     env, file, deploy = _parse(s.env_version), _parse(s.version_file), _parse(s.deploy_version)
     for raw, parsed, what in (
-        (s.env_version, env, "kata-runtime"),
+        (s.env_version, env, who),
         (s.version_file, file, "/opt/kata/VERSION"),
         (s.deploy_version, deploy, "the kata-deploy image tag"),
     ):
@@ -69,7 +75,7 @@ def resolve(s: Signals) -> Resolution:
     if env is None and file is None:
         drift.append("no reporter data")
     if env and file and env != file:
-        drift.append(f"kata-runtime reports {env} but /opt/kata/VERSION says {file}")
+        drift.append(f"{who} reports {env} but /opt/kata/VERSION says {file}")
     if deploy and version and deploy != version:
         drift.append(f"kata-deploy pod is {deploy} but the node reports {version}")
     if s.deploy_state is None:
@@ -82,7 +88,8 @@ def resolve(s: Signals) -> Resolution:
         drift.append(f"label katacontainers.io/kata-runtime is {s.label}")
     if version is not None:
         have = set(s.handlers)
-        drift += [f"handler {h} missing" for h in expected_handlers(version, s.arch) if h not in have]
+        go_shim = has_go_runtime(s.env_source)
+        drift += [f"handler {h} missing" for h in expected_handlers(version, s.arch, go_shim=go_shim) if h not in have]
     return Resolution(str(version) if version else None, version.sort_key() if version else None, tuple(drift))
 
 
@@ -107,7 +114,7 @@ def drift_kind(reason: str) -> DriftKind:
         return DriftKind.NOT_A_VERSION
     if reason == "no reporter data":
         return DriftKind.NO_REPORTER
-    if reason.startswith("kata-runtime reports "):
+    if " reports " in reason and " but /opt/kata/VERSION says " in reason:  # kata-runtime, kata-ctl or the shim
         return DriftKind.REPORTER_DISAGREES
     if reason == "no kata-deploy pod on the node":
         return DriftKind.NO_DEPLOY_POD

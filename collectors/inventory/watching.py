@@ -35,11 +35,15 @@ def _watch_all(informers: list[Informer], deadline: float) -> None:
 
 
 def _merge(peer_counts: Mapping[str, _NodeAccumulator], pod_informers: list[Informer]) -> dict[str, _NodeAccumulator]:
-    """Per-node records: kata-deploy and CAA pods from the informers; peer pods and Kata pods' start
-    times from the last full summary."""
+    """Per-node records: kata-deploy and CAA pods from the informers; peer pods, Kata pods (their
+    count and start times) and kata-monitor's namespace from the last full summary."""
     merged = {
         node: _NodeAccumulator(
-            peerpods=acc.peerpods, kata_starts=list(acc.kata_starts), kata_start_unknown=acc.kata_start_unknown
+            peerpods=acc.peerpods,
+            kata_starts=list(acc.kata_starts),
+            kata_start_unknown=acc.kata_start_unknown,
+            kata_pods=acc.kata_pods,
+            monitor_namespace=acc.monitor_namespace,
         )
         for node, acc in peer_counts.items()
     }

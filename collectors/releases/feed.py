@@ -11,12 +11,12 @@ import json
 import re
 import urllib.error
 import urllib.request
-from datetime import UTC, date, datetime
-from importlib import resources
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from clients.failures import plain_reason
+from collectors.releases.schema import load_catalog
 from store.errors import BadInputError, UnreachableError
 from store.releases import ReleaseInfo
 from store.versions import KataVersion
@@ -29,18 +29,21 @@ MAX_FEED_BYTES = 32 * 1024 * 1024
 
 
 def bundled_catalog() -> list[ReleaseInfo]:
-    """The catalog shipped with fleetctl (works offline)."""
-    data = json.loads(resources.files("collectors.releases").joinpath("catalog.json").read_text(encoding="utf-8"))
+    """The catalog shipped with fleetctl (works offline), oldest first.
+
+    ``guest_kernel`` is the default flavour's pin; a release whose date no source gives has no
+    ``published_at``. The per-flavour kernels and the sources stay in :mod:`collectors.releases.schema`.
+    """
     return [
         ReleaseInfo(
-            version=r["version"],
-            published_at=datetime.combine(date.fromisoformat(r["date"]), datetime.min.time(), UTC),
-            guest_kernel=r["guest_kernel"],
-            hypervisors=dict(r["hypervisors"]),
-            arches=tuple(r["arches"]),
-            assets=tuple(r["assets"]),
+            version=r.version,
+            published_at=datetime.combine(r.date, datetime.min.time(), UTC) if r.date else None,
+            guest_kernel=r.guest_kernel,
+            hypervisors=dict(r.hypervisors),
+            arches=r.arches,
+            assets=r.assets,
         )
-        for r in data["releases"]
+        for r in load_catalog().releases
     ]
 
 

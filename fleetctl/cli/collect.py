@@ -83,6 +83,12 @@ def collect(
             "--retain", help="After each round, drop history older than this (90d, ...), as `db compact` does."
         ),
     ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--parallel", min=1, help="Clusters collected at once (default: the config's collect_parallel, 8)."
+        ),
+    ] = None,
     output: OutputOption = None,
 ) -> None:
     """Collect nodes, Kata versions, kernels and hypervisors from clusters into the store."""
@@ -90,6 +96,7 @@ def collect(
     from clients.kube.config import open_contexts
     from collectors.inventory.collector import collect_cluster
     from collectors.releases.catalog import kernel_pins
+    from fleetctl.parallel import bounded_map
     from store.durations import parse_duration
     from store.errors import BadInputError
     from store.migrate import open_store
@@ -111,13 +118,21 @@ def collect(
         if watch:
             _watch(clients, store, pins, seconds, health)
             return
-        results, healths = [], []
-        for client in clients:
+        done: list[str] = []
+
+        def one(client: KubeClient) -> tuple[Any, Any]:
+            """A cluster's inventory and health, each in its own transactions; an unreachable
+            cluster is its own result and never holds up the others."""
+            result = collect_cluster(client, store, pins)
+            checked = None if result.error else health(store, client)
+            done.append(client.name)
             if sys.stderr.isatty():
-                sys.stderr.write(f"\rcollecting {client.name}...")
+                sys.stderr.write(f"\rcollected {len(done)} of {len(clients)} clusters ({client.name})")
                 sys.stderr.flush()
-            results.append(collect_cluster(client, store, pins))
-            healths.append(None if results[-1].error else health(store, client))
+            return result, checked
+
+        pairs = bounded_map(one, clients, parallel or settings.collect_parallel)
+        results, healths = [r for r, _ in pairs], [h for _, h in pairs]
         if sys.stderr.isatty():
             sys.stderr.write("\r\033[K")
     if fmt == "table":

@@ -101,7 +101,9 @@ def demo(
     settings: Settings = ctx.obj
     progress = err if sys.stderr.isatty() else (lambda _m: None)
     progress(f"starting the simulated '{profile}' fleet (time x{time_scale:g})...")
-    options = ServerOptions(profile=profile, time_scale=time_scale, out_dir=work / "sim", cluster_name="demo")
+    options = ServerOptions(
+        profile=profile, time_scale=time_scale, out_dir=work / "sim", cluster_name="demo", lean_metrics=True
+    )  # the families fleetctl reads: a seed fleet is scraped every second on whatever machine runs the demo
     if headless:
         with Simulator(options) as sim, open_store(url) as store:
             _headless(sim, store)

@@ -28,7 +28,8 @@ def report_node(
     ] = "0",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the annotations instead of writing them.")] = False,
 ) -> None:
-    """Publish `kata-runtime env --json` and /opt/kata/VERSION as this node's annotations."""
+    """Publish `kata-runtime env --json` (else `kata-ctl env`, else the shim's --version) and /opt/kata/VERSION
+    as this node's annotations, naming the source used."""
     from collectors.reporting import build_report
     from store.durations import parse_duration
     from store.errors import BadInputError

@@ -83,6 +83,7 @@ def serve(
             prometheus=settings.prom_config(prometheus),
             poll_s=poll_s,
             lease_ttl=run_ttl,
+            parallel=settings.collect_parallel,
         )
         code = run_daemon(context, options)
     raise typer.Exit(code)

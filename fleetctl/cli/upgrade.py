@@ -16,7 +16,7 @@ from fleetctl.cli.options import OutputOption, emit, output_format
 from fleetctl.console import err
 from fleetctl.exitcodes import ExitCode
 from fleetctl.output import NONE, document, listing, table
-from fleetctl.services import detect_deployments, execute_run, executor_options, kube_clients, resume_run
+from fleetctl.services import check_clusters, execute_run, executor_options, kube_clients, resume_run
 from fleetctl.settings import Settings
 from store.durations import format_duration
 from store.errors import BadInputError, PlanRefusedError
@@ -138,12 +138,14 @@ def _install_check(store: Store, settings: Settings, spec: Any, result: Any) -> 
 
     clusters = {c.cluster for c in result.nodes}
     try:
-        found = detect_deployments(store, kube_clients(settings, clusters), spec.install)
+        found, findings = check_clusters(store, kube_clients(settings, clusters), spec, result)
     except PlanRefusedError as exc:
         result.refusals.append(exc.message)
         return {}
     except FleetctlError as exc:
         return dict.fromkeys(sorted(clusters), f"not checked ({exc.message}); apply checks it before it starts")
+    for finding in findings:
+        err(f"pre-flight {finding.line()}")
     return {c: d.describe() for c, d in found.items()}
 
 
@@ -224,9 +226,11 @@ def apply(
             settings, prometheus, poll, lease_ttl, need_prometheus=spec.gates.enabled and bool(spec.gates.checks)
         )
         clients = kube_clients(settings, {c.cluster for c in result.nodes})  # a bad kubeconfig fails before writing
-        found = detect_deployments(store, clients, spec.install)  # a RollingUpdate kata-deploy refuses here
+        found, findings = check_clusters(store, clients, spec, result)  # a RollingUpdate kata-deploy refuses here
         for cluster, deployment in found.items():
             err(f"{cluster}: installs by {deployment.describe()}")
+        for finding in findings:
+            err(f"pre-flight {finding.line()}")
         _confirm(yes, f"Upgrade {len(result.nodes)} nodes to Kata {spec.target} in {len(result.waves)} waves?")
         run_id = create_run_from_plan(store, result, {c: d.document() for c, d in found.items()})
         typer.echo(f"run {run_id} created: {len(result.nodes)} nodes in {len(result.waves)} waves")

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from clients.kube.client import KubeClient
 from clients.prom import PromConfig
+from fleetctl.parallel import bounded_map
 from fleetctl.serve.metrics import Metrics
 from store.engine import Store
 from store.errors import BusyError, FleetctlError
@@ -35,6 +36,7 @@ class Context:
     poll_s: float = 1.0
     lease_ttl: timedelta = timedelta(seconds=30)
     identity: str = "fleetctl-serve"
+    parallel: int = 8  # clusters collected at once (collect_parallel)
     interrupt: threading.Event = field(default_factory=threading.Event)
     poke: Callable[[str], None] = lambda _job_id: None  # run a job now (the scheduler's modify_job)
     sync: Callable[[list[Any]], None] = lambda _schedules: None  # one job per schedule, no other
@@ -93,12 +95,16 @@ def collect_inventory() -> None:
     from collectors.inventory.collector import collect_cluster
 
     ctx = _context()
-    for name, client in ctx.clients.items():
+
+    def one(item: tuple[str, Any]) -> None:
+        name, client = item
         result = collect_cluster(client, ctx.store, ctx.pins)
         ctx.metrics.collection_seconds.labels("inventory", name).observe(result.seconds)
         if result.error:
             ctx.metrics.collection_errors.labels("inventory", name).inc()
             log.warning("collect-inventory: cluster %s: %s", name, result.error)
+
+    bounded_map(one, list(ctx.clients.items()), ctx.parallel)  # a slow cluster never holds up the others
 
 
 @job("collect-health")

@@ -1,5 +1,5 @@
 """Alembic migrations of the store, applied on open (``store.migrate``)."""
 
-HEAD = "0007"
+HEAD = "0008"
 """The newest revision in ``versions/``. Opening an up-to-date store compares the stored
 revision with this, without loading Alembic; a test keeps it equal to Alembic's own head."""

@@ -3,6 +3,7 @@ messages and codes in-process."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -122,3 +123,26 @@ def test_collect_with_retain_and_db_compact(fresh_sim: Simulator, sqlite_url: st
     assert dry.returncode == 0 and "would drop 30 change rows" in dry.stdout
     bad = fleetctl_in_process("--db", sqlite_url, "db", "compact", "--retain", "forever")
     assert_clean_error(bad, 2)
+
+
+def test_all_contexts_collects_a_live_cluster_beside_a_dead_one(
+    fresh_sim: Simulator, tmp_path: Path, sqlite_url: str
+) -> None:
+    cfg = yaml.safe_load(fresh_sim.kubeconfig.read_text())
+    dead = copy.deepcopy(cfg["clusters"][0])
+    dead["name"], dead["cluster"]["server"] = "dead", "https://127.0.0.1:1"
+    context = copy.deepcopy(cfg["contexts"][0])
+    context["name"], context["context"]["cluster"] = "dead", "dead"
+    cfg["clusters"].append(dead)
+    cfg["contexts"].append(context)
+    two = tmp_path / "two-kubeconfig"
+    two.write_text(yaml.safe_dump(cfg))
+    result = fleetctl_in_process(
+        "--kubeconfig", str(two), "--db", sqlite_url, "collect", "--all-contexts", "--parallel", "2", "-o", "json"
+    )
+    assert result.returncode == 3, result.stderr
+    items = {i["cluster"]: i for i in json.loads(result.stdout)["items"]}
+    assert items["sim"]["nodes"] == 30 and items["sim"]["error"] is None
+    assert "cannot reach the API server" in items["dead"]["error"]
+    listed = fleetctl_in_process("--kubeconfig", str(two), "--db", sqlite_url, "nodes", "-o", "name")
+    assert len(listed.stdout.split()) == 30, listed.stderr  # the live cluster was written

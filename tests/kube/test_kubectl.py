@@ -67,7 +67,7 @@ def test_drain_honours_the_pdb_and_finishes(kube: Simulator) -> None:
 
 
 def test_rollout_status_of_a_daemonset(kube: Simulator) -> None:
-    out = ok(kube, "rollout", "status", "daemonset/kata-monitor", "-n", "kata-system", "--timeout=240s")
+    out = ok(kube, "rollout", "status", "daemonset/kata-monitor", "-n", "kube-system", "--timeout=240s")
     assert "successfully rolled out" in out
 
 

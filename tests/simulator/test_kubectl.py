@@ -35,7 +35,11 @@ def test_pods_on_a_node_across_namespaces(sim_small: Simulator) -> None:
     pods = json.loads(out)["items"]
     assert {p["spec"]["nodeName"] for p in pods} == {node}
     namespaces = {p["metadata"]["namespace"] for p in pods}
-    assert {"kube-system", "kata-system"} <= namespaces
+    assert "kube-system" in namespaces and len(namespaces) >= 2
+    # kata-monitor runs in kata-deploy's release namespace, as the kata-deploy chart puts it (3.32.0+)
+    assert any(
+        p["metadata"]["name"].startswith("kata-monitor-") for p in pods if p["metadata"]["namespace"] == "kube-system"
+    )
     deploy = [p for p in pods if p["metadata"]["name"].startswith("kata-deploy-")]
     assert len(deploy) == 1 and deploy[0]["spec"]["containers"][0]["image"].startswith(
         "quay.io/kata-containers/kata-deploy:"

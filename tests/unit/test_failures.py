@@ -112,10 +112,16 @@ def test_a_kata_monitor_that_answers_too_late_is_told_apart_from_one_that_is_gon
     by_node = {}
     for node in ("slow-node", "gone-node"):
         inputs = NodeInputs(
-            ready=True, conditions=(), drift=(), targeted=True, up=Sample(0.0), scrape_error=errors[node]
+            ready=True,
+            conditions=(),
+            drift=(),
+            targeted=True,
+            up=Sample(0.0),
+            scrape_error=errors[node],
+            monitor_namespace="kata-deploy",
         )
         by_node[node] = next(c for c in evaluate(inputs, Thresholds()) if c.code == "KATA001")
     assert by_node["slow-node"].status == Status.CRIT and by_node["slow-node"].reason == SLOW_SCRAPE
     assert "scrape_timeout" in (by_node["slow-node"].remediation or "")
     assert by_node["gone-node"].reason.startswith("kata-monitor target is down (up == 0)")
-    assert "DaemonSet" in (by_node["gone-node"].remediation or "")
+    assert "kubectl -n kata-deploy get pods" in (by_node["gone-node"].remediation or "")  # where it was found

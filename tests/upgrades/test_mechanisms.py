@@ -95,7 +95,9 @@ def test_a_gated_rollout_and_its_rollback_with_each_mechanism(gated: Fleet, mode
 def test_a_cordon_only_rollout_leaves_builds_running_and_counts_their_stale_sandboxes(tmp_path: Path) -> None:
     with simulator(tmp_path, InstallMode.ONDELETE) as sim:
         fleet = Fleet(sim, tmp_path)
-        building = [n for n, t in sim.world.truth().items() if t["installed"] != NEWEST and _builds_on(sim, n)][:2]
+        building = [  # not 3.28: leaving it cordon-only is refused (PF002, tested below)
+            n for n, t in sim.world.truth().items() if t["installed"] not in (NEWEST, "3.28.0") and _builds_on(sim, n)
+        ][:2]
         assert building, "the small fleet has build pods"
         pods = {n: _builds_on(sim, n) for n in building}
         plan = fleet.plan_file(selector={"where": where_names(building)}, drain={"mode": "none"})
@@ -158,3 +160,16 @@ def _kata_pods(sim: Simulator, node: str) -> list[tuple[str, str]]:
         for p in pods
         if p["status"].get("phase") == "Running" and str(p["spec"].get("runtimeClassName", "")).startswith("kata")
     ]
+
+
+def test_plan_names_a_known_incompatibility_and_apply_refuses_it(fresh_sim: Simulator, tmp_path: Path) -> None:
+    fleet = Fleet(fresh_sim, tmp_path)
+    on_328 = sorted(n for n, t in fresh_sim.world.truth().items() if t["installed"] == "3.28.0")[:2]
+    if not on_328:  # the seeded small fleet always has some; say so if a new seed does not
+        pytest.fail("the small fleet (seed 11) has no 3.28.0 node")
+    plan = fleet.plan_file(selector={"where": where_names(on_328)}, drain={"mode": "none"})
+    planned = fleet.run("upgrade", "plan", plan)
+    assert planned.returncode == 1 and "PF002 refuse" in planned.stdout and "#12761" in planned.stdout, planned.stdout
+    applied = fleet.apply(plan)
+    assert applied.returncode == 1 and "PF002" in applied.stderr and not fleet.cordoned()
+    assert {n: fleet.installed()[n] for n in on_328} == dict.fromkeys(on_328, "3.28.0")
