@@ -28,7 +28,7 @@ from collectors.releases.catalog import kernel_pins
 from fleetctl.rehearsal.fleetcopy import copy_fleet
 from fleetctl.rehearsal.scaling import scaled_document
 from fleetctl.rehearsal.workloads import copy_workloads
-from fleetctl.services import execute_run
+from fleetctl.services import check_clusters, execute_run
 from simulator import (
     RUN_SECONDS_ANNOTATION,
     Faults,
@@ -139,6 +139,7 @@ def rehearse(
 ) -> Rehearsal | Plan:
     """Rehearse ``spec`` over the store's fleet; the bare plan when apply would refuse it."""
     plan = plan_from_store(store, spec)
+    _preflight(store, spec, plan, clients, options.progress)
     if plan.refusals:
         return plan
     if not plan.nodes:
@@ -206,6 +207,26 @@ def _rehearse(
         time_scale=options.time_scale, waves=_wave_results(view, options.time_scale), nodes=nodes,
         copies=copies, gates=gates,
     )  # fmt: skip
+
+
+def _preflight(
+    store: Store, spec: PlanSpec, plan: Plan, clients: Mapping[str, KubeClient], say: Callable[[str], None]
+) -> None:
+    """The pre-flight checks apply runs, on the live clusters the plan touches: a refusal joins the
+    plan's refusals (rehearse then rehearses nothing, as apply would start nothing), warnings are said."""
+    live = {c: clients[c] for c in {n.cluster for n in plan.nodes} if c in clients}
+    if not live:
+        return
+    try:
+        _found, findings = check_clusters(store, live, spec, plan)
+    except PlanRefusedError as exc:
+        plan.refusals.append(exc.message)
+        return
+    except (UnreachableError, RefusedError) as exc:
+        say(f"pre-flight checks not run: {exc.message}")
+        return
+    for finding in findings:
+        say(f"pre-flight {finding.line()}")
 
 
 MODE_OF = {

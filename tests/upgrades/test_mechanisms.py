@@ -172,4 +172,6 @@ def test_plan_names_a_known_incompatibility_and_apply_refuses_it(fresh_sim: Simu
     assert planned.returncode == 1 and "PF002 refuse" in planned.stdout and "#12761" in planned.stdout, planned.stdout
     applied = fleet.apply(plan)
     assert applied.returncode == 1 and "PF002" in applied.stderr and not fleet.cordoned()
+    rehearsed = fleet.run("rehearse", plan)  # refused as apply refuses it: nothing is rehearsed
+    assert rehearsed.returncode == 1 and "PF002 refuse" in rehearsed.stdout, rehearsed.stdout + rehearsed.stderr
     assert {n: fleet.installed()[n] for n in on_328} == dict.fromkeys(on_328, "3.28.0")
