@@ -24,6 +24,7 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     options = ServerOptions(
         profile="small", nodes=TIER_NODES, seed=5, time_scale=20, backend="kube-apiserver",
         out_dir=tmp_path_factory.mktemp("kube"), churn=False, cluster_name="kube",
+        lean_metrics=True,  # the tier's gates and health read these; the full set's fidelity is tests/simulator's
     )  # fmt: skip
     with Simulator(options) as sim:
         yield sim
