@@ -124,7 +124,11 @@ def test_a_rolling_update_daemonset_is_refused_with_the_fix_and_nothing_written(
         fleet = Fleet(sim, tmp_path)
         chosen = names(fleet, "amd64", 2)
         admin(sim, "/_sim/requests?clear=1")
-        plan = fleet.plan_file(selector={"where": where_names(chosen)})
+        # the simulator's RollingUpdate controller rolls nodes behind the template at start, so some may be
+        # NotReady now: the plan's own safety refusals are off, leaving the DaemonSet's
+        plan = fleet.plan_file(
+            selector={"where": where_names(chosen)}, safety={"minHealthyPercent": 0}, waves={"maxUnavailable": 50}
+        )
         planned = fleet.run("upgrade", "plan", plan)
         assert planned.returncode == 1 and "updateStrategy.type=OnDelete" in planned.stdout, planned.stdout
         result = fleet.apply(plan)
