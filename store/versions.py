@@ -64,6 +64,16 @@ class KataVersion:
             dirty=m["dirty"] is not None,
         )
 
+    @classmethod
+    def try_parse(cls, text: str | None) -> KataVersion | None:
+        """The version in ``text``, or None where it is missing or not a Kata version (a digest, ``latest``)."""
+        if not text:
+            return None
+        try:
+            return cls.parse(text)
+        except VersionParseError:
+            return None
+
     @property
     def is_release(self) -> bool:
         """True for a plain tagged release, such as 4.1.0."""

@@ -146,12 +146,8 @@ def _exclusion(node: Candidate, spec: PlanSpec, target: KataVersion, shipped: se
 def _deploy_agrees(deploy: str | None, target: KataVersion) -> bool:
     """True unless the node's kata-deploy pod is at another release: that pod would put the old
     release back the next time it restarts, so such a node still needs the install."""
-    if deploy is None:
-        return True
-    try:
-        return KataVersion.parse(deploy).sort_key() == target.sort_key()
-    except (ValueError, VersionParseError):
-        return True  # a tag that is not a release (a digest, "latest"): nothing to compare
+    have = KataVersion.try_parse(deploy)
+    return have is None or have.sort_key() == target.sort_key()  # a digest or "latest": nothing to compare
 
 
 def _split(nodes: Sequence[Candidate], sizes: Sequence[int | str]) -> list[list[Candidate]]:

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from store.errors import VersionParseError
 from store.versions import KataVersion
 
 CONTAINERD = re.compile(r"containerd://v?(\d+)\.(\d+)")
@@ -173,10 +172,8 @@ def _tag(image: str) -> str:
 
 
 def _newer(version: str, target: str) -> bool:
-    try:
-        return KataVersion.parse(version).sort_key() > KataVersion.parse(target).sort_key()
-    except (ValueError, VersionParseError):
-        return False
+    have, want = KataVersion.try_parse(version), KataVersion.try_parse(target)
+    return have is not None and want is not None and have > want
 
 
 def chart_version(obj: dict[str, object] | None) -> str | None:

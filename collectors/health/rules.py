@@ -28,7 +28,6 @@ from clients.prom import Sample, scrape_timed_out
 from collectors.health.thresholds import Thresholds
 from collectors.inventory.caa import LATEST, caa_release
 from store.checks import CheckResult, Status
-from store.errors import VersionParseError
 from store.versions import KataVersion
 
 REMEDIATION = {
@@ -115,19 +114,10 @@ def monitor_fix(node: NodeInputs) -> str:
     )
 
 
-def _version(text: str | None) -> KataVersion | None:
-    if not text:
-        return None
-    try:
-        return KataVersion.parse(text)
-    except VersionParseError:
-        return None
-
-
 def monitor_blind_to_runtime_rs(version: str | None, arch: str | None, handlers: Sequence[str]) -> bool:
     """Whether kata-monitor misses this node's default sandboxes: 4.0.x, where runtime-rs is the
     default shim (ppc64le kept the Go shim until 4.1), and kata-monitor sees no runtime-rs before 4.1.0."""
-    v = _version(version)
+    v = KataVersion.try_parse(version)
     if v is None or not ((4, 0) <= (v.major, v.minor) < (4, 1)) or arch == "ppc64le":
         return False
     return any(h.endswith("-runtime-rs") for h in handlers)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from collectors.reporter import has_go_runtime, reporting_binary
-from store.errors import VersionParseError
 from store.versions import KataVersion
 
 
@@ -50,20 +49,15 @@ def expected_handlers(version: KataVersion, arch: str | None, *, go_shim: bool =
     return handlers
 
 
-def _parse(text: str | None) -> KataVersion | None:
-    if not text:
-        return None
-    try:
-        return KataVersion.parse(text)
-    except VersionParseError:
-        return None
-
-
 def resolve(s: Signals) -> Resolution:
     """Resolve the node's release and list the drift between its signals."""
     drift: list[str] = []
     who = reporting_binary(s.env_source)
-    env, file, deploy = _parse(s.env_version), _parse(s.version_file), _parse(s.deploy_version)
+    env, file, deploy = (
+        KataVersion.try_parse(s.env_version),
+        KataVersion.try_parse(s.version_file),
+        KataVersion.try_parse(s.deploy_version),
+    )
     for raw, parsed, what in (
         (s.env_version, env, who),
         (s.version_file, file, "/opt/kata/VERSION"),

@@ -83,3 +83,9 @@ def test_parser_raises_only_its_own_error(text: str) -> None:
     except VersionParseError:
         return
     assert V(str(v)) == v  # anything accepted round-trips
+
+
+def test_try_parse_gives_none_for_what_is_not_a_version() -> None:
+    assert KataVersion.try_parse("4.1.0") == KataVersion(4, 1, 0)
+    for text in (None, "", "latest", "sha256:61b1aba", "4.1"):
+        assert KataVersion.try_parse(text) is None, text
