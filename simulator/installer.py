@@ -323,14 +323,7 @@ async def install(
         finished(InstallResult.INSTALLED)
     await world.sleep(REPORTER_SECONDS)
     if truth.installed == version:
-        annotations = kata.reporter_annotations(
-            release,
-            arch=spec.arch,
-            custom_kernel=spec.custom_kernel,
-            host=spec.host,
-            at=world.stamp(),
-            labels=spec.labels,
-        )
+        annotations = kata.reported(release, spec, world.stamp())
         world.store.mutate(r.NODES, "", node, lambda n: n["metadata"]["annotations"].update(annotations))
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simulator.fleet import NodeSpec
 
 DEPLOY_IMAGE = "quay.io/kata-containers/kata-deploy"
 CAA_IMAGE = "quay.io/confidential-containers/cloud-api-adaptor"
@@ -224,6 +227,13 @@ def reporter_annotations(
         ANNOTATION_REPORTED_AT: at,
         ANNOTATION_SOURCE: source,
     }
+
+
+def reported(release: Release, spec: NodeSpec, at: str) -> dict[str, str]:
+    """The reporter annotations of ``spec``'s node once it runs ``release``."""
+    return reporter_annotations(
+        release, arch=spec.arch, custom_kernel=spec.custom_kernel, host=spec.host, at=at, labels=spec.labels
+    )
 
 
 def deploy_image(version: str) -> str:

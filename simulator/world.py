@@ -319,16 +319,7 @@ class World:
             "node.alpha.kubernetes.io/ttl": "0",
             "volumes.kubernetes.io/controller-managed-attach-detach": "true",
         }
-        annotations.update(
-            kata.reporter_annotations(
-                release,
-                arch=spec.arch,
-                custom_kernel=spec.custom_kernel,
-                host=spec.host,
-                at=self.stamp(),
-                labels=spec.labels,
-            )
-        )
+        annotations.update(kata.reported(release, spec, self.stamp()))
         handlers = kata.handlers_for(
             version, spec.arch, peer_pods=spec.peer_pods, secure_execution=spec.secure_execution, labels=spec.labels
         )
