@@ -131,7 +131,7 @@ class ObjectStore:
         self._uid, self._now = uid, now
         self.rv = 1
         self._objects: dict[StoreKey, dict[ObjKey, Entry]] = {}
-        self._sorted: dict[StoreKey, list[ObjKey]] = {}
+        self._sorted: dict[StoreKey, list[ObjKey]] = {}  # each bucket's keys in order, kept as keys come and go
         self._history: deque[WatchEvent] = deque(maxlen=history)
         self._compacted_rv = 0  # history holds every change after this resourceVersion
         self._watchers: dict[StoreKey, set[Watcher]] = {}
@@ -211,7 +211,9 @@ class ObjectStore:
         meta["resourceVersion"] = str(self._bump())
         entry = Entry(obj)
         bucket[(ns, name)] = entry
-        self._sorted.pop(STORAGE_KEY.get(rt.key, rt.key), None)
+        order = self._sorted.get(STORAGE_KEY.get(rt.key, rt.key))
+        if order is not None:
+            bisect.insort(order, (ns, name))
         self._emit(rt, "ADDED", entry, None)
         return entry
 
@@ -267,7 +269,9 @@ class ObjectStore:
         old = bucket.pop(key, None)
         if old is None:
             raise not_found(rt, name)
-        self._sorted.pop(STORAGE_KEY.get(rt.key, rt.key), None)
+        order = self._sorted.get(STORAGE_KEY.get(rt.key, rt.key))
+        if order is not None:
+            del order[bisect.bisect_left(order, key)]
         obj = old.copy()
         obj["metadata"]["resourceVersion"] = str(self._bump())
         entry = Entry(obj)
