@@ -12,17 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from clients.kube.client import KubeClient
-from clients.kube.config import open_contexts
 from clients.prom import PromConfig
 from collectors.inventory.collector import RetryPolicy, collect_cluster
 from collectors.releases.catalog import kernel_pins
-from fleetctl.services import execute_run
+from fleetctl.services import execute_run, make_executor_options, needs_prometheus, open_clients
 from simulator import Simulator
 from store.engine import Store
 from store.runs import read_run
 from store.states import GateState, StepState
-from upgrades.executor import ExecutorOptions
 from upgrades.launch import create_rollback, create_run_from_plan, plan_from_store
 from upgrades.planfile import parse_plan
 
@@ -106,7 +103,7 @@ def run_scenario(
     per_arch: int = 4,
 ) -> Outcome:
     """Collect, plan, roll out into a regression, stop at the gate, roll back; narrate as it goes."""
-    client = KubeClient(open_contexts(sim.kubeconfig)[0])
+    client = open_clients(sim.kubeconfig)[0]
     collect_cluster(client, store, kernel_pins(store), retry=RetryPolicy(base=0.05))
     truth = sim.truth()
     target = _newest_catalog_release(store)
@@ -129,10 +126,11 @@ def run_scenario(
     if prometheus is None:
         say("   Prometheus is not installed: VM health and gates are unknown, so nothing will stop the rollout.")
     run_id = create_run_from_plan(store, plan)
-    options = ExecutorOptions(
+    options = make_executor_options(
+        PromConfig(url=prometheus) if prometheus else None,
+        need_prometheus=needs_prometheus(store, run_id),
         poll_s=0.1,
         lease_ttl=timedelta(seconds=10),
-        prometheus=PromConfig(url=prometheus) if prometheus else None,
         actor="fleetctl-demo",
         progress=lambda message: say("   " + message),
     )

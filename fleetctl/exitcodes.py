@@ -1,7 +1,9 @@
 """Exit codes, and the one place that maps the error tree to them.
 
 0    ok: nothing found
-1    findings: the command worked and found something (like ``kubectl diff``)
+1    findings: the command worked and found something (like ``kubectl diff``), or ``upgrade apply``
+     refused to start a plan (``PlanRefusedError``: the plan's own refusals, or a cluster deployed
+     in a way the plan cannot upgrade; nothing was written)
 2    usage or bad input: a flag, a file, a URL, an expression
 3    unreachable, refused or busy: the cluster, Prometheus or the database did not answer, a cluster
      refused a call (RBAC forbids it, the object is not there, the request was invalid), the

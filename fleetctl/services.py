@@ -1,9 +1,9 @@
-"""The composition root: where the CLI, the dashboard, ``serve`` and the demo get their clients,
-executors and health rounds, wired the same way for all of them.
+"""The composition root: where the CLI, the dashboard, ``serve``, the demo and rehearsal get their
+clients, executors and health rounds, wired the same way for all of them.
 
 Nothing here decides what to do, only how the parts are put together: settings become Prometheus
-settings and executor options, kubeconfig contexts become API clients, a stored run becomes an
-executing one, and resume is written once. Imports stay inside the functions, so a command that
+settings and executor options, kubeconfig contexts become API clients (both are made here and
+nowhere else), a stored run becomes an executing one, and resume is written once. Imports stay inside the functions, so a command that
 needs none of this starts without loading it.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from fleetctl.console import err
 from fleetctl.settings import Settings
@@ -20,8 +20,14 @@ from store.errors import BadInputError, PlanRefusedError, RefusedError, Unreacha
 from store.states import ACTIVE_RUNS, Outcome, RunState
 
 if TYPE_CHECKING:
+    import threading
+    from datetime import timedelta
+    from pathlib import Path
+
     from clients.kube.client import KubeClient
+    from clients.prom import PromConfig
     from store.engine import Store
+    from store.runs import RunView
     from upgrades.deployment import Deployment
     from upgrades.executor import ExecutorOptions
     from upgrades.planfile import PlanSpec
@@ -32,42 +38,84 @@ if TYPE_CHECKING:
 def executor_options(
     settings: Settings, prometheus: str | None, poll: str, lease_ttl: str, *, need_prometheus: bool
 ) -> ExecutorOptions:
-    """How an executor works here: poll and lease TTL as given, the Prometheus the settings name
-    (checked to answer when the run's gates need it), progress on a terminal only."""
-    from clients.prom import PromSource
-    from upgrades.executor import ExecutorOptions
+    """How an executor works from the CLI and the dashboard: poll and lease TTL as given, the
+    Prometheus the settings name (checked to answer when the run's gates need it), progress on a
+    terminal only."""
     from upgrades.lease import new_identity
 
-    prom = settings.prom_config(prometheus)
-    if need_prometheus:
-        if prom is None:
-            raise RefusedError(
-                "the plan has gates but no Prometheus is configured",
-                where="spec.gates",
-                hint="pass --prometheus URL or set [prometheus] url, or set spec.gates.enabled: false to go without gates",
-            )
-        answer = PromSource(prom, "1m").values("vector(1)")
-        if isinstance(answer, str):
-            raise UnreachableError(
-                f"Prometheus at {prom.url} does not answer: {answer}",
-                where="--prometheus",
-                hint="start it or fix the URL; gates never pass without data (or set spec.gates.enabled: false)",
-            )
-    return ExecutorOptions(
+    return make_executor_options(
+        settings.prom_config(prometheus),
+        need_prometheus=need_prometheus,
         poll_s=parse_duration(poll, where="--poll").total_seconds(),
         lease_ttl=parse_duration(lease_ttl, where="--lease-ttl"),
-        prometheus=prom,
         actor=f"fleetctl/{new_identity()}",
         progress=err if sys.stderr.isatty() else (lambda _m: None),
     )
 
 
-def kube_clients(settings: Settings, clusters: set[str]) -> dict[str, KubeClient]:
-    """An API client for each named kubeconfig context."""
+def make_executor_options(
+    prometheus: PromConfig | None,
+    *,
+    need_prometheus: bool,
+    poll_s: float,
+    lease_ttl: timedelta,
+    actor: str,
+    progress: Callable[[str], None],
+    pins: dict[str, str] | None = None,
+    interrupt: threading.Event | None = None,
+) -> ExecutorOptions:
+    """The one place an ``ExecutorOptions`` is made (the CLI, the dashboard, ``serve``, rehearsal
+    and the demo): when the run's gates need Prometheus, it is checked to be configured and to answer."""
+    import threading
+
+    from upgrades.executor import ExecutorOptions
+
+    if need_prometheus:
+        _check_prometheus(prometheus)
+    return ExecutorOptions(
+        poll_s=poll_s,
+        lease_ttl=lease_ttl,
+        prometheus=prometheus,
+        pins=pins if pins is not None else {},
+        actor=actor,
+        progress=progress,
+        interrupt=interrupt if interrupt is not None else threading.Event(),
+    )
+
+
+def _check_prometheus(prom: PromConfig | None) -> None:
+    """A run whose gates need Prometheus refuses to start without one that answers."""
+    from clients.prom import PromSource
+
+    if prom is None:
+        raise RefusedError(
+            "the plan has gates but no Prometheus is configured",
+            where="spec.gates",
+            hint="pass --prometheus URL or set [prometheus] url, or set spec.gates.enabled: false to go without gates",
+        )
+    answer = PromSource(prom, "1m").values("vector(1)")
+    if isinstance(answer, str):
+        raise UnreachableError(
+            f"Prometheus at {prom.url} does not answer: {answer}",
+            where="--prometheus",
+            hint="start it or fix the URL; gates never pass without data (or set spec.gates.enabled: false)",
+        )
+
+
+def open_clients(
+    kubeconfig: Path, names: list[str] | None = None, *, all_contexts: bool = False, timeout: float = 30.0
+) -> list[KubeClient]:
+    """The one place a ``KubeClient`` is made: one for each named kubeconfig context (default: the
+    current-context; every context with ``all_contexts``; in a pod, its service account)."""
     from clients.kube.client import KubeClient
     from clients.kube.config import open_contexts
 
-    return {c.name: KubeClient(c) for c in open_contexts(settings.kubeconfig, sorted(clusters))}
+    return [KubeClient(c, timeout=timeout) for c in open_contexts(kubeconfig, names, all_contexts=all_contexts)]
+
+
+def kube_clients(settings: Settings, clusters: set[str]) -> dict[str, KubeClient]:
+    """An API client for each named kubeconfig context, by name."""
+    return {c.name: c for c in open_clients(settings.kubeconfig, sorted(clusters))}
 
 
 def check_clusters(
@@ -124,32 +172,47 @@ def execute_run(
     run_id: int,
     options: ExecutorOptions,
     clients: dict[str, KubeClient] | None = None,
+    *,
+    view: RunView | None = None,
 ) -> Outcome:
     """Execute a stored run here until it is done, paused or aborted; what it ended in. Without
-    ``clients``, the settings' kubeconfig gives one for each cluster the run touches."""
+    ``clients``, the settings' kubeconfig gives one for each cluster the run touches (those of
+    ``view``, the run as already read, when given)."""
     from store.runs import read_run
     from upgrades.executor import Executor
 
     if clients is None:
         assert settings is not None, "execute_run needs the settings or the clients"
-        clients = kube_clients(settings, {s.cluster for s in read_run(store, run_id).steps})
+        clients = kube_clients(settings, {s.cluster for s in (view or read_run(store, run_id)).steps})
     return Executor(store, clients, run_id, options).execute()
 
 
 def needs_prometheus(store: Store, run_id: int) -> bool:
-    """The one rule: an upgrade run whose gates are on and have checks needs Prometheus."""
+    """Whether executing the stored run needs Prometheus (``RunPlan.needs_prometheus``, the one rule)."""
     from store.runs import read_run
+
+    return _needs_prometheus(read_run(store, run_id))
+
+
+def _needs_prometheus(view: RunView) -> bool:
     from upgrades.rundoc import RunPlan
 
-    run = read_run(store, run_id).run
-    return RunPlan.parse(run.plan).needs_prometheus(run.kind)
+    return RunPlan.parse(view.run.plan).needs_prometheus(view.run.kind)
+
+
+class ResumedRun(NamedTuple):
+    """A run made runnable again: the options to execute it with, and the run as read (once)
+    before it was set running, whose steps say which clusters it needs."""
+
+    options: ExecutorOptions
+    view: RunView
 
 
 def resume_run(
     store: Store, settings: Settings, run_id: int, prometheus: str | None, poll: str, lease_ttl: str
-) -> ExecutorOptions:
+) -> ResumedRun:
     """Make a paused (or interrupted) run runnable again, and the options to execute it with.
-    The CLI's ``upgrade resume`` and the dashboard's ``r`` both come here."""
+    The CLI's ``upgrade resume`` and the dashboard's ``r`` both come here. The run is read once."""
     from store.runs import read_run, set_run
 
     view = read_run(store, run_id)
@@ -157,9 +220,9 @@ def resume_run(
         raise BadInputError(
             f"run {run_id} is {view.run.state}", where="run", hint="only a paused or interrupted run resumes"
         )
-    options = executor_options(settings, prometheus, poll, lease_ttl, need_prometheus=needs_prometheus(store, run_id))
+    options = executor_options(settings, prometheus, poll, lease_ttl, need_prometheus=_needs_prometheus(view))
     set_run(store, run_id, state=RunState.RUNNING, message="", expect=[RunState.PAUSED, RunState.PAUSING])
-    return options
+    return ResumedRun(options, view)
 
 
 class RunExecutor(Protocol):
@@ -171,14 +234,16 @@ class RunExecutor(Protocol):
 def executor_for(store: Store, settings: Settings, prometheus: str | None = None) -> RunExecutor:
     """The dashboard's ``RunExecutor``: resume goes through ``resume_run``, as the CLI's does."""
 
+    from store.runs import read_run
+
     def run(run_id: int, *, resume: bool = False) -> Outcome:
         if resume:
-            options = resume_run(store, settings, run_id, prometheus, "1s", "30s")
+            options, view = resume_run(store, settings, run_id, prometheus, "1s", "30s")
         else:
-            need = needs_prometheus(store, run_id)
-            options = executor_options(settings, prometheus, "1s", "30s", need_prometheus=need)
+            view = read_run(store, run_id)
+            options = executor_options(settings, prometheus, "1s", "30s", need_prometheus=_needs_prometheus(view))
         options.progress = lambda _message: None  # the dashboard shows progress from the store
-        return execute_run(store, settings, run_id, options)
+        return execute_run(store, settings, run_id, options, view=view)
 
     return run
 

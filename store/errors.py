@@ -15,6 +15,7 @@ library error is chained as ``__cause__``. The CLI maps classes to exit codes in
     │   └── StoreMissingError      no store at that path (a typo'd --db)
     ├── UnreachableError           a dependency did not answer              (exit 3)
     │   └── StoreUnreachableError  the database
+    ├── PlanRefusedError           upgrade apply will not start the plan     (exit 1)
     ├── RefusedError               a cluster answered no: forbidden, not    (exit 3)
     │                              found, conflict, invalid (the Kubernetes
     │                              tree: clients/kube/errors.py)
@@ -87,7 +88,8 @@ class StoreUnreachableError(UnreachableError):
 
 class PlanRefusedError(FleetctlError):
     """``upgrade apply`` will not start the plan (exit 1, as ``upgrade plan`` exits for it): the
-    plan's own refusals, or a cluster deployed in a way the plan cannot upgrade. Nothing is written."""
+    plan's own refusals, a refusing pre-flight check, or a cluster deployed in a way the plan cannot
+    upgrade. Nothing is written."""
 
 
 class RefusedError(FleetctlError):
@@ -111,8 +113,29 @@ class SchemaError(StoreError):
     """The database schema does not match this version of fleetctl."""
 
 
+_YAML_TOKENS = {
+    "'<block end>'": "the end of an indented block",
+    "<block end>": "the end of an indented block",
+    "'<block mapping start>'": "a key whose indent does not line up",
+    "'<block sequence start>'": "a list whose indent does not line up",
+    "'<stream end>'": "the end of the file",
+    "'<scalar>'": "a plain value",
+    "'<document start>'": "a new document (---)",
+    "'<flow mapping start>'": "a '{'",
+    "'<flow sequence start>'": "a '['",
+}
+_YAML_PROBLEMS = {
+    "mapping values are not allowed here": "a ':' where a value was expected (quote the value, or fix the indent)",
+    "found character '\\t' that cannot start any token": "a tab character (YAML indents with spaces)",
+}
+
+
 def yaml_problem(exc: BaseException, where: str) -> tuple[str, str]:
-    """A YAML parse error as (what, where): PyYAML's problem in words, and ``FILE:LINE:COL``."""
+    """A YAML parse error as (what, where): PyYAML's problem in plain words, and ``FILE:LINE:COL``."""
     mark = getattr(exc, "problem_mark", None)
     at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark is not None else where
-    return str(getattr(exc, "problem", None) or "invalid YAML"), at
+    problem = str(getattr(exc, "problem", None) or "invalid YAML")
+    problem = _YAML_PROBLEMS.get(problem, problem)
+    for token, words in _YAML_TOKENS.items():
+        problem = problem.replace(token, words)
+    return problem, at

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from store.images import image_tag
 from store.versions import KataVersion
 
 CONTAINERD = re.compile(r"containerd://v?(\d+)\.(\d+)")
@@ -103,8 +104,8 @@ def _restart_bug(f: ClusterFacts) -> list[Finding]:
 
 
 def _latest_tag(f: ClusterFacts) -> list[Finding]:
-    if f.deploy_image is None or _tag(f.deploy_image) not in ("latest", ""):
-        return []
+    if f.deploy_image is None or "@" in f.deploy_image or image_tag(f.deploy_image) not in ("latest", None):
+        return []  # a digest pins the image whatever its tag says
     return [
         Finding(
             "PF003", Severity.WARN, f.cluster,
@@ -119,8 +120,8 @@ def _chart_mismatch(f: ClusterFacts) -> list[Finding]:
     if not f.chart_version:
         return []
     out = []
-    tag = _tag(f.deploy_image or "")
-    if f.deploy_image and tag not in ("", "latest", f.chart_version):
+    tag = image_tag(f.deploy_image or "")
+    if f.deploy_image and tag not in (None, "latest", f.chart_version):
         out.append(
             Finding(
                 "PF004", Severity.WARN, f.cluster,
@@ -164,11 +165,6 @@ def _containerd(runtime: str | None) -> tuple[int, int]:
 
 def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
-
-
-def _tag(image: str) -> str:
-    last = image.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else ""
 
 
 def _newer(version: str, target: str) -> bool:

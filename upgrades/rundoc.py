@@ -8,8 +8,15 @@ document's keys are written here once, and so is the rule for whether a run need
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+
+def gates_need_prometheus(enabled: bool, checks: Sized) -> bool:
+    """The one rule for whether gates need Prometheus: they are on and have checks. ``RunPlan``
+    applies it to a stored run, and apply and rehearse to a plan file's ``spec.gates``."""
+    return enabled and len(checks) > 0
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ class RunPlan:
         """Whether executing the run needs Prometheus: an upgrade whose gates are on and have checks
         (a rollback runs with its gates off)."""
         gates = self.spec.get("gates") or {}
-        return kind == "upgrade" and bool(gates.get("enabled", True)) and bool(gates.get("checks"))
+        return kind == "upgrade" and gates_need_prometheus(bool(gates.get("enabled", True)), gates.get("checks") or ())
 
     def for_rollback(self, name: str, target: str, wave_budgets: tuple[int, ...], run_budget: int) -> RunPlan:
         """The plan of the run that rolls this one back: gates off, downgrades allowed, its own budgets."""

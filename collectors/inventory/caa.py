@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from store.images import image_tag
+
 
 @dataclass(frozen=True)
 class CaaRelease:
@@ -69,9 +71,7 @@ def resolve_caa_image(image: str) -> CaaImage | None:
     """``quay.io/confidential-containers/cloud-api-adaptor:61b1aba...`` -> v0.22.0; None for no image."""
     if not image:
         return None
-    name, _, digest = image.partition("@")
-    last = name.rsplit("/", 1)[-1]
-    tag = last.rsplit(":", 1)[1] if ":" in last else None
+    digest, tag = image.partition("@")[2], image_tag(image)
     if tag is None:
         if digest:  # no digest is bundled: a digest alone cannot be told apart
             return CaaImage(digest[:19])

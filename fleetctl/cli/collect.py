@@ -11,8 +11,8 @@ import typer
 from fleetctl.cli.options import OutputOption, output_format
 from fleetctl.console import err, say_if_created
 from fleetctl.exitcodes import ExitCode
-from fleetctl.output import document, to_json, to_yaml
-from fleetctl.services import health_runner
+from fleetctl.output import collection_item, document, to_json, to_yaml
+from fleetctl.services import health_runner, open_clients
 from fleetctl.settings import Settings
 
 
@@ -29,23 +29,6 @@ def _summary_line(r: Any) -> str:
         f"cluster {r.cluster}: {r.nodes} nodes, {r.pods} pods; nodes {s.added} new, {s.changed} updated, {s.gone} gone; "
         f"{s.change_rows} history rows written; {r.errors_retried} errors retried; {r.seconds:.1f}s"
     )
-
-
-def _as_dict(r: Any) -> dict[str, Any]:
-    s = r.snapshot
-    return {
-        "cluster": r.cluster,
-        "nodes": r.nodes,
-        "pods": r.pods,
-        "changesWritten": s.change_rows if s else 0,
-        "nodesAdded": s.added if s else 0,
-        "nodesChanged": s.changed if s else 0,
-        "nodesGone": s.gone if s else 0,
-        "apiRequests": r.api_requests,
-        "errorsRetried": r.errors_retried,
-        "seconds": round(r.seconds, 3),
-        "error": r.error,
-    }
 
 
 def collect(
@@ -93,7 +76,6 @@ def collect(
 ) -> None:
     """Collect nodes, Kata versions, kernels and hypervisors from clusters into the store."""
     from clients.kube.client import KubeClient
-    from clients.kube.config import open_contexts
     from collectors.inventory.collector import collect_cluster
     from collectors.releases.catalog import kernel_pins
     from fleetctl.parallel import bounded_map
@@ -109,12 +91,11 @@ def collect(
     if seconds < 1:
         raise BadInputError("--interval must be at least 1s", where="--interval")
     names = list(context or ([settings.context] if settings.context else []))
-    contexts = open_contexts(settings.kubeconfig, names or None, all_contexts=all_contexts)
+    clients = open_clients(settings.kubeconfig, names or None, all_contexts=all_contexts)
     health = health_runner(settings, prometheus, parse_duration(retain, where="--retain") if retain else None)
     with open_store(settings.db) as store:
         say_if_created(store)
         pins = kernel_pins(store)
-        clients = [KubeClient(c) for c in contexts]
         if watch:
             _watch(clients, store, pins, seconds, health)
             return
@@ -145,7 +126,7 @@ def collect(
     else:
         doc = document(
             "CollectionList",
-            items=[_as_dict(r) | {"health": _health_dict(h)} for r, h in zip(results, healths, strict=True)],
+            items=[collection_item(r, h) for r, h in zip(results, healths, strict=True)],
         )
         typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())
     if any(r.error for r in results):
@@ -155,17 +136,6 @@ def collect(
 def _health_line(h: Any) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in h.by_status.items() if n)
     return f"cluster {h.cluster}: health {counts or 'no nodes'}; {h.transitions} checks changed; {h.seconds:.1f}s"
-
-
-def _health_dict(h: Any) -> dict[str, Any] | None:
-    if h is None:
-        return None
-    return {
-        "nodesByStatus": h.by_status,
-        "checksChanged": h.transitions,
-        "queryFailures": h.query_failures,
-        "seconds": round(h.seconds, 3),
-    }
 
 
 def _watch(clients: list[Any], store: Any, pins: dict[str, str], seconds: float, health: Any) -> None:

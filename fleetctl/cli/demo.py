@@ -83,11 +83,9 @@ def demo(
     """A simulated fleet, a SQLite store, background collection and the dashboard, in one command."""
     import yaml
 
-    from clients.kube.client import KubeClient
-    from clients.kube.config import open_contexts
     from collectors.inventory.collector import RetryPolicy, collect_cluster
     from collectors.releases.catalog import kernel_pins
-    from fleetctl.services import health_runner
+    from fleetctl.services import health_runner, open_clients
     from simulator import ServerOptions, Simulator
     from store.migrate import open_store
 
@@ -112,7 +110,7 @@ def demo(
         sim = stack.enter_context(Simulator(options))
         store = stack.enter_context(open_store(url))
         settings = dataclasses.replace(settings, db=url, kubeconfig=sim.kubeconfig, context=None)
-        client = KubeClient(open_contexts(sim.kubeconfig)[0])
+        client = open_clients(sim.kubeconfig)[0]
         pins = kernel_pins(store)
         prometheus, scrape_s = _start_prometheus(stack, sim, progress)
         progress("collecting...")

@@ -10,7 +10,7 @@ import typer
 from fleetctl.cli.options import LiveOption, MaxAgeOption, OutputOption, WhereOption, output_format, store_scope
 from fleetctl.console import err
 from fleetctl.exitcodes import ExitCode
-from fleetctl.output import UNKNOWN, listing, node_items, table, to_csv, to_json, to_yaml
+from fleetctl.output import UNKNOWN, freshness_metadata, listing, node_items, table, to_csv, to_json, to_yaml
 from fleetctl.settings import Settings
 from store.errors import BadInputError
 
@@ -73,7 +73,7 @@ def freshness(answer: Any, max_age: str | None, now: datetime, interval: str = "
     stale = age > 2 * parse_duration(interval, where="collect_interval")
     note = f"; STALE: older than two collection intervals ({interval}); is collection running?" if stale else ""
     err(f"data from {format_duration(age)} ago ({clusters}){note}")
-    return {"collectedAt": oldest.isoformat(), "dataAgeSeconds": int(age.total_seconds()), "stale": stale}
+    return freshness_metadata(oldest, age, stale)
 
 
 def read_answer(
@@ -142,22 +142,21 @@ def query(
 
 def _collect_first(ctx: typer.Context) -> None:
     """--live: one collection of the current context(s) before answering; a failure is exit 3."""
-    from clients.kube.client import KubeClient
-    from clients.kube.config import open_contexts
     from collectors.inventory.collector import collect_cluster
     from collectors.releases.catalog import kernel_pins
+    from fleetctl.services import open_clients
     from store.errors import UnreachableError
     from store.migrate import open_store
 
     settings: Settings = ctx.obj
-    contexts = open_contexts(settings.kubeconfig, [settings.context] if settings.context else None)
+    clients = open_clients(settings.kubeconfig, [settings.context] if settings.context else None)
     with open_store(settings.db, create=False) as store:
         pins = kernel_pins(store)
-        for context in contexts:
-            result = collect_cluster(KubeClient(context), store, pins)
+        for client in clients:
+            result = collect_cluster(client, store, pins)
             if result.error:
                 raise UnreachableError(
-                    result.error, where=f"--live: cluster {context.name}", hint="answer from the store without --live"
+                    result.error, where=f"--live: cluster {client.name}", hint="answer from the store without --live"
                 )
 
 

@@ -88,10 +88,10 @@ def rehearse(
 
 def _clients(kubeconfig: Path) -> dict[str, Any]:
     """A read client per kubeconfig context; none when there is no kubeconfig (nodes are then drained empty)."""
-    from clients.kube.client import KubeClient
-    from clients.kube.config import context_names, open_contexts
+    from clients.kube.config import context_names
+    from fleetctl.services import open_clients
 
     if not kubeconfig.exists():
         return {}
     names, _ = context_names(kubeconfig)
-    return {c.name: KubeClient(c, timeout=10.0) for c in open_contexts(kubeconfig, names)} if names else {}
+    return {c.name: c for c in open_clients(kubeconfig, names, timeout=10.0)} if names else {}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from fleetctl.cli.options import OutputOption, output_format
 from fleetctl.console import say_if_created
-from fleetctl.output import document, table, to_json, to_yaml
+from fleetctl.output import document, release_items, table, to_json, to_yaml
 from fleetctl.settings import Settings
 
 app = typer.Typer(help="The Kata release catalog: sync it, list it with node counts.", no_args_is_help=True)
@@ -58,18 +58,7 @@ def list_cmd(
         with store.read() as session:
             releases = list_releases(session, include_prereleases=prereleases)
             counts = nodes_per_release(session)
-    items: list[dict[str, Any]] = [
-        {
-            "version": r.version,
-            "published": r.published_at.date().isoformat() if r.published_at else None,
-            "guestKernel": r.guest_kernel,
-            "hypervisors": r.hypervisors,
-            "arches": r.arches,
-            "nodes": counts.get(r.version, 0),
-            "source": r.source,
-        }
-        for r in releases
-    ]
+    items = release_items(releases, counts)
     if fmt in ("json", "yaml"):
         doc = document("ReleaseList", items=items)
         typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())

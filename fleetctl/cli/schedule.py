@@ -3,43 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from fleetctl.cli.options import OutputOption, emit, output_format
-from fleetctl.output import NONE, document, listing, table
+from fleetctl.output import NONE, document, listing, schedule_fields, table
 from fleetctl.settings import Settings
 from store.durations import parse_duration
 
 app = typer.Typer(help="Schedule rollouts in maintenance windows (fleetctl serve runs them).", no_args_is_help=True)
 
 RefArg = Annotated[str, typer.Argument(help="The schedule's name or number (fleetctl schedule list).")]
-
-
-def _span(seconds: float) -> str:
-    """4h, 1h30m, 90s: exact, unlike kubectl's rounded ages."""
-    total, parts = int(seconds), []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size:
-            parts.append(f"{total // size}{unit}")
-            total %= size
-    return "".join(parts) or "0s"
-
-
-def _doc(s: Any) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "name": s.name,
-        "target": (s.plan.get("spec") or {}).get("target"),
-        "window": s.window_schedule,
-        "duration": _span(s.duration_s),
-        "timeZone": s.timezone,
-        "exclude": [a if a == b else f"{a}..{b}" for a, b in s.exclude],
-        "lastOpening": s.last_opening.isoformat() if s.last_opening else None,
-        "lastRun": s.last_run_id,
-        "message": s.message,
-    }
 
 
 @app.command("add")
@@ -81,7 +56,7 @@ def add(
         )  # fmt: skip
     upcoming = openings(win, datetime.now(UTC), 1)
     if fmt != "table":
-        emit(document("Schedule", **_doc(row)), fmt)
+        emit(document("Schedule", **schedule_fields(row)), fmt)
         return
     first = f"; it first opens {upcoming[0][0]:%Y-%m-%d %H:%M}Z" if upcoming else ""
     typer.echo(f"schedule {row.id} ({row.name}) added{first}. fleetctl serve starts its runs.")
@@ -96,7 +71,7 @@ def list_cmd(ctx: typer.Context, output: OutputOption = None) -> None:
     settings: Settings = ctx.obj
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     with open_store(settings.db, create=False) as store:
-        items = [_doc(s) for s in list_schedules(store)]
+        items = [schedule_fields(s) for s in list_schedules(store)]
     if fmt != "table":
         emit(listing("ScheduleList", items), fmt)
         return

@@ -48,13 +48,11 @@ def serve(
     """Collect on a timer and run scheduled rollouts in their windows. Run two replicas for
     failover: the one holding the Lease kube-system/fleetctl-serve leads. SIGTERM stops at the
     next node step boundary and exits 0."""
-    from clients.kube.client import KubeClient
-    from clients.kube.config import open_contexts
     from collectors.releases.catalog import kernel_pins
     from fleetctl.serve.daemon import ServeOptions, run_daemon
     from fleetctl.serve.jobs import Context
     from fleetctl.serve.metrics import Metrics
-    from fleetctl.services import health_runner
+    from fleetctl.services import health_runner, open_clients
     from store.migrate import open_store
 
     settings: Settings = ctx.obj
@@ -68,7 +66,7 @@ def serve(
     )
     poll_s = _seconds(poll, "--poll", 0.01)
     run_ttl = timedelta(seconds=_seconds(lease_ttl, "--lease-ttl", 1))
-    contexts = open_contexts(
+    clients = open_clients(
         settings.kubeconfig, [settings.context] if settings.context else None, all_contexts=not settings.context
     )
     _logging()
@@ -76,7 +74,7 @@ def serve(
         say_if_created(store)
         context = Context(
             store=store,
-            clients={c.name: KubeClient(c) for c in contexts},
+            clients={c.name: c for c in clients},
             pins=kernel_pins(store),
             health=health_runner(settings, prometheus),
             metrics=Metrics(store, per_node=settings.metrics_per_node, cache_s=options.collect_interval_s),

@@ -15,7 +15,7 @@ import typer
 from fleetctl.cli.options import OutputOption, emit, output_format
 from fleetctl.console import err
 from fleetctl.exitcodes import ExitCode
-from fleetctl.output import NONE, document, listing, table
+from fleetctl.output import NONE, listing, plan_document, run_document, run_items, table
 from fleetctl.services import check_clusters, execute_run, executor_options, kube_clients, resume_run
 from fleetctl.settings import Settings
 from store.durations import format_duration
@@ -24,6 +24,7 @@ from store.states import Outcome, RunState, Step, StepState, WaveState
 
 if TYPE_CHECKING:
     from store.engine import Store
+    from store.runs import RunView
     from upgrades.executor import ExecutorOptions
     from upgrades.planner import Plan
 
@@ -50,25 +51,6 @@ def load_plan_file(path: str, allow_downgrade: bool) -> Any:
 
     spec = load_plan(path)
     return replace(spec, allow_downgrade=True) if allow_downgrade else spec
-
-
-def _plan_doc(plan: Plan) -> dict[str, Any]:
-    def node(c: Any) -> dict[str, Any]:
-        return {"cluster": c.cluster, "name": c.name, "arch": c.arch, "zone": c.zone, "kata": c.kata}
-
-    return document(
-        "UpgradePlan",
-        name=plan.spec.name,
-        target=plan.spec.target,
-        waves=[{"number": i, "nodes": [node(c) for c in w]} for i, w in enumerate(plan.waves, start=1)],
-        excluded=[{**node(e.node), "reason": e.reason, "detail": e.detail} for e in plan.excluded],
-        customKernel=[node(c) for c in plan.custom_kernel],
-        maxUnavailable=plan.max_unavailable,
-        unavailableNow=plan.unavailable_now,
-        failureBudget={"perWave": plan.wave_budgets, "perRun": plan.run_budget, "onBreach": plan.spec.budget.on_breach},
-        estimatedSeconds=round(plan.estimate_s),
-        refusals=plan.refusals,
-    )
 
 
 def print_plan(plan: Plan) -> None:
@@ -126,7 +108,7 @@ def plan(
         for cluster, line in install.items():
             typer.echo(f"install on {cluster}: {line}")
     else:
-        emit({**_plan_doc(result), "install": install}, fmt)
+        emit({**plan_document(result), "install": install}, fmt)
     if result.refusals:
         raise typer.Exit(ExitCode.FINDINGS)
 
@@ -150,13 +132,19 @@ def _install_check(store: Store, settings: Settings, spec: Any, result: Any) -> 
 
 
 def _execute(
-    store: Store, settings: Settings, run_id: int, options: ExecutorOptions, clients: dict[str, Any] | None = None
+    store: Store,
+    settings: Settings,
+    run_id: int,
+    options: ExecutorOptions,
+    clients: dict[str, Any] | None = None,
+    *,
+    view: RunView | None = None,
 ) -> None:
     from store.runs import read_run
     from upgrades.deployment import helm_lines
 
     with _ctrl_c_interrupts(options):
-        state = execute_run(store, settings, run_id, options, clients)
+        state = execute_run(store, settings, run_id, options, clients, view=view)
     view = read_run(store, run_id)
     if state == Outcome.INTERRUPTED:
         wave = next((w.number for w in view.waves if w.state != WaveState.DONE), len(view.waves))
@@ -213,6 +201,7 @@ def apply(
     """Store a run of the plan, then execute it here until it is done, paused or aborted."""
     from store.migrate import open_store
     from upgrades.launch import create_run_from_plan, plan_from_store
+    from upgrades.rundoc import gates_need_prometheus
 
     settings: Settings = ctx.obj
     spec = load_plan_file(file, allow_downgrade)
@@ -222,9 +211,8 @@ def apply(
             raise PlanRefusedError(
                 "; ".join(result.refusals), where=file, hint="fleetctl upgrade plan FILE shows the details"
             )
-        options = executor_options(
-            settings, prometheus, poll, lease_ttl, need_prometheus=spec.gates.enabled and bool(spec.gates.checks)
-        )
+        need = gates_need_prometheus(spec.gates.enabled, spec.gates.checks)
+        options = executor_options(settings, prometheus, poll, lease_ttl, need_prometheus=need)
         clients = kube_clients(settings, {c.cluster for c in result.nodes})  # a bad kubeconfig fails before writing
         found, findings = check_clusters(store, clients, spec, result)  # a RollingUpdate kata-deploy refuses here
         for cluster, deployment in found.items():
@@ -249,8 +237,8 @@ def resume(
 
     settings: Settings = ctx.obj
     with open_store(settings.db, create=False) as store:
-        options = resume_run(store, settings, run, prometheus, poll, lease_ttl)
-        _execute(store, settings, run, options)
+        options, view = resume_run(store, settings, run, prometheus, poll, lease_ttl)
+        _execute(store, settings, run, options, view=view)
 
 
 def pause(ctx: typer.Context, run: RunArg) -> None:
@@ -313,24 +301,7 @@ def status(
         stale = stale_summary(store, upgraded) if upgraded else None
     r = view.run
     state = shown_state(r)
-    doc = document(
-        "UpgradeRun",
-        id=r.id, name=r.name, runKind=r.kind, parent=r.parent_id, target=r.target_version, state=state, message=r.message,
-        holder=r.holder, createdAt=r.created_at.isoformat(), startedAt=r.started_at.isoformat() if r.started_at else None,
-        finishedAt=r.finished_at.isoformat() if r.finished_at else None,
-        waves=[
-            {"number": w.number, "state": w.state, "size": w.size, "gate": w.gate_state, "gateMessage": w.gate_message,
-             "gateResults": w.gate_results}
-            for w in view.waves
-        ],
-        nodes=[
-            {"cluster": s.cluster, "name": s.node, "wave": s.wave, "step": s.step, "state": s.state,
-             "from": s.from_version, "to": s.target_version, "cordonedByUs": s.cordoned_by_us, "message": s.message}
-            for s in view.steps
-        ],
-        staleSandboxes=None if stale is None else
-        {"nodes": stale.nodes, "sandboxes": stale.sandboxes, "unknown": stale.unknown},
-    )  # fmt: skip
+    doc = run_document(view, state, stale)
     if fmt != "table":
         emit(doc, fmt)
         return
@@ -386,28 +357,23 @@ def history(ctx: typer.Context, output: OutputOption = None) -> None:
     fmt = output_format(ctx, output, ("table", "json", "yaml"))
     with open_store(settings.db, create=False) as store:
         runs = list_runs(store)
-    items: list[dict[str, Any]] = [
-        {"id": r.id, "name": r.name, "kind": r.kind, "target": r.target_version, "state": shown_state(r), "message": r.message,
-         "createdAt": r.created_at.isoformat()}
-        for r in runs
-    ]  # fmt: skip
     if fmt != "table":
-        emit(listing("UpgradeRunList", items), fmt)
+        emit(listing("UpgradeRunList", run_items(runs)), fmt)
         return
     typer.echo(
         table(
             ["run", "name", "kind", "target", "state", "created", "message"],
             [
                 [
-                    i["id"],
-                    i["name"],
-                    i["kind"],
-                    i["target"],
-                    i["state"],
-                    i["createdAt"][:19],
-                    (i["message"] or NONE)[:60],
+                    r.id,
+                    r.name,
+                    r.kind,
+                    r.target_version,
+                    shown_state(r),
+                    r.created_at.isoformat()[:19],
+                    (r.message or NONE)[:60],
                 ]
-                for i in items
+                for r in runs
             ],
         )
     )

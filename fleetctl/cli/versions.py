@@ -10,7 +10,7 @@ import typer
 from fleetctl.cli.options import OutputOption, WhereOption, emit, output_format, store_scope
 from fleetctl.console import err
 from fleetctl.nodereport import Section, sections, short
-from fleetctl.output import NONE, document, key_values, listing, table
+from fleetctl.output import NONE, change_items, key_values, listing, node_description, table, version_items
 from fleetctl.settings import Settings
 
 describe_app = typer.Typer(help="Show everything fleetctl knows about one object.", no_args_is_help=True)
@@ -30,16 +30,10 @@ def versions(
     with open_store(settings.db, create=False) as store:
         rows = read_versions(store, where=where, now=datetime.now(UTC), cluster=store_scope(ctx, store))
     if fmt != "table":
-        emit(listing("VersionList", rows), fmt)
+        emit(listing("VersionList", version_items(rows)), fmt)
         return
     cells = [
-        [
-            r["kata"],
-            r["arch"],
-            (r["guestKernel"] or NONE) + (" (custom)" if r["customKernel"] else ""),
-            r["nodes"],
-            r["behindLatest"],
-        ]
+        [r.kata, r.arch, (r.guest_kernel or NONE) + (" (custom)" if r.custom_kernel else ""), r.nodes, r.behind_latest]
         for r in rows
     ]
     typer.echo(table(["kata", "arch", "guest-kernel", "nodes", "behind-latest"], cells))
@@ -65,7 +59,7 @@ def history(
     with open_store(settings.db, create=False) as store:
         rows = read_history(store, node=node, cluster=cluster or store_scope(ctx, store), since=start)
     if fmt != "table":
-        emit(listing("ChangeList", rows), fmt)
+        emit(listing("ChangeList", change_items(rows)), fmt)
         return
     if not rows:
         err(f"No changes in the last {since}.")
@@ -74,7 +68,7 @@ def history(
         table(
             ["time", "node", "cluster", "fact", "old", "new"],
             [
-                [r["at"][:19].replace("T", " "), r["node"], r["cluster"], r["fact"], short(r["old"]), short(r["new"])]
+                [r.at.isoformat()[:19].replace("T", " "), r.node, r.cluster, r.fact, short(r.old), short(r.new)]
                 for r in rows
             ],
         )
@@ -112,25 +106,8 @@ def describe_node(
             hint=f"add --cluster, one of: {', '.join(f.cluster for f in found)}",
         )
     f = found[0]
-    node, st = f.node, f.state
-    facts = {k: v for k, v in st.model_dump().items() if k not in ("node_id", "digest")}
     if fmt != "table":
-        emit(
-            document(
-                "NodeDescription",
-                name=node.name,
-                cluster=f.cluster,
-                firstSeen=node.first_seen.isoformat(),
-                goneAt=node.gone_at.isoformat() if node.gone_at else None,
-                facts={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in facts.items()},
-                checks=[c.model_dump(exclude={"node_id"}, mode="json") for c in f.checks],
-                changes=[c.model_dump(exclude={"node_id", "id"}, mode="json") for c in f.changes],
-                healthEvents=[t.model_dump(exclude={"node_id", "id"}, mode="json") for t in f.transitions],
-                events=[e.model_dump(exclude={"node_id", "id"}, mode="json") for e in f.events],
-                upgradeStep=f.step.model_dump(mode="json") if f.step else None,
-            ),
-            fmt,
-        )
+        emit(node_description(f), fmt)
         return
     typer.echo(_render(sections(f)))
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from datetime import timedelta
 from typing import Any
 
-from fleetctl.output import NONE, document, table
-from fleetctl.rehearsal.runner import NodeResult, Rehearsal, WaveResult
+from fleetctl.output import NONE, rehearsal_document, table
+from fleetctl.rehearsal.runner import NodeResult, Rehearsal
 from store.durations import format_duration
 from store.states import GateState, StepState
 
@@ -103,51 +102,4 @@ def _held_row(n: NodeResult) -> list[Any]:
 
 def to_document(r: Rehearsal) -> dict[str, Any]:
     """The report for ``-o json`` and ``-o yaml``."""
-    return document(
-        "Rehearsal",
-        name=r.plan.spec.name,
-        target=r.plan.spec.target,
-        timeScale=r.time_scale,
-        state=r.state,
-        completes=r.completes,
-        outcome=outcome(r),
-        predictedSeconds=round(r.seconds),
-        estimatedSeconds=round(r.plan.estimate_s),
-        window=window_fit(r),
-        gates=r.gates,
-        copies=[dataclasses.asdict(c) for c in r.copies],
-        waves=[_wave_doc(r, w) for w in r.waves],
-        nodes=[_node_doc(n) for n in r.nodes],
-    )
-
-
-def _wave_doc(r: Rehearsal, w: WaveResult) -> dict[str, Any]:
-    return {
-        "number": w.number,
-        "size": w.size,
-        "state": w.state,
-        "seconds": _round(w.seconds),
-        "slowest": w.slowest,
-        "gate": {"state": w.gate_state, "message": w.gate_message},
-        "nodes": [{"cluster": n.cluster, "name": n.name} for n in r.nodes if n.wave == w.number],
-    }
-
-
-def _node_doc(n: NodeResult) -> dict[str, Any]:
-    return {
-        "cluster": n.cluster,
-        "name": n.name,
-        "wave": n.wave,
-        "state": n.state,
-        "message": n.message,
-        "seconds": _round(n.seconds),
-        "drainSeconds": _round(n.drain_seconds),
-        "refusals": n.refused,
-        "refusedBy": n.refused_by,
-        "buildsEvicted": n.builds_evicted,
-        "waitedForBuildsSeconds": _round(n.waited_for_builds),
-    }
-
-
-def _round(value: float | None) -> float | None:
-    return round(value, 1) if value is not None else None
+    return rehearsal_document(r, outcome(r), window_fit(r))

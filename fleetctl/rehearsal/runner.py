@@ -21,14 +21,13 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from clients.kube.client import KubeClient
-from clients.kube.config import open_contexts
 from clients.prom import PromConfig, PromSource
 from collectors.inventory.collector import RetryPolicy, collect_cluster
 from collectors.releases.catalog import kernel_pins
 from fleetctl.rehearsal.fleetcopy import copy_fleet
 from fleetctl.rehearsal.scaling import scaled_document
 from fleetctl.rehearsal.workloads import copy_workloads
-from fleetctl.services import check_clusters, execute_run
+from fleetctl.services import check_clusters, execute_run, make_executor_options, needs_prometheus, open_clients
 from simulator import (
     RUN_SECONDS_ANNOTATION,
     Faults,
@@ -48,12 +47,11 @@ from store.migrate import open_store
 from store.models import AuditEvent, Cluster
 from store.runs import DraftNode, RunView, create_run, read_run
 from store.states import RunState, StepState
-from upgrades.cluster import ClusterOps
-from upgrades.deployment import DeploymentRefused, detect
-from upgrades.executor import ExecutorOptions
+from upgrades.deployment import Deployment
 from upgrades.launch import plan_from_store, run_document
 from upgrades.planfile import Mechanism, PlanSpec
 from upgrades.planner import Plan
+from upgrades.rundoc import gates_need_prometheus
 
 DATA_WAIT_S = 60.0  # how long to wait for Prometheus to have two scrapes of the rehearsed nodes
 
@@ -139,7 +137,7 @@ def rehearse(
 ) -> Rehearsal | Plan:
     """Rehearse ``spec`` over the store's fleet; the bare plan when apply would refuse it."""
     plan = plan_from_store(store, spec)
-    _preflight(store, spec, plan, clients, options.progress)
+    found = _preflight(store, spec, plan, clients, options.progress)
     if plan.refusals:
         return plan
     if not plan.nodes:
@@ -151,7 +149,7 @@ def rehearse(
     work = Path(tempfile.mkdtemp(prefix="fleetctl-rehearsal-"))
     try:
         with ExitStack() as stack:
-            return _rehearse(stack, work, store, plan, clients, options)
+            return _rehearse(stack, work, store, plan, clients, found, options)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -162,6 +160,7 @@ def _rehearse(
     store: Store,
     plan: Plan,
     clients: Mapping[str, KubeClient],
+    found: Found,
     options: RehearsalOptions,
 ) -> Rehearsal:
     spec, say = plan.spec, options.progress
@@ -176,7 +175,7 @@ def _rehearse(
             originals[(cluster, pod["metadata"]["namespace"], pod["metadata"]["name"])] = pod
         say(f"starting a simulated copy of {cluster}: {copy.nodes} nodes, {copy.pods} pods, {copy.pdbs} PDBs")
         _keep_builds_coming(fleet.nodes, workloads)
-        mode = _install_mode(store, spec, cluster, clients.get(cluster), say)
+        mode = _install_mode(spec, cluster, found, say)
         sim_options = ServerOptions(
             fleet=fleet, time_scale=options.time_scale, cluster_name=cluster, out_dir=work / "sims" / str(index), targets_out=work / "targets" / f"{index}.json",
             churn=True, bookmark_seconds=0.5, faults=faults, install_mode=mode, install_label=spec.install.label,
@@ -184,21 +183,21 @@ def _rehearse(
         sims[cluster] = stack.enter_context(Simulator(sim_options))
     scratch = stack.enter_context(open_store(f"sqlite:///{work / 'rehearsal.db'}"))
     pins = kernel_pins(store)
-    sim_clients = {c: KubeClient(open_contexts(s.kubeconfig)[0]) for c, s in sims.items()}
+    sim_clients = {c: open_clients(s.kubeconfig)[0] for c, s in sims.items()}
     for client in sim_clients.values():
         result = collect_cluster(client, scratch, pins, retry=RetryPolicy(base=0.05))
         if result.error:
             raise UnreachableError(f"the rehearsal simulator did not answer: {result.error}", where="rehearsal")
     prometheus, gates = _prometheus(stack, work, plan, options)
     run_id = _create_run(scratch, plan, options.time_scale, gates=prometheus is not None)
-    executor_options = ExecutorOptions(
-        poll_s=max(0.05, 1.0 / options.time_scale), lease_ttl=timedelta(seconds=10),
-        prometheus=PromConfig(url=prometheus) if prometheus else None, pins=pins, actor="fleetctl-rehearsal",
-        progress=lambda message: say("rehearsal: " + message),
+    run_options = make_executor_options(
+        PromConfig(url=prometheus) if prometheus else None, need_prometheus=needs_prometheus(scratch, run_id),
+        poll_s=max(0.05, 1.0 / options.time_scale), lease_ttl=timedelta(seconds=10), pins=pins,
+        actor="fleetctl-rehearsal", progress=lambda message: say("rehearsal: " + message),
     )  # fmt: skip
     say(f"rehearsing {len(plan.nodes)} nodes in {len(plan.waves)} waves at x{options.time_scale:g}...")
     began = time.monotonic()
-    state = execute_run(scratch, None, run_id, executor_options, sim_clients)  # the composition root's
+    state = execute_run(scratch, None, run_id, run_options, sim_clients)  # the composition root's
     elapsed = time.monotonic() - began
     view = read_run(scratch, run_id)
     nodes = _node_results(scratch, view, options.time_scale, sims, originals)
@@ -209,24 +208,34 @@ def _rehearse(
     )  # fmt: skip
 
 
+@dataclass
+class Found:
+    """How each live cluster installs, as the pre-flight checks read it; why it could not be read."""
+
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+    unread: str = ""
+
+
 def _preflight(
     store: Store, spec: PlanSpec, plan: Plan, clients: Mapping[str, KubeClient], say: Callable[[str], None]
-) -> None:
+) -> Found:
     """The pre-flight checks apply runs, on the live clusters the plan touches: a refusal joins the
-    plan's refusals (rehearse then rehearses nothing, as apply would start nothing), warnings are said."""
+    plan's refusals (rehearse then rehearses nothing, as apply would start nothing), warnings are
+    said. Each cluster's deployment is read here, once, for its copy to install the same way."""
     live = {c: clients[c] for c in {n.cluster for n in plan.nodes} if c in clients}
     if not live:
-        return
+        return Found()
     try:
-        _found, findings = check_clusters(store, live, spec, plan)
-    except PlanRefusedError as exc:
+        found, findings = check_clusters(store, live, spec, plan)
+    except PlanRefusedError as exc:  # a deployment apply would refuse refuses here too
         plan.refusals.append(exc.message)
-        return
+        return Found()
     except (UnreachableError, RefusedError) as exc:
         say(f"pre-flight checks not run: {exc.message}")
-        return
+        return Found(unread=exc.message)
     for finding in findings:
         say(f"pre-flight {finding.line()}")
+    return Found(found)
 
 
 MODE_OF = {
@@ -236,23 +245,17 @@ MODE_OF = {
 }
 
 
-def _install_mode(
-    store: Store, spec: PlanSpec, cluster: str, client: KubeClient | None, say: Callable[[str], None]
-) -> InstallMode:
-    """The copy installs the way the live cluster does (read from it; the plan's mechanism, or
-    kata-deploy's DaemonSet, when it cannot be read). A deployment apply would refuse refuses here too."""
+def _install_mode(spec: PlanSpec, cluster: str, found: Found, say: Callable[[str], None]) -> InstallMode:
+    """The copy installs the way the live cluster does (as the pre-flight checks read it; the
+    plan's mechanism, or kata-deploy's DaemonSet, when it cannot be read)."""
     fallback = MODE_OF.get(spec.install.mechanism, InstallMode.ONDELETE)
-    if client is None:
+    if cluster in found.deployments:
+        return MODE_OF[found.deployments[cluster].mechanism]
+    if not found.unread:
         say(f"{cluster}: the kubeconfig has no context for it; the copy installs by {fallback.value}")
-        return fallback
-    try:
-        found = detect(ClusterOps(client, store, run_id=0, actor="fleetctl-rehearsal"), spec.install)
-    except DeploymentRefused as exc:
-        raise PlanRefusedError(str(exc), where="spec.install", hint="apply refuses this plan too") from None
-    except (UnreachableError, RefusedError) as exc:
-        say(f"{cluster}: its kata-deploy could not be read ({exc.message}); the copy installs by {fallback.value}")
-        return fallback
-    return MODE_OF[found.mechanism]
+    else:
+        say(f"{cluster}: its kata-deploy could not be read ({found.unread}); the copy installs by {fallback.value}")
+    return fallback
 
 
 def _copy(
@@ -295,7 +298,7 @@ def _keep_builds_coming(nodes: list[NodeSpec], workloads: Workloads | None) -> N
 def _prometheus(stack: ExitStack, work: Path, plan: Plan, options: RehearsalOptions) -> tuple[str | None, str]:
     """A Prometheus scraping every simulator, when the plan has gates; and what the report says about gates."""
     gates = plan.spec.gates
-    if not gates.enabled or not gates.checks:
+    if not gates_need_prometheus(gates.enabled, gates.checks):
         return None, "the plan has no gates"
     if not options.gates:
         return None, "not rehearsed (--no-gates)"

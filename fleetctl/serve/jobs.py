@@ -169,13 +169,13 @@ def run_schedule(schedule_id: int) -> None:
 
 def execute(ctx: Context, run_id: int) -> str:
     """Carry a run forward here until it is done, paused, or this replica stops."""
-    from fleetctl.services import execute_run
-    from upgrades.executor import ExecutorOptions
+    from fleetctl.services import execute_run, make_executor_options, needs_prometheus
 
-    options = ExecutorOptions(
-        poll_s=ctx.poll_s, lease_ttl=ctx.lease_ttl, prometheus=ctx.prometheus, pins=ctx.pins,
-        actor=f"fleetctl-serve/{ctx.identity}", progress=lambda message: log.info("%s", message),
-        interrupt=ctx.interrupt,
+    # gates with no Prometheus, or one that does not answer: refused before the run starts, and logged
+    options = make_executor_options(
+        ctx.prometheus, need_prometheus=needs_prometheus(ctx.store, run_id), poll_s=ctx.poll_s,
+        lease_ttl=ctx.lease_ttl, pins=ctx.pins, actor=f"fleetctl-serve/{ctx.identity}",
+        progress=lambda message: log.info("%s", message), interrupt=ctx.interrupt,
     )  # fmt: skip
     try:
         return execute_run(ctx.store, None, run_id, options, ctx.clients)

@@ -1,4 +1,5 @@
-"""Reads for health, versions, describe and history: short transactions, plain dicts out."""
+"""Reads for health, versions, describe and history: short transactions, typed rows out
+(``fleetctl.output`` makes their JSON)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,42 @@ def _node_ids(store: Store, where: str | None, now: datetime, cluster: str | Non
     return query
 
 
-def read_checks(store: Store, *, where: str | None, now: datetime, cluster: str | None = None) -> list[dict[str, Any]]:
+class CheckRow(NamedTuple):
+    """One current health check of one node."""
+
+    node: str
+    cluster: str
+    code: str
+    status: str
+    value: float | None
+    message: str
+    remediation: str | None
+    since: datetime
+
+
+class VersionRow(NamedTuple):
+    """How many nodes run one Kata release x arch x guest kernel, and how far behind the newest release."""
+
+    kata: str | None
+    arch: str | None
+    guest_kernel: str | None
+    custom_kernel: bool | None
+    nodes: int
+    behind_latest: int | None  # None: no release, or not a release version
+
+
+class ChangeRow(NamedTuple):
+    """One changed fact of one node."""
+
+    at: datetime
+    node: str
+    cluster: str
+    fact: str
+    old: str | None
+    new: str | None
+
+
+def read_checks(store: Store, *, where: str | None, now: datetime, cluster: str | None = None) -> list[CheckRow]:
     """Every current check of the matching nodes (of one ``cluster`` when given)."""
     ids = _node_ids(store, where, now, cluster)
     with store.read() as session:
@@ -46,23 +82,12 @@ def read_checks(store: Store, *, where: str | None, now: datetime, cluster: str 
             .order_by(col(Cluster.name), col(Node.name), col(HealthCheck.code))
         ).all()
     return [
-        {
-            "node": name,
-            "cluster": cluster,
-            "code": c.code,
-            "status": c.status,
-            "value": c.value,
-            "message": c.message,
-            "remediation": c.remediation,
-            "since": c.since.isoformat(),
-        }
+        CheckRow(name, cluster, c.code, c.status, c.value, c.message, c.remediation, c.since)
         for name, cluster, c in rows
     ]
 
 
-def read_versions(
-    store: Store, *, where: str | None, now: datetime, cluster: str | None = None
-) -> list[dict[str, Any]]:
+def read_versions(store: Store, *, where: str | None, now: datetime, cluster: str | None = None) -> list[VersionRow]:
     """Node counts per Kata release x arch x guest kernel, with how many releases each is behind
     (of one ``cluster`` when given)."""
     ids = _node_ids(store, where, now, cluster)
@@ -89,29 +114,16 @@ def read_versions(
     known = sorted(KataVersion.parse(r) for r in releases)
     out = []
     for version, arch, kernel, custom, count in rows:
-        behind = None
+        behind: int | None = None
         if version:
             try:
                 v = KataVersion.parse(version)
                 behind = sum(1 for r in known if r > v)
             except ValueError:
                 behind = None
-        out.append(
-            {
-                "kata": version,
-                "arch": arch,
-                "guestKernel": kernel,
-                "customKernel": custom,
-                "nodes": int(count),
-                "behindLatest": behind,
-            }
-        )
+        out.append(VersionRow(version, arch, kernel, custom, int(count), behind))
     out.sort(
-        key=lambda r: (
-            KataVersion.parse(r["kata"]).sort_key() if r["kata"] else "",
-            r["arch"] or "",
-            r["guestKernel"] or "",
-        ),
+        key=lambda r: (KataVersion.parse(r.kata).sort_key() if r.kata else "", r.arch or "", r.guest_kernel or ""),
         reverse=True,
     )
     return out
@@ -144,7 +156,7 @@ def stale_summary(store: Store, nodes: Sequence[tuple[str, str]] | None = None) 
     return StaleSummary(sum(1 for v in known if v > 0), sum(known), len(counts) - len(known) + missing)
 
 
-def read_history(store: Store, *, node: str | None, cluster: str | None, since: datetime) -> list[dict[str, Any]]:
+def read_history(store: Store, *, node: str | None, cluster: str | None, since: datetime) -> list[ChangeRow]:
     """Fact changes since ``since``, newest first, for one node or all."""
     query = (
         sa.select(col(Node.name), col(Cluster.name), NodeChange)
@@ -160,10 +172,7 @@ def read_history(store: Store, *, node: str | None, cluster: str | None, since: 
         query = query.where(col(Cluster.name) == cluster)
     with store.read() as session:
         rows = session.execute(query).all()
-    return [
-        {"at": c.at.isoformat(), "node": n, "cluster": cl, "fact": c.fact, "old": c.old, "new": c.new}
-        for n, cl, c in rows
-    ]
+    return [ChangeRow(c.at, n, cl, c.fact, c.old, c.new) for n, cl, c in rows]
 
 
 @dataclass(frozen=True)

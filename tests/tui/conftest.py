@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fleetctl.tui.app import FleetApp
 from simulator.server import Simulator
 from store.engine import Store
 from store.migrate import open_store
@@ -19,13 +17,3 @@ def store(fresh_sim: Simulator, sqlite_url: str) -> Iterator[Store]:
     assert fleetctl("--kubeconfig", str(fresh_sim.kubeconfig), "--db", sqlite_url, "collect").returncode == 0
     with open_store(sqlite_url) as s:
         yield s
-
-
-def later() -> datetime:
-    return datetime.now(UTC) + timedelta(minutes=3)
-
-
-async def settle(app: FleetApp) -> None:
-    await app.workers.wait_for_complete()
-    for _ in range(3):
-        await app.workers.wait_for_complete()

@@ -10,7 +10,7 @@ from fleetctl.tui.app import FleetApp, FleetScreen, NodeScreen, Snapshot
 from fleetctl.tui.widgets.table import NodeTable
 from simulator.server import Simulator
 from store.engine import Store
-from tests.tui.conftest import later, settle
+from tests.support.tui import later, settle
 
 
 def column(table: NodeTable, key: str) -> list[str]:

@@ -10,7 +10,7 @@ from fleetctl.tui.screens.help import CommandError, GuideScreen, HelpScreen, par
 from fleetctl.tui.screens.releases import ReleasesScreen
 from fleetctl.tui.screens.upgrades import UpgradesScreen
 from store.engine import Store
-from tests.tui.conftest import later, settle
+from tests.support.tui import later, settle
 
 GUIDE = "The guided scenario:\n  1. fleetctl rehearse plan.yaml    # first\n  2. fleetctl upgrade apply plan.yaml --yes\n  3. watch"
 

@@ -9,7 +9,7 @@ from fleetctl.tui.screens.upgrades import Confirm, RunScreen, UpgradesScreen
 from simulator.server import Simulator
 from store.engine import Store
 from store.runs import DraftNode, create_run, read_run
-from tests.tui.conftest import later, settle
+from tests.support.tui import later, settle
 
 
 def a_run(store: Store, sim: Simulator) -> int:

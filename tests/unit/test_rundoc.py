@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from upgrades.rundoc import RunPlan
+from typing import Any
+
+import pytest
+
+from upgrades.planfile import parse_plan
+from upgrades.rundoc import RunPlan, gates_need_prometheus
 
 DOC = {
     "source": {"spec": {"target": "4.1.0", "gates": {"checks": [{"name": "x"}]}}, "metadata": {"name": "p"}},
@@ -25,6 +30,22 @@ def test_only_an_upgrade_with_gate_checks_needs_prometheus() -> None:
     off = RunPlan.parse({**DOC, "source": {"spec": {"gates": {"enabled": False, "checks": [{"name": "x"}]}}}})
     assert not off.needs_prometheus("upgrade")
     assert not RunPlan.parse({"source": {"spec": {"gates": {}}}}).needs_prometheus()
+
+
+CHECK = {"name": "c", "query": "up", "successCondition": "value > 0"}
+
+
+@pytest.mark.parametrize(
+    ("gates", "needed"),
+    [({"checks": [CHECK]}, True), ({"enabled": False, "checks": [CHECK]}, False), ({}, False), (None, False)],
+)
+def test_a_plan_file_and_its_stored_run_apply_the_same_rule(gates: dict[str, Any] | None, needed: bool) -> None:
+    # apply and rehearse read the parsed plan file; the executor, resume and serve read the stored run
+    spec: dict[str, Any] = {"target": "4.1.0", **({"gates": gates} if gates is not None else {})}
+    source = {"apiVersion": "fleetctl.io/v1", "kind": "UpgradePlan", "metadata": {"name": "p"}, "spec": spec}
+    parsed = parse_plan(source, where="p")
+    assert gates_need_prometheus(parsed.gates.enabled, parsed.gates.checks) is needed
+    assert RunPlan(source=source).needs_prometheus("upgrade") is needed
 
 
 def test_a_rollback_plan_turns_gates_off_and_allows_the_downgrade() -> None:
