@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from store.engine import Store
 from store.errors import BadInputError
 from store.models import AuditEvent, Cluster, Node, NodeStep, UpgradeRun, Wave, now
-from store.states import STEPS, RunState, Step, StepState, WaveState  # noqa: F401 - STEPS is re-exported
+from store.states import STEPS, RunKind, RunState, Step, StepState, WaveState  # noqa: F401 - STEPS is re-exported
 
 
 class DrainSummary(TypedDict, total=False):
@@ -66,8 +66,8 @@ class StepView:
     wave: int
     cluster: str
     node: str
-    step: str
-    state: str
+    step: Step
+    state: StepState
     from_version: str | None
     target_version: str | None
     cordoned_by_us: bool
@@ -99,7 +99,7 @@ def create_run(
     target: str,
     plan: dict[str, Any],
     waves: Sequence[Sequence[DraftNode]],
-    kind: str = "upgrade",
+    kind: RunKind = RunKind.UPGRADE,
     parent_id: int | None = None,
 ) -> int:
     """Write a pending run with its waves and node steps; returns its id."""
@@ -131,7 +131,7 @@ def create_run(
         return run.id
 
 
-def _node_ids(session: Any, nodes: Sequence[DraftNode]) -> dict[tuple[str, str], int]:
+def _node_ids(session: Session, nodes: Sequence[DraftNode]) -> dict[tuple[str, str], int]:
     rows = session.execute(
         sa.select(col(Cluster.name), col(Node.name), col(Node.id))
         .join(Cluster, col(Cluster.id) == col(Node.cluster_id))
@@ -179,8 +179,8 @@ def read_run(store: Store, run_id: int | None = None) -> RunView:
                 wave=number[s.wave_id],
                 cluster=cluster,
                 node=node,
-                step=s.step,
-                state=s.state,
+                step=Step(s.step),
+                state=StepState(s.state),
                 from_version=s.from_version,
                 target_version=s.target_version,
                 cordoned_by_us=s.cordoned_by_us,
@@ -231,7 +231,7 @@ def run_progress(store: Store) -> dict[int, tuple[int, int, int]]:
     return out
 
 
-def set_run(store: Store, run_id: int, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
+def set_run(store: Store, run_id: int, *, expect: Sequence[str] | None = None, **values: object) -> bool:
     """Update a run's columns; with ``expect``, only from one of those states. True when it changed."""
     values.setdefault("updated_at", now())
     with store.write() as session:
@@ -241,14 +241,14 @@ def set_run(store: Store, run_id: int, *, expect: Sequence[str] | None = None, *
         return bool(session.execute(stmt.values(**values)).rowcount)  # type: ignore[attr-defined]
 
 
-def run_state(store: Store, run_id: int) -> str:
+def run_state(store: Store, run_id: int) -> RunState:
     """The run's state as stored now (a pause or abort request shows here)."""
     with store.read_connection() as conn:
         state = conn.execute(sa.select(col(UpgradeRun.state)).where(col(UpgradeRun.id) == run_id)).scalar()
-    return str(state)
+    return RunState(str(state))
 
 
-def set_step(store: Store, step_id: int, **values: Any) -> None:
+def set_step(store: Store, step_id: int, **values: object) -> None:
     """Record a node's step: written before and after each step runs."""
     values.setdefault("updated_at", now())
     statement = _step_update(tuple(sorted(values)))
@@ -267,7 +267,7 @@ def _step_update(columns: tuple[str, ...]) -> sa.Update:
     )
 
 
-def set_wave(store: Store, run_id: int, number: int, **values: Any) -> None:
+def set_wave(store: Store, run_id: int, number: int, **values: object) -> None:
     """Update one wave of a run."""
     with store.write() as session:
         session.execute(sa.update(Wave).where(col(Wave.run_id) == run_id, col(Wave.number) == number).values(**values))
@@ -330,7 +330,7 @@ def audit_begin(
     if not targets:
         return []
     at, keys = now(), [uuid.uuid4().hex for _ in targets]
-    rows: list[dict[str, Any]] = [
+    rows: list[dict[str, object]] = [
         {"at": at, "actor": actor, "cluster_name": cluster, "run_id": run_id, "action": action,
          "target": target[:512], "reason": reason, "result": "pending", "details": {}, "op": key}
         for target, key in zip(targets, keys, strict=True)

@@ -14,6 +14,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class RunKind(StrEnum):
+    """What a run does."""
+
+    UPGRADE = "upgrade"
+    ROLLBACK = "rollback"  # takes another run's changed nodes back to their previous release
+
+
 class RunState(StrEnum):
     """An upgrade or rollback run."""
 
@@ -58,6 +65,41 @@ class Step(StrEnum):
     VERIFY = "verify"
     UNCORDON = "uncordon"
     DONE = "done"
+
+
+class NodeEnd(StrEnum):
+    """Where a node's flow ended short of ``Step.DONE``, as its step annotation records it."""
+
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    STOPPED = "stopped"  # the API server refused a call: the node was given back, its step is claim again
+
+
+NodeMark = Step | NodeEnd
+"""What a node's step annotation says: the step it is at, or how its flow ended."""
+
+
+class Eviction(StrEnum):
+    """What asking the API server to evict (or delete) one pod came to."""
+
+    EVICTED = "evicted"
+    BLOCKED = "blocked"  # a PodDisruptionBudget said 429: ask again later
+    GONE = "gone"  # it was gone already
+
+
+class OnTimeout(StrEnum):
+    """``spec.drain.onTimeout``: what a drain that ran out of time does with its node."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+    WAIT_FOR_BUILDS = "wait-for-builds"  # wait (up to buildWaitLimit) for build pods to finish
+
+
+class OnBreach(StrEnum):
+    """``spec.failureBudget.onBreach``: what a breached failure budget does to the run."""
+
+    PAUSE = "pause"
+    ROLLBACK = "rollback"
 
 
 class GateState(StrEnum):

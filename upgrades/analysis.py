@@ -26,8 +26,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }  # fmt: skip
 
 
-class Outcome(StrEnum):
-    """How one evaluation of a gate check came out."""
+class MeasurementOutcome(StrEnum):
+    """How one evaluation of a gate check came out (not ``store.states.Outcome``, which is how a
+    run's execution ended)."""
 
     SUCCESS = "success"
     FAILURE = "failure"
@@ -35,15 +36,20 @@ class Outcome(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
-SUCCESS, FAILURE, ERROR, INCONCLUSIVE = Outcome.SUCCESS, Outcome.FAILURE, Outcome.ERROR, Outcome.INCONCLUSIVE
+SUCCESS, FAILURE, ERROR, INCONCLUSIVE = (
+    MeasurementOutcome.SUCCESS,
+    MeasurementOutcome.FAILURE,
+    MeasurementOutcome.ERROR,
+    MeasurementOutcome.INCONCLUSIVE,
+)
 PASSED, FAILED, RUNNING = GateState.PASSED, GateState.FAILED, GateState.RUNNING
 
 
 @dataclass(frozen=True)
 class GateMeasurement:
-    """One evaluation of a gate check (health checks' per-node answers are ``collectors.health.rules.Sample``)."""
+    """One evaluation of a gate check (a health check's per-node PromQL answer is ``clients.prom.Sample``)."""
 
-    outcome: Outcome
+    outcome: MeasurementOutcome
     values: tuple[float, ...] = ()
     message: str = ""
 

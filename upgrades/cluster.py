@@ -12,7 +12,7 @@ import math
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 from urllib.parse import quote
 
 from clients.kube.annotations import INSTALLED_AT_ANNOTATION, installed_at_value
@@ -23,6 +23,8 @@ from store.engine import Store
 from store.errors import BadInputError
 from store.facts import NodeFacts
 from store.runs import audit_begin, audit_end
+from store.states import Eviction, NodeEnd, NodeMark, Step
+from upgrades.ports import ConfigMap, DaemonSet, Job, Node, Pod
 
 PREFIX = "upgrade.fleetctl.io"
 RUN_ANNOTATION = f"{PREFIX}/run"
@@ -30,15 +32,16 @@ STEP_ANNOTATION = f"{PREFIX}/step"
 CORDONED_BY = f"{PREFIX}/cordoned-by"
 STATUS_ANNOTATION = f"{PREFIX}/status"  # kata-lifecycle-manager's style: preparing, cordoned, ... completed
 CURRENT_VERSION = f"{PREFIX}/current-version"  # the release fleetctl last installed here
-STATUS_OF = {  # a step (or a node's end) as kata-lifecycle-manager names its phases
-    "claim": "preparing", "cordon": "cordoned", "drain": "draining", "install": "upgrading",
-    "verify": "verifying", "uncordon": "verifying", "done": "completed", "failed": "failed",
-    "skipped": "skipped", "stopped": "stopped",
+STATUS_OF: dict[NodeMark, str] = {  # a step (or a node's end) as kata-lifecycle-manager names its phases
+    Step.CLAIM: "preparing", Step.CORDON: "cordoned", Step.DRAIN: "draining", Step.INSTALL: "upgrading",
+    Step.VERIFY: "verifying", Step.UNCORDON: "verifying", Step.DONE: "completed", NodeEnd.FAILED: "failed",
+    NodeEnd.SKIPPED: "skipped", NodeEnd.STOPPED: "stopped",
 }  # fmt: skip
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 T = TypeVar("T")
+K = TypeVar("K", Pod, DaemonSet, ConfigMap, Job)
 
 
 class ClusterOps:
@@ -75,20 +78,20 @@ class ClusterOps:
 
     # --- nodes --------------------------------------------------------------------------------
 
-    def node(self, name: str) -> dict[str, Any]:
+    def node(self, name: str) -> Node:
         """The node object."""
-        return self.client.get(f"/api/v1/nodes/{quote(name)}")
+        return cast(Node, self.client.get(f"/api/v1/nodes/{quote(name)}"))
 
-    def list_nodes(self) -> Iterator[list[dict[str, Any]]]:
+    def list_nodes(self) -> Iterator[list[Node]]:
         """Every node, page by page."""
         for page in self.client.list_pages("/api/v1/nodes"):
             yield page.get("items") or []
 
-    def facts(self, node: dict[str, Any], pins: dict[str, str]) -> NodeFacts:
+    def facts(self, node: Node, pins: dict[str, str]) -> NodeFacts:
         """What the node reports (version, handlers, kernel), read the way the collector reads it."""
         return build_facts(node, NodeExtras(), pins)
 
-    def _patch_node(self, name: str, body: Any, *, action: str, reason: str, content_type: str = MERGE) -> None:
+    def _patch_node(self, name: str, body: object, *, action: str, reason: str, content_type: str = MERGE) -> None:
         """One audited PATCH of a node."""
         path = f"/api/v1/nodes/{quote(name)}"
         self._write(
@@ -98,7 +101,7 @@ class ClusterOps:
             reason=reason,
         )
 
-    def trace(self, name: str, step: str) -> None:
+    def trace(self, name: str, step: Step) -> None:
         """Annotate the node with this run and its current step."""
         annotations = {
             RUN_ANNOTATION: str(self.run_id),
@@ -113,7 +116,7 @@ class ClusterOps:
         body = {"metadata": {"annotations": {INSTALLED_AT_ANNOTATION: stamp, CURRENT_VERSION: release}}}
         self._patch_node(name, body, action="annotate", reason=f"installed {release}")
 
-    def cordon(self, name: str, seen: dict[str, Any] | None = None, *, next_step: str = "drain") -> bool:
+    def cordon(self, name: str, seen: Node | None = None, *, next_step: Step = Step.DRAIN) -> bool:
         """Cordon the node if it is not; True when we cordoned it now or did earlier in this run.
 
         ``seen`` is the node as just read (its resourceVersion guards the patch; a 409 reads it
@@ -128,7 +131,7 @@ class ClusterOps:
                 return False  # someone else's cordon: leave it, and never undo it
             annotations = {
                 CORDONED_BY: self.marker, STEP_ANNOTATION: next_step, RUN_ANNOTATION: str(self.run_id),
-                STATUS_ANNOTATION: STATUS_OF["cordon"],
+                STATUS_ANNOTATION: STATUS_OF[Step.CORDON],
             }  # fmt: skip
             body = {
                 "metadata": {"resourceVersion": meta["resourceVersion"], "annotations": annotations},
@@ -141,7 +144,7 @@ class ClusterOps:
                 continue  # the node changed between our read and write: read again
         raise KubeConflict(f"node {name} kept changing while cordoning", where=f"context {self.cluster}")
 
-    def uncordon(self, name: str, step: str = "done", *, ours: bool | None = None) -> bool:
+    def uncordon(self, name: str, step: NodeMark = Step.DONE, *, ours: bool | None = None) -> bool:
         """Uncordon the node only if this run cordoned it; True when it did.
 
         ``ours`` is what the store recorded; the patch itself tests the cordon annotation, so the
@@ -168,7 +171,7 @@ class ClusterOps:
         self._patch_node(name, {"metadata": {"annotations": annotations}}, action="annotate", reason=f"step {step}")
         return False
 
-    def wait_node(self, name: str, ready: Callable[[dict[str, Any]], bool], seconds: float) -> dict[str, Any] | None:
+    def wait_node(self, name: str, ready: Callable[[Node], bool], seconds: float) -> Node | None:
         """Watch one node for up to ``seconds`` until ``ready(node)``; the node, or None on time-out."""
         node = self.node(name)
         if ready(node):
@@ -179,7 +182,7 @@ class ClusterOps:
         )
         try:
             for event in events:
-                obj = event.get("object") or {}
+                obj = cast(Node, event.get("object") or {})
                 if event.get("type") in ("ADDED", "MODIFIED") and ready(obj):
                     return obj
         finally:
@@ -214,16 +217,16 @@ class ClusterOps:
 
     # --- pods ---------------------------------------------------------------------------------
 
-    def pods_on(self, name: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+    def pods_on(self, name: str, label_selector: str | None = None) -> list[Pod]:
         """Every pod bound to the node (optionally matching a label selector)."""
         return self.pod_list(name, label_selector)[0]
 
-    def pod_list(self, name: str, label_selector: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    def pod_list(self, name: str, label_selector: str | None = None) -> tuple[list[Pod], str]:
         """The node's pods and the list's resourceVersion, to watch from."""
         params: dict[str, str | int] = {"fieldSelector": f"spec.nodeName={name}"}
         if label_selector:
             params["labelSelector"] = label_selector
-        items: list[dict[str, Any]] = []
+        items: list[Pod] = []
         version = ""
         for page in self.client.list_pages("/api/v1/pods", params):
             items.extend(page.get("items") or [])
@@ -251,12 +254,12 @@ class ClusterOps:
             pass
         return False
 
-    def evict(self, pod: dict[str, Any], grace: int | None, key: str | None = None) -> str:
-        """Ask the Eviction API to remove a pod: "evicted", "blocked" (a PDB said no) or "gone".
+    def evict(self, pod: Pod, grace: int | None, key: str | None = None) -> Eviction:
+        """Ask the Eviction API to remove a pod: evicted, blocked (a PDB said no) or gone.
         ``key`` is its audit row when ``begin_many`` wrote it already."""
         meta = pod["metadata"]
         ns, name = meta["namespace"], meta["name"]
-        body: dict[str, Any] = {
+        body: dict[str, object] = {
             "apiVersion": "policy/v1",
             "kind": "Eviction",
             "metadata": {"name": name, "namespace": ns},
@@ -268,15 +271,15 @@ class ClusterOps:
             self.client.send("POST", f"/api/v1/namespaces/{quote(ns)}/pods/{quote(name)}/eviction", body)
         except KubeNotFound:
             audit_end(self.store, key, None)  # already gone: nothing changed
-            return "gone"
+            return Eviction.GONE
         except KubeThrottled:
             audit_end(self.store, key, None)  # 429: a PodDisruptionBudget allows no disruption now; no change
-            return "blocked"
+            return Eviction.BLOCKED
         except KubeApiError as exc:
             audit_end(self.store, key, "failed", error=exc.message)
             raise
         audit_end(self.store, key, "ok")
-        return "evicted"
+        return Eviction.EVICTED
 
     def delete_pod(
         self, namespace: str, name: str, *, grace: int | None = None, reason: str = "", key: str | None = None
@@ -297,15 +300,15 @@ class ClusterOps:
             return False
         return True
 
-    def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def pod(self, namespace: str, name: str) -> Pod | None:
         """A pod, or None."""
-        return self._get_or_none(f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}")
+        return self._get_or_none(Pod, f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}")
 
-    def create_pod(self, pod: dict[str, Any], *, reason: str) -> None:
+    def create_pod(self, pod: Pod, *, reason: str) -> None:
         """Create a pod; an existing pod of that name is fine (a resumed step)."""
         self._create("pod", "/api/v1", pod, reason)
 
-    def _create(self, kind: str, api: str, obj: dict[str, Any], reason: str) -> None:
+    def _create(self, kind: str, api: str, obj: Pod | Job, reason: str) -> None:
         """One audited create in the object's namespace; one of that name already there is fine."""
         ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         path = f"{api}/namespaces/{quote(ns)}/{kind}s"
@@ -316,10 +319,11 @@ class ClusterOps:
 
     # --- kata-deploy --------------------------------------------------------------------------
 
-    def daemonset(self, namespace: str, name: str) -> dict[str, Any]:
+    def daemonset(self, namespace: str, name: str) -> DaemonSet:
         """The kata-deploy DaemonSet; a missing one is a plan error."""
         try:
-            return self.client.get(f"/apis/apps/v1/namespaces/{quote(namespace)}/daemonsets/{quote(name)}")
+            path = f"/apis/apps/v1/namespaces/{quote(namespace)}/daemonsets/{quote(name)}"
+            return cast(DaemonSet, self.client.get(path))
         except KubeNotFound:
             raise BadInputError(
                 f"DaemonSet {namespace}/{name} does not exist in {self.cluster}",
@@ -327,7 +331,7 @@ class ClusterOps:
                 hint="set spec.install.daemonSet and namespace to your kata-deploy DaemonSet",
             ) from None
 
-    def set_image(self, ds: dict[str, Any], image: str, *, reason: str) -> None:
+    def set_image(self, ds: DaemonSet, image: str, *, reason: str) -> None:
         """Point the DaemonSet's kata-deploy container at ``image`` (strategic merge on the container name)."""
         meta = ds["metadata"]
         container = ds["spec"]["template"]["spec"]["containers"][0]["name"]
@@ -340,19 +344,19 @@ class ClusterOps:
             reason=reason,
         )
 
-    def find_daemonset(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def find_daemonset(self, namespace: str, name: str) -> DaemonSet | None:
         """A DaemonSet, or None."""
-        return self._get_or_none(f"/apis/apps/v1/namespaces/{quote(namespace)}/daemonsets/{quote(name)}")
+        return self._get_or_none(DaemonSet, f"/apis/apps/v1/namespaces/{quote(namespace)}/daemonsets/{quote(name)}")
 
-    def config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def config_map(self, namespace: str, name: str) -> ConfigMap | None:
         """A ConfigMap, or None."""
-        return self._get_or_none(f"/api/v1/namespaces/{quote(namespace)}/configmaps/{quote(name)}")
+        return self._get_or_none(ConfigMap, f"/api/v1/namespaces/{quote(namespace)}/configmaps/{quote(name)}")
 
-    def job(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def job(self, namespace: str, name: str) -> Job | None:
         """A Job, or None."""
-        return self._get_or_none(f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs/{quote(name)}")
+        return self._get_or_none(Job, f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs/{quote(name)}")
 
-    def create_job(self, job: dict[str, Any], *, reason: str) -> None:
+    def create_job(self, job: Job, *, reason: str) -> None:
         """Create a Job; one of that name already there is fine (a resumed step reads it)."""
         self._create("job", "/apis/batch/v1", job, reason)
 
@@ -371,8 +375,9 @@ class ClusterOps:
         """Set (None: remove) one label of the node."""
         self._patch_node(name, {"metadata": {"labels": {key: value}}}, action="label", reason=reason)
 
-    def _get_or_none(self, path: str) -> dict[str, Any] | None:
+    def _get_or_none(self, shape: type[K], path: str) -> K | None:
+        """The object at ``path`` as the engine reads it (``shape``), or None when there is none."""
         try:
-            return self.client.get(path)
+            return cast(K, self.client.get(path))
         except KubeNotFound:
             return None

@@ -21,7 +21,7 @@ PAUSABLE = frozenset({RunState.PENDING, RunState.RUNNING})
 class Requested:
     """The state a request left the run in, and whether an executor is running it."""
 
-    state: str
+    state: RunState
     live: bool
 
 

@@ -7,16 +7,16 @@ rollback use the mechanism the run started with: fleetctl never switches a clust
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from store.runs import RunView
 from store.states import StepState
 from upgrades.planfile import HelmPolicy, Install, Mechanism
+from upgrades.ports import ConfigMap, DaemonSet, Node
 from upgrades.rundoc import RunPlan
 
-Obj = dict[str, Any]
 HELM_CHART = "oci://ghcr.io/kata-containers/kata-deploy-charts/kata-deploy"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 RELEASE_NAME = "meta.helm.sh/release-name"
@@ -32,15 +32,15 @@ class DeploymentReader(Protocol):
 
     cluster: str
 
-    def find_daemonset(self, namespace: str, name: str) -> Obj | None:
+    def find_daemonset(self, namespace: str, name: str) -> DaemonSet | None:
         """A DaemonSet, or None."""
         ...
 
-    def config_map(self, namespace: str, name: str) -> Obj | None:
+    def config_map(self, namespace: str, name: str) -> ConfigMap | None:
         """A ConfigMap, or None."""
         ...
 
-    def list_nodes(self) -> Iterator[list[Obj]]:
+    def list_nodes(self) -> Iterator[list[Node]]:
         """Every Node, page by page."""
         ...
 
@@ -61,7 +61,7 @@ class Deployment:
         return doc
 
     @classmethod
-    def parse(cls, doc: dict[str, Any]) -> Deployment:
+    def parse(cls, doc: Mapping[str, str]) -> Deployment:
         """A stored document back."""
         return cls(Mechanism(doc["mechanism"]), doc.get("helmRelease") or None, doc.get("helmNamespace") or None)
 
@@ -106,7 +106,7 @@ def detect(reader: DeploymentReader, conf: Install) -> Deployment:
                 f"mode's ConfigMap {conf.namespace}/{conf.job_templates}, and no node has label {conf.label}; set "
                 "spec.install.namespace and daemonSet to your kata-deploy, or spec.install.mechanism: label"
             )
-    owner: Obj | None = None
+    owner: DaemonSet | ConfigMap | None = None
     if wanted == Mechanism.DAEMONSET:
         owner = _checked_daemonset(reader.cluster, ds, conf)
     elif wanted == Mechanism.JOB:
@@ -121,7 +121,7 @@ def detect(reader: DeploymentReader, conf: Install) -> Deployment:
     return Deployment(wanted, release, namespace)
 
 
-def _checked_daemonset(cluster: str, ds: Obj | None, conf: Install) -> Obj:
+def _checked_daemonset(cluster: str, ds: DaemonSet | None, conf: Install) -> DaemonSet:
     name = f"DaemonSet {conf.namespace}/{conf.daemonset}"
     if ds is None:
         raise DeploymentRefused(
@@ -144,7 +144,7 @@ def _checked_daemonset(cluster: str, ds: Obj | None, conf: Install) -> Obj:
     return ds
 
 
-def _checked_templates(cluster: str, templates: Obj | None, ds: Obj | None, conf: Install) -> Obj:
+def _checked_templates(cluster: str, templates: ConfigMap | None, ds: DaemonSet | None, conf: Install) -> ConfigMap:
     name = f"ConfigMap {conf.namespace}/{conf.job_templates}"
     if templates is None:
         hint = " (the cluster runs kata-deploy as a DaemonSet: use mechanism daemonset)" if ds is not None else ""
@@ -156,7 +156,7 @@ def _checked_templates(cluster: str, templates: Obj | None, ds: Obj | None, conf
     return templates
 
 
-def helm_owner(obj: Obj | None) -> tuple[str | None, str | None]:
+def helm_owner(obj: DaemonSet | ConfigMap | None) -> tuple[str | None, str | None]:
     """Helm's release name and namespace when Helm manages ``obj``."""
     if obj is None:
         return None, None

@@ -13,8 +13,7 @@ import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from clients.kube.client import KubeClient
 from clients.kube.errors import KubeApiError, KubePermanentError
@@ -28,7 +27,9 @@ from store.states import (
     FINISHED_STEPS,
     GateState,
     NodeOutcome,
+    OnBreach,
     Outcome,
+    RunKind,
     RunState,
     Step,
     StepState,
@@ -44,7 +45,7 @@ from upgrades.installs import installer_for
 from upgrades.lease import RunLease
 from upgrades.nodeflow import FlowContext, run_node
 from upgrades.planfile import PlanSpec, parse_plan
-from upgrades.ports import ClusterAPI, Ports
+from upgrades.ports import ClusterAPI, Node, Ports
 from upgrades.rundoc import RunPlan
 
 WINDOW_CLOSED = "the maintenance window closed; the run continues when it opens"
@@ -110,7 +111,7 @@ class Executor:
         self.store, self.clients, self.run_id, self.options = store, clients, run_id, options
         view = read_run(store, run_id)
         self.plan = RunPlan.parse(view.run.plan)
-        self.verb = "rolled back" if view.run.kind == "rollback" else "upgraded"  # what progress lines say
+        self.verb = "rolled back" if view.run.kind == RunKind.ROLLBACK else "upgraded"  # what progress lines say
         self.spec: PlanSpec = parse_plan(self.plan.source, where=f"run {run_id} plan")
         self.pool = self.plan.pool
         self.max_unavailable = self.plan.max_unavailable
@@ -136,7 +137,7 @@ class Executor:
         self._lost = threading.Event()
         self._stop_renewing = threading.Event()
         self._unavailable_cache: tuple[float, int] = (0.0, 0)
-        self._listed: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._listed: dict[tuple[str, str], tuple[float, Node]] = {}
         self._refused: KubePermanentError | None = None  # the first call the API server refused
 
     # --- the run ------------------------------------------------------------------------------
@@ -180,10 +181,11 @@ class Executor:
 
     def _renew(self) -> None:
         interval = max(0.2, self.options.lease_ttl.total_seconds() / 3)
-        while not self._stop_renewing.wait(interval):
+        while not self.clock.wait(self._stop_renewing, interval):
             try:
                 if not self.lease.renew():
                     self._lost.set()
+                    self.options.progress(f"run {self.run_id}: lost the run's lease; no new node starts")
                     return
             except KubeApiError:
                 continue  # a blip: the lease holds until its TTL; try again
@@ -237,7 +239,7 @@ class Executor:
         self.options.progress(f"run {self.run_id}: wave {number} done ({done}/{len(steps)} nodes {self.verb})")
         return Outcome.DONE
 
-    def _save_gate(self, number: int, state: str, message: str, results: list[GateCheckResult]) -> None:
+    def _save_gate(self, number: int, state: GateState, message: str, results: list[GateCheckResult]) -> None:
         set_wave(
             self.store,
             self.run_id,
@@ -300,6 +302,8 @@ class Executor:
                     elif result == NodeOutcome.INTERRUPTED:  # the node did not finish: neither does this wave
                         stop = Stop.INTERRUPTED
                     self.options.progress(f"run {self.run_id}: {step.cluster}/{step.node} {result}")
+        if stop in (Stop.WINDOW, Stop.BUDGET) and not fresh:  # it held no node back: the wave's end decides
+            return None  # (the breach check fails the wave; the next wave meets the shut window)
         return stop
 
     def _node(self, step: StepView) -> NodeOutcome:
@@ -352,7 +356,7 @@ class Executor:
             return Stop.PAUSED
         if state in (RunState.ABORTING, RunState.ABORTED):
             return Stop.ABORTED
-        if not windows.is_open(self.spec.window, datetime.now(UTC)):
+        if not windows.is_open(self.spec.window, self.clock.now()):
             return Stop.WINDOW
         return None
 
@@ -382,7 +386,7 @@ class Executor:
         """Pool nodes NotReady or cordoned, other than the ones this run has cordoned."""
         pool = set(self.pool)
         count = 0
-        listed: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        listed: dict[tuple[str, str], tuple[float, Node]] = {}
         for cluster, ops in self.ops.items():
             for page in ops.list_nodes():
                 at = self.clock.monotonic()
@@ -439,7 +443,7 @@ class Executor:
     def _pause(self, message: str, *, breach: bool = False) -> Outcome:
         set_run(self.store, self.run_id, state=RunState.PAUSED, message=message)
         self.options.progress(f"run {self.run_id}: paused: {message}")
-        if breach and self.spec.budget.on_breach == "rollback":
+        if breach and self.spec.budget.on_breach == OnBreach.ROLLBACK:
             from upgrades.launch import create_rollback  # launch imports this module
 
             rollback_id = create_rollback(self.store, self.run_id)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict
 
 from clients.prom import scrape_timed_out
 from store.states import GateState
@@ -23,6 +22,25 @@ from upgrades.ports import Metrics
 ValueSource = Metrics  # the name gates used before ports.py; PromSource is one
 
 
+class MeasurementRecord(TypedDict):
+    """One measurement as a wave's gate results store it."""
+
+    at: str  # ISO 8601, UTC
+    outcome: str  # an ``upgrades.analysis.MeasurementOutcome``
+    values: list[float]
+    message: str
+
+
+class StoredCheck(TypedDict):
+    """One check as ``wave.gate_results`` stores it."""
+
+    name: str
+    query: str
+    state: str  # a ``GateState``
+    message: str
+    measurements: list[MeasurementRecord]
+
+
 @dataclass
 class GateCheckResult:
     """One gate check's measurements and verdict (a node's health check is ``store.checks.CheckResult``)."""
@@ -31,9 +49,9 @@ class GateCheckResult:
     query: str
     state: GateState = GateState.RUNNING
     message: str = ""
-    measurements: list[dict[str, Any]] = field(default_factory=list)
+    measurements: list[MeasurementRecord] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> StoredCheck:
         """The stored form (wave.gate_results)."""
         return {
             "name": self.name,
@@ -114,7 +132,7 @@ def run_gate(
             history[r.name].append(m)
             r.measurements.append(
                 {
-                    "at": datetime.now(UTC).isoformat(),
+                    "at": clock.now().isoformat(),
                     "outcome": m.outcome,
                     "values": list(m.values[:20]),
                     "message": m.message,

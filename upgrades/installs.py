@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from store.images import image_for, image_tag
 from upgrades.clock import SYSTEM_CLOCK, Clock
@@ -16,7 +15,7 @@ from upgrades.flowerrors import NodeFailed
 from upgrades.installwait import install_failure, reports_target
 from upgrades.jobinstall import JobInstall
 from upgrades.planfile import Install, Mechanism
-from upgrades.ports import ClusterAPI, Installer
+from upgrades.ports import ClusterAPI, DaemonSet, Installer, Pod
 
 WATCH_WINDOW_S = 3.0  # install watches the node this long between looks at the kata-deploy pod
 STALE_REDELETES = 2  # a pod at another release than the target is deleted again at most this often
@@ -32,7 +31,7 @@ class DaemonSetInstall:
     def __init__(self, conf: Install, pins: dict[str, str], clock: Clock = SYSTEM_CLOCK) -> None:
         self.conf, self.pins, self.clock = conf, pins, clock
         self._lock = threading.Lock()  # one DaemonSet update at a time per run
-        self._at_target: dict[str, dict[str, Any]] = {}  # by cluster: once at the target, not read again
+        self._at_target: dict[str, DaemonSet] = {}  # by cluster: once at the target, not read again
 
     def install(
         self,
@@ -81,7 +80,7 @@ class DaemonSetInstall:
                     raise NodeFailed(f"kata-deploy failed on {node}: {failure}"[:500])
         raise NodeFailed(f"{node} did not report Kata {target} within {self.conf.timeout_s:g}s (spec.install.timeout)")
 
-    def _daemonset_at(self, ops: ClusterAPI, target: str) -> dict[str, Any]:
+    def _daemonset_at(self, ops: ClusterAPI, target: str) -> DaemonSet:
         conf = self.conf
         with self._lock:
             ds = self._at_target.get(ops.cluster)
@@ -125,12 +124,12 @@ class DaemonSetInstall:
             self.clock.sleep(OBSERVE_POLL_S)
 
 
-def _ready(pod: dict[str, Any]) -> bool:
+def _ready(pod: Pod) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def _image(ds: dict[str, Any]) -> str:
+def _image(ds: DaemonSet) -> str:
     return str(ds["spec"]["template"]["spec"]["containers"][0]["image"])
 
 

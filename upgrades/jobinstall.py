@@ -13,7 +13,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import cast
 
 import yaml
 
@@ -22,14 +22,13 @@ from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.flowerrors import NodeFailed
 from upgrades.installwait import reports_target
 from upgrades.planfile import Install
-from upgrades.ports import ClusterAPI
+from upgrades.ports import ClusterAPI, Job, Toleration
 
-Obj = dict[str, Any]
 JOB_POLL_S = 0.5  # how often a running install Job is read
 GONE_WAIT_S = 60.0  # how long an earlier, finished Job of the node's name may take to go
 RUN_LABEL, RELEASE_LABEL = "upgrade.fleetctl.io/run", "upgrade.fleetctl.io/release"
 KATA_LABEL = "katacontainers.io/kata-runtime"
-UNSCHEDULABLE = {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}
+UNSCHEDULABLE: Toleration = {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}
 
 
 class JobState(StrEnum):
@@ -40,7 +39,7 @@ class JobState(StrEnum):
     FAILED = "failed"
 
 
-def job_state(job: Obj) -> tuple[JobState, str]:
+def job_state(job: Job) -> tuple[JobState, str]:
     """The Job's state, and for a failed one its reason and message."""
     for cond in (job.get("status") or {}).get("conditions") or []:
         if cond.get("status") != "True":
@@ -61,7 +60,7 @@ def job_name(base: str, node: str) -> str:
     return f"{name[:54].rstrip('-')}-{digest}"
 
 
-def install_job(template: Obj, *, namespace: str, name: str, node: str, target: str, run_id: int) -> Obj:
+def install_job(template: Job, *, namespace: str, name: str, node: str, target: str, run_id: int) -> Job:
     """The per-node install Job: the chart's template for ``node`` at ``target`` (pure)."""
     job = copy.deepcopy(template)
     meta = job.setdefault("metadata", {})
@@ -83,7 +82,7 @@ def install_job(template: Obj, *, namespace: str, name: str, node: str, target: 
         t.get("key") == UNSCHEDULABLE["key"] or (t.get("operator") == "Exists" and not t.get("key"))
         for t in tolerations
     ):
-        tolerations.append(dict(UNSCHEDULABLE))
+        tolerations.append(UNSCHEDULABLE.copy())
     return job
 
 
@@ -93,7 +92,7 @@ class JobInstall:
     def __init__(self, conf: Install, pins: dict[str, str], clock: Clock = SYSTEM_CLOCK) -> None:
         self.conf, self.pins, self.clock = conf, pins, clock
         self._lock = threading.Lock()
-        self._templates: dict[str, Obj] = {}  # by cluster
+        self._templates: dict[str, Job] = {}  # by cluster
 
     def install(
         self,
@@ -141,7 +140,7 @@ class JobInstall:
             f"install Job {ns}/{name} did not finish within {self.conf.timeout_s:g}s (spec.install.timeout)"
         )
 
-    def _template(self, ops: ClusterAPI) -> Obj:
+    def _template(self, ops: ClusterAPI) -> Job:
         with self._lock:
             if ops.cluster not in self._templates:
                 cm = ops.config_map(self.conf.namespace, self.conf.job_templates)
@@ -155,10 +154,10 @@ class JobInstall:
                     raise NodeFailed(
                         f"install-job.yaml of {self.conf.namespace}/{self.conf.job_templates} is not a Job"
                     )
-                self._templates[ops.cluster] = loaded
+                self._templates[ops.cluster] = cast(Job, loaded)  # a Job manifest, as YAML read it
             return self._templates[ops.cluster]
 
-    def _clear(self, ops: ClusterAPI, node: str, job: Obj) -> None:
+    def _clear(self, ops: ClusterAPI, node: str, job: Job) -> None:
         """An earlier Job of the node's name (another run's, or the dispatcher's): deleted once it has
         finished, and waited for; one still running fails the node rather than race it."""
         meta = job["metadata"]
@@ -175,6 +174,6 @@ class JobInstall:
             self.clock.sleep(JOB_POLL_S)
 
 
-def _ours(job: Obj, run_id: int, target: str) -> bool:
+def _ours(job: Job, run_id: int, target: str) -> bool:
     labels = job["metadata"].get("labels") or {}
     return labels.get(RUN_LABEL) == str(run_id) and labels.get(RELEASE_LABEL) == target

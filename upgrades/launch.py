@@ -15,7 +15,7 @@ from store.errors import BadInputError
 from store.models import NodeStep, Release
 from store.query.reading import read_nodes
 from store.runs import DraftNode, StepFacts, create_run, read_run, set_run
-from store.states import RunState, Step, StepState
+from store.states import RunKind, RunState, Step, StepState
 from upgrades.planfile import PlanSpec
 from upgrades.planner import Candidate, Plan, make_plan
 from upgrades.rundoc import RunPlan
@@ -156,7 +156,7 @@ def create_rollback(store: Store, run_id: int) -> int:
     )
     rollback_id = create_run(
         store, name=f"{view.run.name}-rollback", target="previous", plan=plan, waves=list(groups.values()),
-        kind="rollback", parent_id=run_id,
+        kind=RunKind.ROLLBACK, parent_id=run_id,
     )  # fmt: skip
     set_run(store, run_id, state=RunState.ROLLED_BACK, message=f"rolled back by run {rollback_id}")
     return rollback_id

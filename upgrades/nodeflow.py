@@ -12,18 +12,17 @@ import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from clients.kube.errors import KubePermanentError, KubeTemporaryError
 from store.engine import Store
 from store.models import now
 from store.runs import DrainSummary, StepFacts, StepView, set_step
-from store.states import STEPS, NodeOutcome, Step, StepState
+from store.states import STEPS, Eviction, NodeEnd, NodeOutcome, OnTimeout, Step, StepState
 from upgrades import failpoints
 from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.flowerrors import NodeEnded, NodeFailed, NodeInterrupted, NodeSkipped
 from upgrades.planfile import DrainMode, PlanSpec
-from upgrades.ports import ClusterAPI, Installer
+from upgrades.ports import ClusterAPI, Installer, Node, Pod
 
 DRAIN_PARALLEL = 8  # evictions in flight per node
 EVICT_BACKOFF_MAX_S = 0.5  # a pod a PDB protects is asked again after poll, 2x poll, ... up to this
@@ -47,7 +46,7 @@ class FlowContext:
     interrupt: threading.Event = field(default_factory=threading.Event)  # stop at the next step boundary
 
 
-def run_node(ctx: FlowContext, ops: ClusterAPI, step: StepView, listed: dict[str, Any] | None = None) -> NodeOutcome:
+def run_node(ctx: FlowContext, ops: ClusterAPI, step: StepView, listed: Node | None = None) -> NodeOutcome:
     """Carry one node from its recorded step to the end (done, failed or skipped; interrupted on SIGTERM).
 
     ``listed`` is the node as a list of the wave's start just returned it: claim reads that
@@ -55,7 +54,7 @@ def run_node(ctx: FlowContext, ops: ClusterAPI, step: StepView, listed: dict[str
     start = STEPS.index(step.step) if step.step in STEPS else 0
     facts = StepFacts(**step.facts)
     cordoned = step.cordoned_by_us
-    seen: dict[str, Any] | None = None  # the node as claim read it, for cordon's guarded patch
+    seen: Node | None = None  # the node as claim read it, for cordon's guarded patch
     target = step.target_version or ctx.spec.target
     try:
         first = {} if step.started_at else {"started_at": now()}  # when the node first started: estimates use it
@@ -94,7 +93,7 @@ def run_node(ctx: FlowContext, ops: ClusterAPI, step: StepView, listed: dict[str
     except NodeEnded as exc:
         state = StepState.FAILED if isinstance(exc, NodeFailed) else StepState.SKIPPED
         ours = True if cordoned else None  # never someone else's cordon
-        _persist(ctx, lambda: ops.uncordon(step.node, state, ours=ours))
+        _persist(ctx, lambda: ops.uncordon(step.node, NodeEnd(state), ours=ours))
         reason, why, warning = f"FleetctlUpgrade{state.title()}", str(exc), state == StepState.FAILED
         _persist(ctx, lambda: ops.event(step.node, facts.get("uid"), reason, why, warning=warning))
         if exc.drain is not None:  # what the drain took, as a finished drain records it
@@ -118,7 +117,7 @@ def _give_back(
     note = f"stopped at {name}: {exc.message}"
     if cordoned:
         try:
-            _persist(ctx, lambda: ops.uncordon(step.node, "stopped", ours=True))
+            _persist(ctx, lambda: ops.uncordon(step.node, NodeEnd.STOPPED, ours=True))
             cordoned = False
         except KubePermanentError as again:
             note += (
@@ -135,7 +134,7 @@ def _give_back(
     )
 
 
-def _persist(ctx: FlowContext, call: Callable[[], Any]) -> None:
+def _persist(ctx: FlowContext, call: Callable[[], object]) -> None:
     """A write that must not be lost to a passing API failure (a failed node's uncordon)."""
     for attempt in range(STEP_RETRIES + 1):
         try:
@@ -154,10 +153,10 @@ def _step(
     name: str,
     target: str,
     facts: StepFacts,
-    seen: dict[str, Any] | None,
+    seen: Node | None,
     cordoned: bool,
-    listed: dict[str, Any] | None,
-) -> tuple[StepFacts, dict[str, Any] | None, bool]:
+    listed: Node | None,
+) -> tuple[StepFacts, Node | None, bool]:
     """Run one step; the facts, the node as claim saw it, and whether we hold its cordon, after it."""
     if name == Step.CLAIM:
         if "uid" not in facts:  # not claimed yet (a rollback step arrives with expectations only)
@@ -189,9 +188,7 @@ def _step(
     return facts, seen, cordoned
 
 
-def _claim(
-    ops: ClusterAPI, step: StepView, ctx: FlowContext, listed: dict[str, Any] | None
-) -> tuple[StepFacts, dict[str, Any]]:
+def _claim(ops: ClusterAPI, step: StepView, ctx: FlowContext, listed: Node | None) -> tuple[StepFacts, Node]:
     """What the node reports before anything changes (verify compares against it), and the node."""
     node = listed or ops.node(step.node)
     klm = (node["metadata"].get("annotations") or {}).get(KLM_STATUS)
@@ -212,7 +209,7 @@ def _claim(
     ), node
 
 
-def _evictable(pod: dict[str, Any]) -> bool:
+def _evictable(pod: Pod) -> bool:
     meta = pod["metadata"]
     if any(o.get("kind") == "DaemonSet" for o in meta.get("ownerReferences") or []):
         return False
@@ -247,9 +244,9 @@ def drain(ctx: FlowContext, ops: ClusterAPI, node: str) -> DrainSummary:
         for pod, outcome in zip(
             asks, _remove_all(ops, asks, policy.grace_period_s, policy.disable_eviction), strict=True
         ):
-            if outcome == "evicted":
+            if outcome == Eviction.EVICTED:
                 summary["removed"] += 1
-            elif outcome == "blocked":
+            elif outcome == Eviction.BLOCKED:
                 _note_refusal(summary, pod)
                 uid = pod["metadata"]["uid"]
                 backoff = min(EVICT_BACKOFF_MAX_S, 2 * retry_at.get(uid, (0.0, ctx.poll_s / 2))[1])
@@ -267,9 +264,9 @@ def drain(ctx: FlowContext, ops: ClusterAPI, node: str) -> DrainSummary:
         ctx.clock.sleep(min(pause, max(0.0, deadline - ctx.clock.monotonic())) or ctx.poll_s)
     names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods[:5])
     why = f"drain timed out after {policy.timeout_s:g}s; {len(pods)} pods remain ({names})"
-    if policy.on_timeout == "skip":
+    if policy.on_timeout == OnTimeout.SKIP:
         raise NodeSkipped(why + "; onTimeout: skip", drain=summary)
-    if policy.on_timeout == "wait-for-builds":
+    if policy.on_timeout == OnTimeout.WAIT_FOR_BUILDS:
         began = ctx.clock.monotonic()
         try:
             _wait_for_builds(ctx, ops, node, why)
@@ -281,7 +278,7 @@ def drain(ctx: FlowContext, ops: ClusterAPI, node: str) -> DrainSummary:
     raise NodeFailed(why + "; a PodDisruptionBudget may allow no disruption (onTimeout: fail)", drain=summary)
 
 
-def _note_refusal(summary: DrainSummary, pod: dict[str, Any]) -> None:
+def _note_refusal(summary: DrainSummary, pod: Pod) -> None:
     summary["refused"] += 1
     name = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
     if name not in summary["refusedPods"] and len(summary["refusedPods"]) < 5:
@@ -293,9 +290,9 @@ def _check(ctx: FlowContext) -> None:
         raise NodeInterrupted
 
 
-def _remove_all(ops: ClusterAPI, pods: list[dict[str, Any]], grace: int | None, delete: bool) -> list[str]:
+def _remove_all(ops: ClusterAPI, pods: list[Pod], grace: int | None, delete: bool) -> list[Eviction]:
     """Evict (or delete) the pods at once, as ``kubectl drain`` does: one node's pods wait on each
-    other no longer than the slowest. Each outcome is "evicted", "blocked" or "gone"."""
+    other no longer than the slowest."""
 
     if not pods:
         return []
@@ -303,12 +300,12 @@ def _remove_all(ops: ClusterAPI, pods: list[dict[str, Any]], grace: int | None, 
     targets = [f"pod/{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods]
     keys = ops.begin_many("delete-pod" if delete else "evict", targets, reason)  # one commit for the node's pods
 
-    def remove(pod: dict[str, Any], key: str) -> str:
+    def remove(pod: Pod, key: str) -> Eviction:
         meta = pod["metadata"]
         if not delete:
             return ops.evict(pod, grace, key)
         gone = ops.delete_pod(meta["namespace"], meta["name"], grace=grace, reason=reason, key=key)
-        return "evicted" if gone else "gone"
+        return Eviction.EVICTED if gone else Eviction.GONE
 
     if len(pods) <= 1:
         return [remove(p, k) for p, k in zip(pods, keys, strict=True)]
@@ -363,7 +360,7 @@ def _smoke(ctx: FlowContext, ops: ClusterAPI, node: str, runtime_class: str) -> 
     smoke = ctx.spec.verify.smoke
     assert smoke is not None
     name = f"fleetctl-smoke-{ops.run_id}-{node}"[:253]
-    pod = {
+    pod: Pod = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {

@@ -10,11 +10,209 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 from store.facts import NodeFacts
+from store.states import Eviction, NodeMark, Step
 
-Obj = dict[str, Any]
+# The Kubernetes objects the engine reads and writes, as far as it reads them: ``total=False``,
+# because the API leaves a field out rather than sending it empty. Other fields pass through.
+
+
+class OwnerReference(TypedDict, total=False):
+    """One ``metadata.ownerReferences`` entry."""
+
+    kind: str
+    name: str
+    controller: bool
+
+
+class ObjectMeta(TypedDict, total=False):
+    """An object's ``metadata``."""
+
+    name: str
+    namespace: str
+    uid: str
+    resourceVersion: str
+    generation: int
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    ownerReferences: list[OwnerReference]
+    deletionTimestamp: str
+
+
+class Condition(TypedDict, total=False):
+    """A ``status.conditions`` entry (Node, Pod, Job)."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+class NodeSpec(TypedDict, total=False):
+    """The part of a Node's spec the engine changes."""
+
+    unschedulable: bool
+
+
+class RuntimeHandler(TypedDict, total=False):
+    """A ``status.runtimeHandlers`` entry."""
+
+    name: str
+
+
+class NodeStatus(TypedDict, total=False):
+    """A Node's readiness and runtime handlers."""
+
+    conditions: list[Condition]
+    runtimeHandlers: list[RuntimeHandler]
+
+
+class Node(TypedDict, total=False):
+    """A Node (``facts`` reads the rest of it, the way the collector does)."""
+
+    metadata: ObjectMeta
+    spec: NodeSpec
+    status: NodeStatus
+
+
+class Container(TypedDict, total=False):
+    """A container of a pod template."""
+
+    name: str
+    image: str
+    command: list[str]
+
+
+class Toleration(TypedDict, total=False):
+    """A pod's toleration of a taint."""
+
+    key: str
+    operator: str
+    effect: str
+
+
+class PodSpec(TypedDict, total=False):
+    """Where a pod runs, and what."""
+
+    nodeName: str
+    nodeSelector: dict[str, str]
+    runtimeClassName: str
+    restartPolicy: str
+    activeDeadlineSeconds: int
+    tolerations: list[Toleration]
+    initContainers: list[Container]
+    containers: list[Container]
+
+
+class Waiting(TypedDict, total=False):
+    """A waiting container's reason (``CrashLoopBackOff``)."""
+
+    reason: str
+    message: str
+
+
+class ContainerState(TypedDict, total=False):
+    """A container's state; only waiting matters here."""
+
+    waiting: Waiting
+
+
+class ContainerStatus(TypedDict, total=False):
+    """A ``status.containerStatuses`` entry."""
+
+    state: ContainerState
+
+
+class PodStatus(TypedDict, total=False):
+    """A pod's phase, readiness and container states."""
+
+    phase: str
+    conditions: list[Condition]
+    containerStatuses: list[ContainerStatus]
+
+
+class Pod(TypedDict, total=False):
+    """A Pod."""
+
+    apiVersion: str
+    kind: str
+    metadata: ObjectMeta
+    spec: PodSpec
+    status: PodStatus
+
+
+class PodTemplate(TypedDict, total=False):
+    """A DaemonSet's or Job's pod template."""
+
+    metadata: ObjectMeta
+    spec: PodSpec
+
+
+class LabelSelector(TypedDict, total=False):
+    """A selector by labels."""
+
+    matchLabels: dict[str, str]
+
+
+class UpdateStrategy(TypedDict, total=False):
+    """A DaemonSet's update strategy: fleetctl needs ``OnDelete``."""
+
+    type: str
+
+
+class DaemonSetSpec(TypedDict, total=False):
+    """kata-deploy's DaemonSet spec."""
+
+    selector: LabelSelector
+    updateStrategy: UpdateStrategy
+    template: PodTemplate
+
+
+class DaemonSetStatus(TypedDict, total=False):
+    """Whether the controller has seen the template."""
+
+    observedGeneration: int
+
+
+class DaemonSet(TypedDict, total=False):
+    """A DaemonSet."""
+
+    metadata: ObjectMeta
+    spec: DaemonSetSpec
+    status: DaemonSetStatus
+
+
+class JobSpec(TypedDict, total=False):
+    """An install Job's spec."""
+
+    backoffLimit: int
+    template: PodTemplate
+
+
+class JobStatus(TypedDict, total=False):
+    """An install Job's progress."""
+
+    succeeded: int
+    conditions: list[Condition]
+
+
+class Job(TypedDict, total=False):
+    """A Job."""
+
+    apiVersion: str
+    kind: str
+    metadata: ObjectMeta
+    spec: JobSpec
+    status: JobStatus
+
+
+class ConfigMap(TypedDict, total=False):
+    """A ConfigMap (job mode's templates)."""
+
+    metadata: ObjectMeta
+    data: dict[str, str]
 
 
 class ClusterAPI(Protocol):
@@ -28,19 +226,19 @@ class ClusterAPI(Protocol):
         """Audit rows for writes about to be sent, in one commit; their keys."""
         ...
 
-    def node(self, name: str) -> Obj:
+    def node(self, name: str) -> Node:
         """The Node object."""
         ...
 
-    def list_nodes(self) -> Iterator[list[Obj]]:
+    def list_nodes(self) -> Iterator[list[Node]]:
         """Every Node, page by page."""
         ...
 
-    def facts(self, node: Obj, pins: dict[str, str]) -> NodeFacts:
+    def facts(self, node: Node, pins: dict[str, str]) -> NodeFacts:
         """What the node reports, read the way the collector reads it."""
         ...
 
-    def trace(self, name: str, step: str) -> None:
+    def trace(self, name: str, step: Step) -> None:
         """Annotate the node with the run and its current step."""
         ...
 
@@ -48,15 +246,15 @@ class ClusterAPI(Protocol):
         """Record on the node that an install of ``release`` finished now."""
         ...
 
-    def cordon(self, name: str, seen: Obj | None = None, *, next_step: str = "drain") -> bool:
+    def cordon(self, name: str, seen: Node | None = None, *, next_step: Step = Step.DRAIN) -> bool:
         """Cordon it unless someone else has; True when the cordon is ours."""
         ...
 
-    def uncordon(self, name: str, step: str = "done", *, ours: bool | None = None) -> bool:
+    def uncordon(self, name: str, step: NodeMark = Step.DONE, *, ours: bool | None = None) -> bool:
         """Undo our cordon (never someone else's); True when it did."""
         ...
 
-    def wait_node(self, name: str, ready: Callable[[Obj], bool], seconds: float) -> Obj | None:
+    def wait_node(self, name: str, ready: Callable[[Node], bool], seconds: float) -> Node | None:
         """Watch the node up to ``seconds`` until ``ready``; the node, or None."""
         ...
 
@@ -64,11 +262,11 @@ class ClusterAPI(Protocol):
         """Write an Event about the node."""
         ...
 
-    def pods_on(self, name: str, label_selector: str | None = None) -> list[Obj]:
+    def pods_on(self, name: str, label_selector: str | None = None) -> list[Pod]:
         """The node's pods (with a label selector)."""
         ...
 
-    def pod_list(self, name: str, label_selector: str | None = None) -> tuple[list[Obj], str]:
+    def pod_list(self, name: str, label_selector: str | None = None) -> tuple[list[Pod], str]:
         """The node's pods and the list's resourceVersion."""
         ...
 
@@ -76,8 +274,8 @@ class ClusterAPI(Protocol):
         """Watch up to ``seconds`` until none of ``uids`` is left; True when none is."""
         ...
 
-    def evict(self, pod: Obj, grace: int | None, key: str | None = None) -> str:
-        """Evict: "evicted", "blocked" (a PodDisruptionBudget said 429) or "gone"."""
+    def evict(self, pod: Pod, grace: int | None, key: str | None = None) -> Eviction:
+        """Evict: evicted, blocked (a PodDisruptionBudget said 429) or gone."""
         ...
 
     def delete_pod(
@@ -86,35 +284,35 @@ class ClusterAPI(Protocol):
         """Delete a pod; False when it was gone already."""
         ...
 
-    def pod(self, namespace: str, name: str) -> Obj | None:
+    def pod(self, namespace: str, name: str) -> Pod | None:
         """A pod, or None."""
         ...
 
-    def create_pod(self, pod: Obj, *, reason: str) -> None:
+    def create_pod(self, pod: Pod, *, reason: str) -> None:
         """Create a pod (nothing when it exists)."""
         ...
 
-    def daemonset(self, namespace: str, name: str) -> Obj:
+    def daemonset(self, namespace: str, name: str) -> DaemonSet:
         """A DaemonSet."""
         ...
 
-    def set_image(self, ds: Obj, image: str, *, reason: str) -> None:
+    def set_image(self, ds: DaemonSet, image: str, *, reason: str) -> None:
         """Set the DaemonSet's first container image."""
         ...
 
-    def find_daemonset(self, namespace: str, name: str) -> Obj | None:
+    def find_daemonset(self, namespace: str, name: str) -> DaemonSet | None:
         """A DaemonSet, or None."""
         ...
 
-    def config_map(self, namespace: str, name: str) -> Obj | None:
+    def config_map(self, namespace: str, name: str) -> ConfigMap | None:
         """A ConfigMap, or None."""
         ...
 
-    def job(self, namespace: str, name: str) -> Obj | None:
+    def job(self, namespace: str, name: str) -> Job | None:
         """A Job, or None."""
         ...
 
-    def create_job(self, job: Obj, *, reason: str) -> None:
+    def create_job(self, job: Job, *, reason: str) -> None:
         """Create a Job (nothing when it exists)."""
         ...
 

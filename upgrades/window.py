@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from dateutil.rrule import rrule, rrulestr
 
+from upgrades.clock import SYSTEM_CLOCK, Clock
+
 
 @dataclass(frozen=True)
 class Window:
@@ -58,8 +60,9 @@ def parse_exclusion(text: str) -> tuple[date, date]:
     return start, end
 
 
-def validate_window(window: Window) -> tuple[str, str, str] | None:
-    """(field, problem, hint) for a window that cannot work, else None."""
+def validate_window(window: Window, clock: Clock = SYSTEM_CLOCK) -> tuple[str, str, str] | None:
+    """(field, problem, hint) for a window that cannot work (an RRULE that never opens again
+    after ``clock.now()``), else None."""
     try:
         ZoneInfo(window.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -77,7 +80,7 @@ def validate_window(window: Window) -> tuple[str, str, str] | None:
                 "an HOURLY, MINUTELY or SECONDLY rule needs a DTSTART: its INTERVAL counts from there",
                 "e.g. DTSTART:20261201T000000\\nRRULE:FREQ=HOURLY;INTERVAL=6",
             )
-        if rule.after(datetime.now(ZoneInfo(window.timezone))) is None:
+        if rule.after(clock.now().astimezone(ZoneInfo(window.timezone))) is None:
             return "schedule", f"{window.schedule!r} never opens again", "check UNTIL and COUNT"
         return None
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collectors.inventory.nodefacts import NodeExtras, build_facts
@@ -21,6 +21,7 @@ from simulator import kata
 from simulator.fleet import FleetSpec, NodeSpec, make_fleet
 from simulator.world import World
 from store.facts import NodeFacts
+from store.states import Eviction, NodeMark, Step
 from upgrades.cluster import CORDONED_BY, CURRENT_VERSION, RUN_ANNOTATION, STEP_ANNOTATION
 
 Obj = dict[str, Any]
@@ -28,19 +29,36 @@ DEPLOY_NS, DEPLOY_DS = "kube-system", "kata-deploy"
 
 
 class FakeClock:
-    """Seconds that pass only when something waits (thread-safe: nodes run on threads)."""
+    """Seconds that pass only when something sleeps (thread-safe: nodes run on threads), and a
+    wall time that moves with them from ``wall`` (UTC)."""
 
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self._lock = threading.Lock()
+    WALL = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+    def __init__(self, start: float = 1000.0, *, wall: datetime = WALL) -> None:
+        self.start, self.seconds, self.wall = start, start, wall
+        self._moved = threading.Condition()
 
     def monotonic(self) -> float:
-        with self._lock:
-            return self.now
+        with self._moved:
+            return self.seconds
+
+    def now(self) -> datetime:
+        with self._moved:
+            return self.wall + timedelta(seconds=self.seconds - self.start)
 
     def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.now += max(0.0, seconds)
+        with self._moved:
+            self.seconds += max(0.0, seconds)
+            self._moved.notify_all()
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """Until ``event`` is set, or until others' sleeps have moved the clock ``seconds`` on
+        (waiting moves nothing; the event is looked at every few real milliseconds)."""
+        with self._moved:
+            until = self.seconds + max(0.0, seconds)
+            while not event.is_set() and self.seconds < until:
+                self._moved.wait(0.005)
+        return event.is_set()
 
 
 @dataclass
@@ -128,10 +146,19 @@ class FakeCluster:
 
     def _installed(self, name: str, release: str) -> None:
         spec = self.specs[name]
-        label = self.nodes[name]["metadata"].get("labels", {}).get(self.install_label)
+        old = self.nodes[name]
+        label = old["metadata"].get("labels", {}).get(self.install_label)
+        ours = {
+            k: v
+            for k, v in old["metadata"]["annotations"].items()
+            if k in (CORDONED_BY, RUN_ANNOTATION, STEP_ANNOTATION)
+        }
         self.nodes[name] = self.world.build_node(spec, release)
-        if label is not None:  # what fleetctl set stays set
+        if label is not None:  # what fleetctl set stays set: the label, its annotations, the cordon
             self.nodes[name]["metadata"]["labels"][self.install_label] = label
+        self.nodes[name]["metadata"]["annotations"].update(ours)
+        if old["spec"].get("unschedulable"):
+            self.nodes[name]["spec"]["unschedulable"] = True
         self.installs[name] = self.installs.get(name, 0) + 1
         self.add_pod(f"kata-deploy-{name}", DEPLOY_NS, name, labels={"name": DEPLOY_DS}, image=kata.deploy_image(release),
                      owner="DaemonSet")  # fmt: skip
@@ -161,14 +188,14 @@ class FakeCluster:
     def facts(self, node: Obj, pins: dict[str, str]) -> NodeFacts:
         return build_facts(node, NodeExtras(), pins)
 
-    def trace(self, name: str, step: str) -> None:
+    def trace(self, name: str, step: Step) -> None:
         self._raise("trace", name)
         with self._lock:
             self.nodes[name]["metadata"]["annotations"].update(
                 {RUN_ANNOTATION: str(self.run_id), STEP_ANNOTATION: step}
             )
 
-    def cordon(self, name: str, seen: Obj | None = None, *, next_step: str = "drain") -> bool:
+    def cordon(self, name: str, seen: Obj | None = None, *, next_step: Step = Step.DRAIN) -> bool:
         self._raise("cordon", name)
         with self._lock:
             node = self.nodes[name]
@@ -180,7 +207,7 @@ class FakeCluster:
             node["metadata"]["annotations"].update({CORDONED_BY: self.marker, STEP_ANNOTATION: next_step})
             return True
 
-    def uncordon(self, name: str, step: str = "done", *, ours: bool | None = None) -> bool:
+    def uncordon(self, name: str, step: NodeMark = Step.DONE, *, ours: bool | None = None) -> bool:
         self._raise("uncordon", name)
         with self._lock:
             node = self.nodes[name]
@@ -226,17 +253,17 @@ class FakeCluster:
             self.clock.sleep(seconds)
         return not left
 
-    def evict(self, pod: Obj, grace: int | None, key: str | None = None) -> str:
+    def evict(self, pod: Obj, grace: int | None, key: str | None = None) -> Eviction:
         meta = pod["metadata"]
         self._raise("evict", meta["name"])
         with self._lock:
             if (meta["namespace"], meta["name"]) not in self.pods:
-                return "gone"
+                return Eviction.GONE
             if self.refusals.get(meta["name"], 0) > 0:
                 self.refusals[meta["name"]] -= 1
-                return "blocked"
+                return Eviction.BLOCKED
             del self.pods[(meta["namespace"], meta["name"])]
-            return "evicted"
+            return Eviction.EVICTED
 
     def delete_pod(
         self, namespace: str, name: str, *, grace: int | None = None, reason: str = "", key: str | None = None

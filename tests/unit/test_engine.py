@@ -5,8 +5,9 @@ test runs in milliseconds, and none depends on the machine's speed."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,20 @@ from clients.kube.errors import KubeForbidden
 from store.engine import Store
 from store.migrate import open_store
 from store.models import now
-from store.runs import read_run
+from store.runs import claim_run, read_run, release_run
 from store.snapshots import record_snapshot
-from store.states import NodeOutcome, Outcome, RunState, Step, StepState
+from store.states import NodeOutcome, Outcome, RunState, Step, StepState, WaveState
 from tests.support.fakecluster import FakeClock, FakeCluster, FakeLock, small_fleet
+from upgrades.controls import Requested, request_abort, request_pause
 from upgrades.deployment import HELM_CHART, helm_lines
-from upgrades.executor import Executor, ExecutorOptions
+from upgrades.executor import WINDOW_CLOSED, Executor, ExecutorOptions
 from upgrades.launch import create_rollback, create_run_from_plan, plan_from_store
+from upgrades.lease import RunLease, RunLockedError
 from upgrades.plandoc import plan_doc
 from upgrades.planfile import parse_plan
-from upgrades.ports import Ports
+from upgrades.ports import Ports, RunLock
+from upgrades.scheduling import reopen
+from upgrades.window import Window, next_opening
 
 TARGET = "4.1.0"
 
@@ -42,12 +47,12 @@ class Engine:
     lock: FakeLock
     metrics: Any = None
 
-    def executor(self, **options: Any) -> Executor:
+    def executor(self, lock: RunLock | None = None, **options: Any) -> Executor:
         def cluster(_name: str, run_id: int) -> FakeCluster:
             self.cluster.run_id, self.cluster.marker = run_id, f"run-{run_id}"
             return self.cluster
 
-        ports = Ports(cluster=cluster, lock=lambda _names, _run: self.lock, metrics=self.metrics)
+        ports = Ports(cluster=cluster, lock=lambda _names, _run: lock or self.lock, metrics=self.metrics)
         return Executor(
             self.store, {}, self.run_id, ExecutorOptions(poll_s=0.01, clock=self.clock, **options), ports=ports
         )
@@ -66,8 +71,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def engine(store: Store, nodes: int = 4, *, metrics: Any = None, **spec: Any) -> Engine:
-    clock = FakeClock()
+def engine(store: Store, nodes: int = 4, *, metrics: Any = None, clock: FakeClock | None = None, **spec: Any) -> Engine:
+    clock = clock or FakeClock()
     cluster = FakeCluster(small_fleet(nodes), clock)
     with store.write() as session:
         facts = [cluster.facts(n, {}) for n in cluster.nodes.values()]
@@ -167,7 +172,7 @@ def test_no_more_nodes_are_out_at_once_than_max_unavailable(store: Store) -> Non
     peak, together = 0, threading.Barrier(2, timeout=120)  # a safety net: the two meet at once
     cordon = e.cluster.cordon
 
-    def counting(name: str, seen: Any = None, *, next_step: str = "drain") -> bool:
+    def counting(name: str, seen: Any = None, *, next_step: Step = Step.DRAIN) -> bool:
         nonlocal peak
         ours = cordon(name, seen, next_step=next_step)
         peak = max(peak, len(e.cordoned()))
@@ -368,3 +373,158 @@ def test_a_cluster_without_kata_deploy_pauses_the_run_and_says_what_to_set(store
     assert e.executor().execute() == Outcome.PAUSED
     message = read_run(store, e.run_id).run.message
     assert "no kata-deploy found" in message and "spec.install.mechanism: label" in message and e.cluster.installs == {}
+
+
+def test_a_gate_failing_on_its_value_pauses_the_run_before_the_next_wave(store: Store) -> None:
+    e = engine(store, 2, metrics=Metrics([5.0]), waves={"sizes": [1]}, gates=GATE)
+    assert e.executor().execute() == Outcome.PAUSED
+    view = read_run(store, e.run_id)
+    assert [w.gate_state for w in view.waves] == ["failed", None] and view.waves[0].state == WaveState.FAILED
+    assert "gate errors failed: 1 failed measurements (failureLimit 0)" in view.run.message, view.run.message
+    assert "5" in view.run.message and "no data" not in view.run.message
+    first, second = (view.wave_steps(n)[0].node for n in (1, 2))
+    assert e.cluster.installs == {first: 1} and e.steps()[second].state == StepState.PENDING
+    assert e.metrics.queries == 1 and not e.cordoned()
+
+
+def test_a_wave_over_its_budget_with_on_breach_rollback_takes_the_wave_back(store: Store) -> None:
+    e = engine(store, 4, waves={"sizes": [2, 2], "maxUnavailable": 1}, drain={"timeout": "30s", "onTimeout": "fail"},
+               failureBudget={"perWave": 0, "perRun": "100%", "onBreach": "rollback"})  # fmt: skip
+    before = {n: e.cluster.facts(obj, {}).kata_version for n, obj in e.cluster.nodes.items()}
+    view = read_run(store, e.run_id)
+    (good, bad), later = [s.node for s in view.wave_steps(1)], [s.node for s in view.wave_steps(2)]
+    e.cluster.add_pod("app-0", "apps", bad)
+    e.cluster.refusals["app-0"] = 10**6  # the wave's second node: its drain times out, before any install
+    assert e.executor().execute() == Outcome.ROLLED_BACK
+    view = read_run(store, e.run_id)
+    assert view.run.state == RunState.ROLLED_BACK and [w.state for w in view.waves] == ["failed", "pending"]
+    rollback_id = int(view.run.message.removeprefix("rolled back by run "))
+    back = read_run(store, rollback_id)
+    assert back.run.kind == "rollback" and back.run.state == RunState.DONE and [s.node for s in back.steps] == [good]
+    assert back.run.message == "every node rolled back"
+    assert e.steps()[bad].state == StepState.FAILED and "(onTimeout: fail)" in e.steps()[bad].message
+    assert e.cluster.installs == {good: 2}  # up, and back: the failed node and wave 2 were never installed
+    assert e.cluster.facts(e.cluster.nodes[good], {}).kata_version == before[good]
+    assert all(e.cluster.calls.count("cordon", n) == 0 for n in later) and not e.cordoned()
+
+
+def stop_after_first_install(e: Engine, request: Callable[[], object]) -> list[object]:
+    """Make ``request`` when the first node has installed (it is still cordoned, in flight), then
+    let a second of fake time pass so the executor reads its controls again; what it saw."""
+    seen: list[object] = []
+    mark, lock = e.cluster.mark_installed, threading.Lock()
+
+    def requesting(name: str, release: str) -> None:
+        mark(name, release)
+        with lock:
+            if not seen:
+                seen.extend([request(), read_run(e.store, e.run_id).run.state, name in e.cordoned()])
+                e.clock.sleep(1.0)
+
+    e.cluster.mark_installed = requesting  # type: ignore[method-assign]
+    return seen
+
+
+def test_a_pause_requested_mid_run_lets_the_node_in_flight_finish_and_starts_no_other(store: Store) -> None:
+    e = engine(store, 3, waves={"sizes": [3], "maxUnavailable": 1})
+    seen = stop_after_first_install(e, lambda: request_pause(store, e.run_id))
+    assert e.executor(RunLease(store, [], e.run_id, ttl=timedelta(seconds=30))).execute() == Outcome.PAUSED
+    assert seen == [Requested(RunState.PAUSING, live=True), RunState.PAUSING, True]  # in flight, still cordoned
+    view = read_run(store, e.run_id)
+    assert view.run.state == RunState.PAUSED and view.run.message == "paused by request" and view.run.holder is None
+    assert view.waves[0].state == WaveState.PAUSED
+    (done,) = e.cluster.installs
+    assert {n: s.state for n, s in e.steps().items()} == {n: StepState.DONE if n == done else StepState.PENDING
+                                                          for n in e.cluster.nodes}  # fmt: skip
+    assert e.cluster.calls.count("cordon") == 1 and not e.cordoned()
+    reopen(store, e.run_id)  # resume: the others go, the first is not installed again
+    assert e.executor().execute() == Outcome.DONE and e.cluster.installs == dict.fromkeys(e.cluster.nodes, 1)
+
+
+def test_an_abort_requested_mid_run_finishes_the_nodes_in_flight_and_uncordons_them(store: Store) -> None:
+    e = engine(store, 4, waves={"sizes": [4], "maxUnavailable": 2})
+    seen = stop_after_first_install(e, lambda: request_abort(store, e.run_id))
+    assert e.executor(RunLease(store, [], e.run_id, ttl=timedelta(seconds=30))).execute() == Outcome.ABORTED
+    assert seen == [Requested(RunState.ABORTING, live=True), RunState.ABORTING, True]
+    view = read_run(store, e.run_id)
+    assert view.run.state == RunState.ABORTED and view.run.message == "aborted; nodes in flight finished"
+    states = {n: s.state for n, s in e.steps().items()}
+    in_flight = sorted(e.cluster.installs)  # the two that had started: both finished
+    assert len(in_flight) == 2 and e.cluster.installs == dict.fromkeys(in_flight, 1)
+    assert states == {n: StepState.DONE if n in in_flight else StepState.PENDING for n in e.cluster.nodes}
+    assert e.cluster.calls.count("cordon") == 2 and not e.cordoned()
+    assert e.executor().execute() == Outcome.ABORTED and e.cluster.calls.count("cordon") == 2  # it stays ended
+
+
+def test_a_lost_lease_stops_the_executor_and_leaves_the_run_resumable(store: Store) -> None:
+    e = engine(store, 3, waves={"sizes": [3], "maxUnavailable": 1})
+    lost, thief = threading.Event(), "elsewhere/1/other"
+
+    def progress(line: str) -> None:
+        if "lost the run's lease" in line:
+            lost.set()
+
+    def steal() -> None:  # another executor takes the store's lock; ours finds out at its next renewal
+        assert claim_run(store, e.run_id, thief, timedelta(seconds=30), holder_alive=lambda _h: False) is None
+        e.clock.sleep(30.0)  # past the renewal interval (a third of lease_ttl)
+        assert lost.wait(timeout=60), "the executor did not notice"
+
+    stop_after_first_install(e, steal)
+    lease = RunLease(store, [], e.run_id, ttl=timedelta(seconds=30))
+    assert e.executor(lease, progress=progress, lease_ttl=timedelta(seconds=30)).execute() == Outcome.PAUSED
+    view = read_run(store, e.run_id)
+    assert view.run.state == RunState.PAUSED and "another executor took the run's lease" in view.run.message
+    assert view.run.holder == thief  # its release gave back nothing that was no longer its own
+    (done,) = e.cluster.installs  # the node in flight finished; no other started
+    assert e.steps()[done].state == StepState.DONE and not e.cordoned()
+    assert sum(s.state == StepState.PENDING for s in view.steps) == 2
+    release_run(store, e.run_id, thief)
+    reopen(store, e.run_id)
+    again = RunLease(store, [], e.run_id, ttl=timedelta(seconds=30))
+    assert e.executor(again).execute() == Outcome.DONE and e.cluster.installs == dict.fromkeys(e.cluster.nodes, 1)
+
+
+def test_a_second_executor_is_refused_while_one_holds_the_run(store: Store) -> None:
+    e = engine(store, 2, waves={"sizes": [2], "maxUnavailable": 1})
+
+    def second() -> object:
+        try:
+            e.executor(RunLease(store, [], e.run_id, ttl=timedelta(seconds=30))).execute()
+        except RunLockedError as exc:
+            return str(exc)
+        return "not refused"
+
+    seen = stop_after_first_install(e, second)
+    assert e.executor(RunLease(store, [], e.run_id, ttl=timedelta(seconds=30))).execute() == Outcome.DONE
+    assert f"run {e.run_id} is being executed by" in str(seen[0]) and seen[1] == RunState.RUNNING
+    assert e.cluster.installs == dict.fromkeys(e.cluster.nodes, 1) and e.cluster.calls.count("cordon") == 2
+    assert read_run(store, e.run_id).run.holder is None and not e.cordoned()
+
+
+def test_a_run_waits_outside_its_window_and_starts_nodes_only_inside_it(store: Store) -> None:
+    window = Window("0 22 * * *", 60.0)  # a minute a day: one 2-minute install fits in each opening
+    clock = FakeClock(wall=datetime(2026, 11, 26, 21, 59, tzinfo=UTC))
+    e = engine(store, 3, clock=clock, waves={"sizes": [3], "maxUnavailable": 1},
+               window={"schedule": window.schedule, "duration": "1m", "timezone": "UTC"})  # fmt: skip
+    e.cluster.install_seconds = dict.fromkeys(e.cluster.install_seconds, 120.0)
+    assert e.executor().execute() == Outcome.PAUSED  # 21:59: shut
+    assert read_run(store, e.run_id).run.message == WINDOW_CLOSED
+    assert {s.state for s in e.steps().values()} == {StepState.PENDING} and e.cluster.calls.count("cordon") == 0
+    started: list[datetime] = []
+    cordon = e.cluster.cordon
+
+    def when(name: str, seen: Any = None, *, next_step: Step = Step.DRAIN) -> bool:
+        started.append(clock.now())
+        return cordon(name, seen, next_step=next_step)
+
+    e.cluster.cordon = when  # type: ignore[method-assign]
+    for day in range(3):
+        opening = next_opening(window, clock.now())
+        assert opening is not None and opening == datetime(2026, 11, 26 + day, 22, tzinfo=UTC)
+        clock.sleep((opening - clock.now()).total_seconds())
+        reopen(store, e.run_id)  # what a schedule does at the opening
+        outcome = e.executor().execute()
+        assert len(e.cluster.installs) == day + 1 and not e.cordoned()
+        assert outcome == (Outcome.DONE if day == 2 else Outcome.PAUSED)
+        assert read_run(store, e.run_id).run.message == ("every node upgraded" if day == 2 else WINDOW_CLOSED)
+    assert [(t.day, t.hour, t.minute) for t in started] == [(26 + d, 22, 0) for d in range(3)]
