@@ -27,7 +27,7 @@ GATE = "scrape-failures"
 
 
 @dataclass
-class Outcome:
+class ScenarioResult:
     """What the scenario saw: the gate that stopped the rollout and whether the rollback finished."""
 
     gate: str | None
@@ -101,7 +101,7 @@ def run_scenario(
     *,
     scrape_s: float = 1.0,
     per_arch: int = 4,
-) -> Outcome:
+) -> ScenarioResult:
     """Collect, plan, roll out into a regression, stop at the gate, roll back; narrate as it goes."""
     client = open_clients(sim.kubeconfig)[0]
     collect_cluster(client, store, kernel_pins(store), retry=RetryPolicy(base=0.05))
@@ -160,7 +160,7 @@ def run_scenario(
     say(
         f"6. Rolled back {rolled} nodes; the simulator {'confirms every node is back' if restored else 'shows nodes NOT back'}."
     )
-    return Outcome(
+    return ScenarioResult(
         gate=GATE if stopped is not None else None,
         wave=stopped.number if stopped else None,
         first_s390x=first_s390x,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleetctl.demo_scenario import Outcome
+from fleetctl.demo_scenario import ScenarioResult
 from simulator.prometheus import scrape_interval_for
 
 
@@ -12,27 +12,27 @@ from simulator.prometheus import scrape_interval_for
     ("outcome", "summary", "as_designed"),
     [
         (
-            Outcome("scrape-failures", 3, 3, "gate failed", 10, True),
+            ScenarioResult("scrape-failures", 3, 3, "gate failed", 10, True),
             "Summary: the gate 'scrape-failures' stopped the rollout at wave 3, the first wave with s390x nodes; "
             "10 nodes rolled back.",
             True,
         ),
         (
-            Outcome("scrape-failures", 1, 3, "no data", 2, True),
+            ScenarioResult("scrape-failures", 1, 3, "no data", 2, True),
             "Summary: the gate 'scrape-failures' stopped the rollout at wave 1, not the first wave with s390x nodes "
             "(wave 3): no data; 2 nodes rolled back.",
             False,
         ),
-        (Outcome(None, None, 3, "", 12, True), "Summary: no gate stopped the rollout; 12 nodes rolled back.", False),
+        (ScenarioResult(None, None, 3, "", 12, True), "Summary: no gate stopped the rollout; 12 nodes rolled back.", False),
         (
-            Outcome("scrape-failures", 3, 3, "gate failed", 10, False),
+            ScenarioResult("scrape-failures", 3, 3, "gate failed", 10, False),
             "Summary: the gate 'scrape-failures' stopped the rollout at wave 3, the first wave with s390x nodes; "
             "10 nodes rolled back, but NOT every node is back.",
             False,
         ),
     ],
 )
-def test_the_summary_says_what_happened(outcome: Outcome, summary: str, as_designed: bool) -> None:
+def test_the_summary_says_what_happened(outcome: ScenarioResult, summary: str, as_designed: bool) -> None:
     assert outcome.summary() == summary
     assert outcome.as_designed is as_designed
 
