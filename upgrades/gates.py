@@ -76,9 +76,14 @@ def no_data_reason(source: Metrics, nodes: Sequence[str]) -> str:
         )
     slow = sorted(node for node, error in down.items() if scrape_timed_out(error))
     gone = sorted(set(down) - set(slow))
-    parts = [f"{len(slow)} answer after scrape_timeout (slow, not gone: {_few(slow)})"] if slow else []
-    parts += [f"{len(gone)} are down ({_few(gone)})"] if gone else []
+    parts = [f"{len(slow)} {_verb(slow, 'answers', 'answer')} after scrape_timeout (slow, not gone: {_few(slow)})"]
+    parts = parts if slow else []
+    parts += [f"{len(gone)} {_verb(gone, 'is', 'are')} down ({_few(gone)})"] if gone else []
     return "kata-monitor on these nodes: " + "; ".join(parts)
+
+
+def _verb(names: Sequence[str], one: str, many: str) -> str:
+    return one if len(names) == 1 else many
 
 
 def _few(names: Sequence[str], shown: int = 3) -> str:

@@ -10,6 +10,7 @@ import threading
 from typing import Annotated, NoReturn
 
 import typer
+from typer._click.core import Command
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # Typer's own Click
 
 from fleetctl.cli import (
@@ -151,6 +152,30 @@ def _command_name(argv: list[str]) -> str | None:
     return None
 
 
+_TYPE_WORDS = {
+    "Input should be a valid integer, unable to parse string as an integer": "it must be a whole number",
+    "Input should be a valid number, unable to parse string as a number": "it must be a number",
+    "Input should be a valid boolean, unable to interpret input": "it must be true or false",
+}
+
+
+def _plain(message: str) -> str:
+    """A usage error's message without the validation library's wording."""
+    for library, words in _TYPE_WORDS.items():
+        message = message.replace(library, words)
+    return message
+
+
+def _usage_where(exc: UsageError, argv: list[str], root: Command) -> str:
+    """The command a usage error belongs to. Click reports an option's missing value with no
+    context; when that option is not a global one, it is the sub-command's."""
+    if exc.ctx is not None:
+        return exc.ctx.command_path
+    option, name = getattr(exc, "option_name", None), _command_name(argv)
+    top = {opt for param in root.params for opt in getattr(param, "opts", [])}
+    return f"fleetctl {name}" if option and name and option not in top else "fleetctl"
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code. Every error becomes a code here, and only here.
 
@@ -167,8 +192,8 @@ def run(argv: list[str] | None = None) -> int:
             typer.echo(exc.ctx.get_help(), err=True)
         return ExitCode.BAD_INPUT
     except UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx else "fleetctl"
-        err(f"error: {where}: {exc.format_message()}\n  hint: see `{where} --help`")
+        where = _usage_where(exc, sys.argv[1:] if argv is None else argv, command)
+        err(f"error: {where}: {_plain(exc.format_message())}\n  hint: see `{where} --help`")
         return ExitCode.BAD_INPUT
     except ClickException as exc:  # a file Click could not open, and the like
         err(f"error: {exc.format_message()}")

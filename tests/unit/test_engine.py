@@ -235,9 +235,9 @@ def test_a_gate_without_data_pauses_the_run(store: Store) -> None:
     ("down", "why"),
     [
         ({"FIRST": 'Get "http://x/metrics": context deadline exceeded'},
-         "kata-monitor on these nodes: 1 answer after scrape_timeout (slow, not gone: FIRST)"),
+         "kata-monitor on these nodes: 1 answers after scrape_timeout (slow, not gone: FIRST)"),
         ({"FIRST": "connection refused", "elsewhere": "connection refused"},
-         "kata-monitor on these nodes: 1 are down (FIRST)"),
+         "kata-monitor on these nodes: 1 is down (FIRST)"),
         ({}, "every kata-monitor target of these nodes is up: the query matches no series yet"),
         (None, "Prometheus did not say which kata-monitor targets are down"),
     ],
