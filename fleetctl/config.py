@@ -34,6 +34,7 @@ class FileConfig:
     prometheus: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    selectors: dict[str, Any] = field(default_factory=dict)
 
 
 _FIELDS: dict[str, type] = {
@@ -46,6 +47,7 @@ _FIELDS: dict[str, type] = {
     "prometheus": dict,
     "health": dict,
     "metrics": dict,
+    "selectors": dict,
 }
 _PROMETHEUS_FIELDS: dict[str, type | tuple[type, ...]] = {
     "url": str,
@@ -54,6 +56,11 @@ _PROMETHEUS_FIELDS: dict[str, type | tuple[type, ...]] = {
     "timeout_s": (int, float),
 }
 _METRICS_FIELDS: dict[str, type | tuple[type, ...]] = {"per_node": bool}
+_SELECTOR_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "kata_deploy": str,
+    "cloud_api_adaptor": str,
+    "kata_monitor": list,
+}
 
 
 def default_config_path() -> Path:
@@ -95,6 +102,29 @@ def _check_table(path: Path, table: str, values: dict[str, Any], fields: dict[st
             )
 
 
+def _check_selectors(path: Path, values: dict[str, Any]) -> None:
+    """``[selectors]``: label selectors the API server would accept (``kata_monitor`` is a list of them)."""
+    from clients.kube.selectors import label_selector_problem
+
+    _check_table(path, "selectors", values, _SELECTOR_FIELDS)
+    for key, value in values.items():
+        for i, selector in enumerate(value if isinstance(value, list) else [value]):
+            name = f"selectors.{key}" + (f"[{i}]" if isinstance(value, list) else "")
+            problem = label_selector_problem(selector) if isinstance(selector, str) else "it is not a string"
+            if problem:
+                raise ConfigError(
+                    f"field '{name}' is not a label selector: {problem}",
+                    where=str(path),
+                    hint='write it as kubectl -l takes it, e.g. kata_deploy = "name=kata-deploy"',
+                )
+        if isinstance(value, list) and not value:
+            raise ConfigError(
+                "field 'selectors.kata_monitor' is empty",
+                where=str(path),
+                hint='name at least one, e.g. kata_monitor = ["app.kubernetes.io/name=kata-monitor"]',
+            )
+
+
 def _validate(path: Path, data: dict[str, Any]) -> FileConfig:
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -112,6 +142,7 @@ def _validate(path: Path, data: dict[str, Any]) -> FileConfig:
         values[key] = value
     _check_table(path, "prometheus", values.get("prometheus") or {}, _PROMETHEUS_FIELDS)
     _check_table(path, "metrics", values.get("metrics") or {}, _METRICS_FIELDS)
+    _check_selectors(path, values.get("selectors") or {})
     if values.get("health"):
         from collectors.health.thresholds import thresholds_from
 

@@ -11,6 +11,7 @@ from fleetctl.config import FileConfig
 
 if TYPE_CHECKING:
     from clients.prom import PromConfig
+    from collectors.inventory.pods import PodSelectors
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,16 @@ class Settings:
     collect_interval: str = "30s"
     collect_parallel: int = 8  # clusters collected at once (collect --all-contexts, serve)
     metrics_per_node: bool = True  # [metrics] per_node: serve exports per-node fleet series
+    selectors: dict[str, Any] = field(default_factory=dict)  # [selectors]: the pods the collector reads
+
+    def pod_selectors(self) -> PodSelectors:
+        """The collector's pod selectors: ``[selectors]`` over the defaults."""
+        from collectors.inventory.pods import PodSelectors
+
+        chosen = dict(self.selectors)
+        if "kata_monitor" in chosen:
+            chosen["kata_monitor"] = tuple(chosen["kata_monitor"])
+        return PodSelectors(**chosen)
 
     def prom_config(self, url: str | None = None) -> PromConfig | None:
         """Prometheus settings: ``url`` (a flag) over the config's ``[prometheus] url``; None without either."""
@@ -58,6 +69,7 @@ def resolve_settings(
         prometheus=dict(file.prometheus),
         health=dict(file.health),
         metrics_per_node=bool(file.metrics.get("per_node", True)),
+        selectors=dict(file.selectors),
     )
 
 

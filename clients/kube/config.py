@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import binascii
+import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,10 @@ from kubernetes.config.config_exception import ConfigException
 
 from store.errors import BadInputError, yaml_problem
 from store.redaction import register_secret
+
+# urllib3 logs each retry of a refused connection as a warning with the library's exception text; the
+# collector reports the failure itself, in words, once.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 POOL_CONNECTIONS = 128
 """Keep-alive connections per cluster. A rollout runs one thread per node in flight (up to
@@ -36,7 +43,7 @@ def in_cluster() -> Context:
         config.load_incluster_config(client_configuration=settings)
     except ConfigException as exc:
         raise BadInputError(
-            f"no kubeconfig, and the in-cluster service account cannot be used: {exc}",
+            f"no kubeconfig, and the in-cluster service account cannot be used: {_in_words(exc)}",
             where="in-cluster config",
             hint="mount a service account token, or pass --kubeconfig PATH",
         ) from None
@@ -113,6 +120,7 @@ def open_contexts(path: Path, names: list[str] | None = None, *, all_contexts: b
                 if available
                 else "the kubeconfig has no contexts: add one with `kubectl config set-context`",
             )
+        _check_context(path, name)
         try:
             settings = client.Configuration()
             settings.connection_pool_maxsize = POOL_CONNECTIONS
@@ -121,10 +129,57 @@ def open_contexts(path: Path, names: list[str] | None = None, *, all_contexts: b
             )
         except (ConfigException, ValueError, TypeError, OSError) as exc:
             raise BadInputError(
-                f"context {name!r} cannot be used: {str(exc).splitlines()[0][:200]}",
+                f"context {name!r} cannot be used: {_in_words(exc)}",
                 where=str(path),
-                hint="check it with `kubectl --context NAME get nodes`",
+                hint=f"check it with `kubectl --context {name} get nodes`",
             ) from None
         register_secret(api.configuration.api_key.get("authorization", "").removeprefix("Bearer "))
         out.append(Context(name=name, server=str(api.configuration.host), api=api))
     return out
+
+
+def _entry(data: dict[str, Any], section: str, name: object) -> dict[str, Any]:
+    """The ``cluster``/``user`` body of the named entry of ``clusters``/``users`` (empty when missing)."""
+    for item in data.get(section) or []:
+        if isinstance(item, dict) and item.get("name") == name:
+            body = item.get(section[:-1])
+            return body if isinstance(body, dict) else {}
+    return {}
+
+
+def _check_context(path: Path, name: str) -> None:
+    """Refuse what the client library would only trip over later: no server, a server without a
+    scheme, an exec credential plugin that is not installed."""
+    data = _load(path)
+    ctx = next((c.get("context") for c in data["contexts"] if isinstance(c, dict) and c.get("name") == name), None)
+    ctx = ctx if isinstance(ctx, dict) else {}
+    server = str(_entry(data, "clusters", ctx.get("cluster")).get("server") or "")
+    hint = f"check it with `kubectl config view --minify --context {name}`"
+    if not server:
+        raise BadInputError(f"context {name!r} names a cluster with no server", where=str(path), hint=hint)
+    if not server.startswith(("https://", "http://")):
+        raise BadInputError(
+            f"context {name!r}: the server {server!r} has no scheme",
+            where=str(path),
+            hint=f"write it as https://{server}",
+        )
+    plugin = _entry(data, "users", ctx.get("user")).get("exec")
+    command = plugin.get("command") if isinstance(plugin, dict) else None
+    if isinstance(command, str) and command and shutil.which(command) is None:
+        raise BadInputError(
+            f"context {name!r} gets its credentials from {command!r}, which is not installed",
+            where=str(path),
+            hint=f"install {command} (or put it on PATH); kubectl needs it too",
+        )
+
+
+def _in_words(exc: BaseException) -> str:
+    """The client library's complaint about a context, in plain words."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if text.startswith("File does not exist: "):
+        return f"the file {text.removeprefix('File does not exist: ')} that it names does not exist"
+    if isinstance(exc, binascii.Error) or "base64" in text.lower():
+        return "its certificate or key data is not valid base64"
+    if "Invalid kube-config file" in text:
+        return "the kubeconfig entry is incomplete (a cluster or user it names is missing)"
+    return text[:200]

@@ -7,19 +7,17 @@ FailedCreatePodSandBox when a Kata handler is missing).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from clients.kube.client import KubeClient
+from clients.kube.client import KubeClient, Retry
 from store.events import EventRecord
 
 QUERIES = ({"fieldSelector": "involvedObject.kind=Node"}, {"fieldSelector": "type=Warning"})
 
 
-def gather_events(
-    client: KubeClient, retry: Callable[[Callable[[], dict[str, Any]]], dict[str, Any]]
-) -> list[EventRecord]:
+def gather_events(client: KubeClient, retry: Retry) -> list[EventRecord]:
     """Every node-related event the API server still holds (it keeps about an hour)."""
     seen: dict[str, EventRecord] = {}
     for params in QUERIES:

@@ -8,19 +8,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from clients.kube.client import KubeClient
+from clients.kube.decode import convert
 from clients.kube.errors import KubeApiError
-from collectors.inventory.collector import (
-    CAA_LABEL,
-    DEPLOY_LABEL,
-    CollectResult,
-    RetryPolicy,
-    _NodeAccumulator,
-    _Retrier,
-    facts_from,
-    pod_summary,
-    reduce_pod,
-)
+from clients.kube.objects import Pod
+from collectors.inventory.collector import CollectResult, RetryPolicy, _Retrier, facts_from
 from collectors.inventory.informer import Informer, NodeInformer
+from collectors.inventory.pods import DEFAULT_SELECTORS, NodePods, PodSelectors, Role, fold, labelled_reads, read_pods
 from store.engine import Store
 from store.snapshots import record_snapshot
 
@@ -34,22 +27,21 @@ def _watch_all(informers: list[Informer], deadline: float) -> None:
         t.join()
 
 
-def _merge(peer_counts: Mapping[str, _NodeAccumulator], pod_informers: list[Informer]) -> dict[str, _NodeAccumulator]:
-    """Per-node records: kata-deploy and CAA pods from the informers; peer pods, Kata pods (their
-    count and start times) and kata-monitor's namespace from the last full summary."""
+def _merge(peer_counts: Mapping[str, NodePods], pod_informers: list[tuple[Role, Informer]]) -> dict[str, NodePods]:
+    """Per-node records: kata-deploy, CAA and kata-monitor pods from the informers; peer pods and
+    Kata pods (their count and start times) from the last full read."""
     merged = {
-        node: _NodeAccumulator(
+        node: NodePods(
             peerpods=acc.peerpods,
             kata_starts=list(acc.kata_starts),
             kata_start_unknown=acc.kata_start_unknown,
             kata_pods=acc.kata_pods,
-            monitor_namespace=acc.monitor_namespace,
         )
         for node, acc in peer_counts.items()
     }
-    for informer in pod_informers:
+    for role, informer in pod_informers:
         for pod in informer.objects.values():
-            reduce_pod(pod, merged)
+            fold(convert(pod, Pod), role, merged)
     return merged
 
 
@@ -63,22 +55,24 @@ def watch_cluster(
     on_round: Callable[[CollectResult], None],
     pods_every: int = 10,
     retry: RetryPolicy | None = None,
+    selectors: PodSelectors = DEFAULT_SELECTORS,
 ) -> NodeInformer:
     """Collect ``client``'s cluster every ``interval`` seconds until ``stop`` is set.
 
-    Nodes, kata-deploy pods and Cloud API Adaptor pods each have an informer (list once, then
-    watch), so an install that starts, fails or finishes shows at the next write. Peer-pod counts
-    and Kata pods' start times need every pod, so they come from a full pod summary every
-    ``pods_every`` rounds. Each round's ``seconds`` counts the work after the watch wait, so it
+    Nodes, and the kata-deploy, Cloud API Adaptor and kata-monitor pods (by the same selectors as a
+    single collection), each have an informer (list once, then watch), so an install that starts,
+    fails or finishes shows at the next write. Peer-pod counts and Kata pods' start times need every
+    Running pod, so they come from a full read every ``pods_every`` rounds. Each round's ``seconds`` counts the work after the watch wait, so it
     says what an unchanged round costs.
     """
     policy = retry or RetryPolicy()
     nodes = NodeInformer(client, policy)
-    pods = [
-        Informer(client, policy, "/api/v1/pods", {"labelSelector": f"{key}={value}"})
-        for key, value in (DEPLOY_LABEL, CAA_LABEL)
+    labelled = [
+        (role, Informer(client, policy, "/api/v1/pods", {"labelSelector": selector}))
+        for role, selector in labelled_reads(selectors)
     ]
-    peer_counts: dict[str, _NodeAccumulator] = {}
+    pods = [informer for _, informer in labelled]
+    peer_counts: dict[str, NodePods] = {}
     rounds = 0
     while not stop.is_set():
         started = time.monotonic()
@@ -92,8 +86,8 @@ def watch_cluster(
                 _watch_all([nodes, *pods], started + interval)
                 started = time.monotonic()  # a round's cost is its work, not the wait for events
             if rounds % pods_every == 0:
-                peer_counts, result.pods = pod_summary(client, retrier)
-            facts = facts_from(list(nodes.nodes.values()), _merge(peer_counts, pods), pins)
+                peer_counts, result.pods = read_pods(client, retrier.run, retrier.refused, selectors)
+            facts = facts_from(list(nodes.nodes.values()), _merge(peer_counts, labelled), pins)
             result.nodes = len(facts)
             with store.write() as session:
                 result.snapshot = record_snapshot(

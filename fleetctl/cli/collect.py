@@ -96,15 +96,16 @@ def collect(
     with open_store(settings.db) as store:
         say_if_created(store)
         pins = kernel_pins(store)
+        selectors = settings.pod_selectors()
         if watch:
-            _watch(clients, store, pins, seconds, health)
+            _watch(clients, store, pins, seconds, health, selectors)
             return
         done: list[str] = []
 
         def one(client: KubeClient) -> tuple[Any, Any]:
             """A cluster's inventory and health, each in its own transactions; an unreachable
             cluster is its own result and never holds up the others."""
-            result = collect_cluster(client, store, pins)
+            result = collect_cluster(client, store, pins, selectors=selectors)
             checked = None if result.error else health(store, client)
             done.append(client.name)
             if sys.stderr.isatty():
@@ -138,7 +139,7 @@ def _health_line(h: Any) -> str:
     return f"cluster {h.cluster}: health {counts or 'no nodes'}; {h.transitions} checks changed; {h.seconds:.1f}s"
 
 
-def _watch(clients: list[Any], store: Any, pins: dict[str, str], seconds: float, health: Any) -> None:
+def _watch(clients: list[Any], store: Any, pins: dict[str, str], seconds: float, health: Any, selectors: Any) -> None:
     from collectors.inventory.watching import watch_cluster
 
     stop = threading.Event()
@@ -158,7 +159,7 @@ def _watch(clients: list[Any], store: Any, pins: dict[str, str], seconds: float,
         threading.Thread(
             target=watch_cluster,
             args=(c, store, pins),
-            kwargs={"interval": seconds, "stop": stop, "on_round": reporter(c)},
+            kwargs={"interval": seconds, "stop": stop, "on_round": reporter(c), "selectors": selectors},
             daemon=True,
         )
         for c in clients

@@ -153,7 +153,7 @@ def _collect_first(ctx: typer.Context) -> None:
     with open_store(settings.db, create=False) as store:
         pins = kernel_pins(store)
         for client in clients:
-            result = collect_cluster(client, store, pins)
+            result = collect_cluster(client, store, pins, selectors=settings.pod_selectors())
             if result.error:
                 raise UnreachableError(
                     result.error, where=f"--live: cluster {client.name}", hint="answer from the store without --live"

@@ -82,6 +82,7 @@ def serve(
             poll_s=poll_s,
             lease_ttl=run_ttl,
             parallel=settings.collect_parallel,
+            selectors=settings.pod_selectors(),
         )
         code = run_daemon(context, options)
     raise typer.Exit(code)

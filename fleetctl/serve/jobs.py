@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from clients.kube.client import KubeClient
 from clients.prom import PromConfig
+from collectors.inventory.pods import DEFAULT_SELECTORS, PodSelectors
 from fleetctl.parallel import bounded_map
 from fleetctl.serve.metrics import Metrics
 from store.engine import Store
@@ -37,6 +38,7 @@ class Context:
     lease_ttl: timedelta = timedelta(seconds=30)
     identity: str = "fleetctl-serve"
     parallel: int = 8  # clusters collected at once (collect_parallel)
+    selectors: PodSelectors = DEFAULT_SELECTORS  # [selectors]: the pods the collector reads
     interrupt: threading.Event = field(default_factory=threading.Event)
     poke: Callable[[str], None] = lambda _job_id: None  # run a job now (the scheduler's modify_job)
     sync: Callable[[list[Any]], None] = lambda _schedules: None  # one job per schedule, no other
@@ -98,7 +100,7 @@ def collect_inventory() -> None:
 
     def one(item: tuple[str, Any]) -> None:
         name, client = item
-        result = collect_cluster(client, ctx.store, ctx.pins)
+        result = collect_cluster(client, ctx.store, ctx.pins, selectors=ctx.selectors)
         ctx.metrics.collection_seconds.labels("inventory", name).observe(result.seconds)
         if result.error:
             ctx.metrics.collection_errors.labels("inventory", name).inc()

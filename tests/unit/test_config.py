@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from clients.kube.selectors import label_selector_problem
 from fleetctl.config import load_config
 from fleetctl.settings import resolve_settings
 from store.errors import ConfigError
@@ -64,3 +65,51 @@ def test_wrong_type_and_bad_output_are_errors(tmp_path: Path) -> None:
 def test_invalid_toml_says_where(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(_write(tmp_path, "db = \n"))
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "name=kata-deploy",
+        "app.kubernetes.io/name==kata-monitor",
+        "tier!=test,env in (prod, staging)",
+        "release",
+        "!canary",
+    ],
+)
+def test_label_selectors_the_api_accepts_pass(selector: str) -> None:
+    assert label_selector_problem(selector) is None
+
+
+@pytest.mark.parametrize("selector", ["", "name=kata deploy", "=x", "a in b", "name=kata-deploy,,x=y", "bad key=x"])
+def test_label_selectors_the_api_refuses_are_named(selector: str) -> None:
+    assert label_selector_problem(selector)
+
+
+def test_selectors_from_the_config_file_reach_the_collector(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[selectors]\nkata_deploy = "app.kubernetes.io/name=kata-deploy"\nkata_monitor = ["app=km"]\n')
+    chosen = resolve_settings(load_config(str(path)), db=None, kubeconfig=None, context=None, output=None)
+    got = chosen.pod_selectors()
+    assert (got.kata_deploy, got.cloud_api_adaptor, got.kata_monitor) == (
+        "app.kubernetes.io/name=kata-deploy",
+        "app=cloud-api-adaptor",
+        ("app=km",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ('kata_deploy = "name=kata deploy"', "selectors.kata_deploy"),
+        ('kata_monitor = ["app=km", "x in y"]', "selectors.kata_monitor[1]"),
+        ("kata_monitor = []", "is empty"),
+        ('kata_depoly = "name=x"', "unknown field 'selectors.kata_depoly'"),
+    ],
+)
+def test_a_bad_selector_in_the_config_is_named(tmp_path: Path, body: str, says: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[selectors]\n{body}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert says in str(err.value) and err.value.hint

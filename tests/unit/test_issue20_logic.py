@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from clients.kube.decode import convert
+from clients.kube.objects import PeerPod, Pod
 from clients.prom import Sample
 from collectors.health.rules import NodeInputs, evaluate
 from collectors.health.thresholds import Thresholds
 from collectors.inventory.caa import CAA_RELEASES, resolve_caa_image
-from collectors.inventory.collector import _NodeAccumulator, count_peerpods, reduce_pod
+from collectors.inventory.pods import DEFAULT_SELECTORS, NodePods, Role, count_peerpods, fold
 from collectors.inventory.resolve import DriftKind, Signals, drift_kind, resolve
 from collectors.reporter import ANNOTATION_ENV, ANNOTATION_SOURCE, read_reporter
 from collectors.reporting import build_report
@@ -77,10 +79,12 @@ def test_kata_monitor_pods_are_found_by_either_label_in_any_namespace() -> None:
                 "spec": {"nodeName": node, "containers": [{"image": "quay.io/kata-containers/kata-monitor:4.0.0"}]},
                 "status": {"phase": "Running"}}  # fmt: skip
 
-    nodes: dict[str, _NodeAccumulator] = {}
-    reduce_pod(pod("a", "kata-deploy", {"app.kubernetes.io/name": "kata-monitor"}), nodes)  # the chart's
-    reduce_pod(pod("b", "kata-system", {"name": "kata-monitor"}), nodes)  # older manifests'
-    reduce_pod(pod("c", "kube-system", {"app": "other"}), nodes)
+    # the chart's label and the older manifests': both are read, in any namespace
+    assert DEFAULT_SELECTORS.kata_monitor == ("app.kubernetes.io/name=kata-monitor", "name=kata-monitor")
+    nodes: dict[str, NodePods] = {}
+    fold(convert(pod("a", "kata-deploy", {"app.kubernetes.io/name": "kata-monitor"}), Pod), Role.MONITOR, nodes)
+    fold(convert(pod("b", "kata-system", {"name": "kata-monitor"}), Pod), Role.MONITOR, nodes)
+    fold(convert(pod("c", "kube-system", {"app": "other"}), Pod), Role.WORKLOAD, nodes)
     assert {n: a.monitor_namespace for n, a in nodes.items()} == {"a": "kata-deploy", "b": "kata-system", "c": None}
 
 
@@ -170,16 +174,16 @@ def test_peer_pods_are_counted_from_peerpod_objects_by_their_owner_pod() -> None
         {"metadata": {"namespace": "ci", "name": n, "ownerReferences": [{"kind": "Pod", "name": n}]}}
         for n in ("build-a", "build-b", "build-c", "build-gone")
     ]
-    assert count_peerpods(peerpods, remote) == {"n1": 2, "n2": 1}
+    assert count_peerpods([convert(p, PeerPod) for p in peerpods], remote) == {"n1": 2, "n2": 1}
 
 
 def test_kata_pods_are_counted_per_node() -> None:
-    nodes: dict[str, _NodeAccumulator] = {}
+    nodes: dict[str, NodePods] = {}
     for i, (rc, phase) in enumerate([("kata-qemu", "Running"), ("kata-qemu-runtime-rs", "Running"),
                                      ("kata-qemu", "Pending"), (None, "Running")]):  # fmt: skip
-        reduce_pod({"metadata": {"namespace": "a", "name": f"p{i}"},
-                    "spec": {"nodeName": "n", "runtimeClassName": rc, "containers": [{}]},
-                    "status": {"phase": phase, "startTime": "2026-12-01T00:00:00Z"}}, nodes)  # fmt: skip
+        fold(convert({"metadata": {"namespace": "a", "name": f"p{i}"},
+                      "spec": {"nodeName": "n", "runtimeClassName": rc, "containers": [{}]},
+                      "status": {"phase": phase, "startTime": "2026-12-01T00:00:00Z"}}, Pod), Role.WORKLOAD, nodes)  # fmt: skip
     assert nodes["n"].kata_pods == 2
 
 

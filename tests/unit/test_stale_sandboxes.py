@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 
 from clients.kube.annotations import INSTALLED_AT_ANNOTATION, installed_at_value, parse_timestamp, read_installed_at
-from collectors.inventory.collector import _NodeAccumulator, facts_from, is_kata_class, reduce_pod
+from clients.kube.decode import convert
+from clients.kube.objects import Pod
+from collectors.inventory.collector import facts_from
 from collectors.inventory.informer import Informer
 from collectors.inventory.nodefacts import install_time, stale_count
+from collectors.inventory.pods import NodePods, Role, fold, is_kata_class
 from collectors.inventory.watching import _merge
 from store.facts import VOLATILE_FACTS
 
@@ -46,8 +49,14 @@ def _deploy(node: str, hour: int, *, phase: str = "Running") -> Any:
     }
 
 
+def reduce_pod(pod: dict[str, Any], nodes: dict[str, NodePods]) -> None:
+    """Fold a pod as the read that the default selectors would return it from."""
+    role = Role.DEPLOY if pod["metadata"]["labels"].get("name") == "kata-deploy" else Role.WORKLOAD
+    fold(convert(pod, Pod), role, nodes)
+
+
 def _stale(nodes: list[dict[str, Any]], pods: list[Any]) -> dict[str, int | None]:
-    accumulators: dict[str, _NodeAccumulator] = {}
+    accumulators: dict[str, NodePods] = {}
     for pod in pods:
         reduce_pod(pod, accumulators)
     return {f.name: f.stale_sandboxes for f in facts_from(nodes, accumulators, {})}
@@ -106,7 +115,7 @@ def test_a_running_kata_pod_without_a_start_time_makes_the_count_unknown() -> No
 
 
 def test_a_bad_annotation_is_a_parse_problem_and_the_deploy_pod_is_used() -> None:
-    accumulators: dict[str, _NodeAccumulator] = {}
+    accumulators: dict[str, NodePods] = {}
     for pod in (_deploy("n", 6), _pod("n", 5)):
         reduce_pod(pod, accumulators)
     (facts,) = facts_from([_node("n", "last tuesday")], accumulators, {})
@@ -115,12 +124,12 @@ def test_a_bad_annotation_is_a_parse_problem_and_the_deploy_pod_is_used() -> Non
 
 
 def test_the_watch_keeps_kata_start_times_from_the_last_full_summary() -> None:
-    summary: dict[str, _NodeAccumulator] = {}
+    summary: dict[str, NodePods] = {}
     for pod in (_pod("n", 5), _pod("n", 8)):
         reduce_pod(pod, summary)
     deploy = Informer(client=None, path="/api/v1/pods")  # type: ignore[arg-type]  # never asked: objects set here
     deploy.objects = {"kube-system/kata-deploy-n": _deploy("n", 6)}
-    merged = _merge(summary, [deploy])
+    merged = _merge(summary, [(Role.DEPLOY, deploy)])
     assert {f.name: f.stale_sandboxes for f in facts_from([_node("n")], merged, {})} == {"n": 1}
     assert merged["n"].kata_starts is not summary["n"].kata_starts  # the next summary replaces, never appends
 
