@@ -131,7 +131,11 @@ class ObjectStore:
         self._uid, self._now = uid, now
         self.rv = 1
         self._objects: dict[StoreKey, dict[ObjKey, Entry]] = {}
-        self._sorted: dict[StoreKey, list[ObjKey]] = {}  # each bucket's keys in order, kept as keys come and go
+        # Each bucket's keys in order, for paged lists. Keys created since are merged in at the next
+        # scan; deleted ones stay (a scan skips them) until they are many, then the keys are sorted again.
+        self._sorted: dict[StoreKey, list[ObjKey]] = {}
+        self._added: dict[StoreKey, list[ObjKey]] = {}
+        self._gone: dict[StoreKey, int] = {}
         self._history: deque[WatchEvent] = deque(maxlen=history)
         self._compacted_rv = 0  # history holds every change after this resourceVersion
         self._watchers: dict[StoreKey, set[Watcher]] = {}
@@ -157,9 +161,7 @@ class ObjectStore:
         """Entries in key order (namespace, name), optionally within a namespace and after a key."""
         key = STORAGE_KEY.get(rt.key, rt.key)
         bucket = self._objects.get(key, {})
-        order = self._sorted.get(key)
-        if order is None:
-            order = self._sorted[key] = sorted(bucket)
+        order = self._order(key, bucket)
         lo = 0
         if start_after is not None:
             lo = bisect.bisect_right(order, start_after)
@@ -173,6 +175,20 @@ class ObjectStore:
             entry = bucket.get(k)
             if entry is not None:
                 yield k, entry
+
+    def _order(self, key: StoreKey, bucket: dict[ObjKey, Entry]) -> list[ObjKey]:
+        """The bucket's keys in order: sorted once, then kept by merging the few created since."""
+        order, added = self._sorted.get(key), self._added.pop(key, [])
+        churn = len(added) + self._gone.get(key, 0)
+        if order is None or churn > 64 + len(order) // 8:
+            self._gone.pop(key, None)
+            order = self._sorted[key] = sorted(bucket)
+            return order
+        for k in added:
+            i = bisect.bisect_left(order, k)
+            if i == len(order) or order[i] != k:  # a key deleted and created again is still there
+                order.insert(i, k)
+        return order
 
     def new_uid(self) -> str:
         """A uid from the server's stream (for an object whose uid is needed before it is stored)."""
@@ -211,9 +227,8 @@ class ObjectStore:
         meta["resourceVersion"] = str(self._bump())
         entry = Entry(obj)
         bucket[(ns, name)] = entry
-        order = self._sorted.get(STORAGE_KEY.get(rt.key, rt.key))
-        if order is not None:
-            bisect.insort(order, (ns, name))
+        if STORAGE_KEY.get(rt.key, rt.key) in self._sorted:
+            self._added.setdefault(STORAGE_KEY.get(rt.key, rt.key), []).append((ns, name))
         self._emit(rt, "ADDED", entry, None)
         return entry
 
@@ -269,9 +284,9 @@ class ObjectStore:
         old = bucket.pop(key, None)
         if old is None:
             raise not_found(rt, name)
-        order = self._sorted.get(STORAGE_KEY.get(rt.key, rt.key))
-        if order is not None:
-            del order[bisect.bisect_left(order, key)]
+        store_key = STORAGE_KEY.get(rt.key, rt.key)
+        if store_key in self._sorted:
+            self._gone[store_key] = self._gone.get(store_key, 0) + 1  # its key stays until a re-sort; scans skip it
         obj = old.copy()
         obj["metadata"]["resourceVersion"] = str(self._bump())
         entry = Entry(obj)

@@ -46,3 +46,17 @@ def test_keys_stay_in_order_as_objects_come_and_go_between_pages() -> None:
     assert seen == sorted(seen) and len(seen) == len(set(seen))  # in order, nothing twice
     assert kept <= set(seen)  # every object that lived through the list was listed
     assert [k for k, _ in store.scan(r.PODS)] == sorted(live)  # the index is the store's keys, in order
+
+
+def test_mass_deletes_and_keys_created_again_keep_the_index_true() -> None:
+    store = _store()
+    for i in range(500):
+        store.create(r.PODS, _pod("ns", f"pod-{i:04d}"))
+    list(store.scan(r.PODS))
+    for i in range(0, 500, 2):  # many gone at once: the index is sorted again
+        store.delete(r.PODS, "ns", f"pod-{i:04d}")
+    assert [k[1] for k, _ in store.scan(r.PODS)] == [f"pod-{i:04d}" for i in range(1, 500, 2)]
+    store.delete(r.PODS, "ns", "pod-0001")
+    store.create(r.PODS, _pod("ns", "pod-0001"))  # a few: merged into the index, once each
+    store.create(r.PODS, _pod("ns", "pod-0000"))
+    assert [k[1] for k, _ in store.scan(r.PODS)] == ["pod-0000", *(f"pod-{i:04d}" for i in range(1, 500, 2))]
