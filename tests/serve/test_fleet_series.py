@@ -39,7 +39,7 @@ def _fill(store: Store) -> int:
         record_snapshot(
             session, "prod-eu",
             [
-                _facts("eu-1"),
+                _facts("eu-1", unschedulable=True),  # cordoned by the run (below)
                 _facts("eu-2", arch="s390x", kata_version="4.1.0", runtime_handlers=("kata-qemu-runtime-rs",),
                        custom_kernel=True, drift=("no kata-deploy pod on the node", "handler kata-clh missing",
                                                   "handler kata-fc missing")),
@@ -187,13 +187,11 @@ def test_every_drift_text_resolve_writes_has_a_kind() -> None:
     assert kinds == set(DriftKind) - {DriftKind.OTHER}, (sorted(kinds), texts)
 
 
-def test_a_node_counts_as_cordoned_by_the_run_until_its_uncordon_ends() -> None:
-    from fleetctl.serve.fleetseries import still_cordoned
+def test_a_node_counts_as_cordoned_by_the_newest_run_that_cordoned_it_until_its_uncordon_ends() -> None:
+    from fleetctl.serve.fleetseries import cordons_held
 
-    assert still_cordoned(True, Step.DRAIN, StepState.RUNNING) and still_cordoned(
-        True, Step.UNCORDON, StepState.RUNNING
-    )
-    assert not still_cordoned(True, Step.DONE, StepState.DONE)  # uncordoned, though cordoned_by_us stays set
-    assert not still_cordoned(True, Step.INSTALL, StepState.FAILED)  # a failed node is uncordoned as it ends
-    assert not still_cordoned(False, Step.INSTALL, StepState.RUNNING)  # someone else's cordon
-    assert not still_cordoned(True, Step.CORDON, StepState.RUNNING)  # cordon not yet done
+    # (run, node, step) rows of nodes a run cordoned that are unschedulable now
+    assert cordons_held([(1, 10, Step.DRAIN), (1, 11, Step.UNCORDON), (1, 12, Step.INSTALL)]) == {1: 3}
+    assert cordons_held([(1, 10, Step.DONE)]) == {}  # uncordoned by the run: the cordon now is someone else's
+    assert cordons_held([(1, 10, Step.INSTALL), (2, 10, Step.DRAIN)]) == {2: 1}  # the newer run's cordon
+    assert cordons_held([(1, 10, Step.INSTALL), (2, 10, Step.DONE)]) == {}

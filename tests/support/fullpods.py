@@ -51,7 +51,9 @@ def reference_facts(client: KubeClient, pins: Mapping[str, str]) -> dict[str, No
         if labels.get("name") == "kata-deploy":
             if not meta.get("deletionTimestamp"):
                 n["deploy"], n["deploy_state"] = image_tag(image), _state(pod)
-                n["deploy_started"] = parse_timestamp(status.get("startTime")) if status.get("phase") == "Running" else None
+                n["deploy_started"] = (
+                    parse_timestamp(status.get("startTime")) if status.get("phase") == "Running" else None
+                )
         elif labels.get("app") == "cloud-api-adaptor":
             caa = resolve_caa_image(image)
             n["caa"] = caa.shown if caa else None

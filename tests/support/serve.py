@@ -15,8 +15,8 @@ from tests.support.fleet import Fleet
 class Serve:
     """One ``fleetctl serve`` process of the fleet."""
 
-    def __init__(self, fleet: Fleet, name: str, *extra: str) -> None:
-        self.port = free_port()
+    def __init__(self, fleet: Fleet, name: str, *extra: str, port: int | None = None) -> None:
+        self.port = port or free_port()  # a port chosen beforehand, e.g. for a Prometheus that scrapes it
         self.log = fleet.tmp / f"{name}.log"
         args = fleet.args(
             "serve", "--port", str(self.port), "--reconcile-interval", "1s", "--leader-ttl", "3s",
