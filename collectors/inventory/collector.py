@@ -99,12 +99,14 @@ def facts_from(
 def gather_facts(
     client: KubeClient, pins: Mapping[str, str], retrier: _Retrier, selectors: PodSelectors = DEFAULT_SELECTORS
 ) -> tuple[list[NodeFacts], int]:
-    """List nodes and the pods that matter; return every node's facts and how many pods were read."""
-    raw_nodes: list[dict[str, Any]] = []
-    for page in client.list_pages("/api/v1/nodes", retry=retrier.run):
-        raw_nodes += page.get("items") or []
+    """Read the pods that matter, then the nodes, page by page: each page of Node objects becomes
+    facts at once, so no more than one page of them is held. Returns every node's facts and how
+    many pods were read."""
     accumulators, pods = read_pods(client, retrier.run, retrier.refused, selectors)
-    return facts_from(raw_nodes, accumulators, pins), pods
+    facts: list[NodeFacts] = []
+    for page in client.list_pages("/api/v1/nodes", retry=retrier.run):
+        facts += facts_from(page.get("items") or [], accumulators, pins)
+    return facts, pods
 
 
 def collect_cluster(
