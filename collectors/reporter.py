@@ -141,9 +141,10 @@ def _clean(value: Any, name: str, problems: list[str]) -> str | None:
     if len(value) > MAX_FIELD_CHARS:
         problems.append(f"reporter field {name} is {len(value)} characters, cut to {MAX_FIELD_CHARS}")
         value = value[:MAX_FIELD_CHARS]
-    if value.isprintable():  # nearly always: no character to drop
-        return value
-    return "".join(ch for ch in value if ch.isprintable() or ch in "\n\t")
+    text: str = value
+    if text.isprintable():  # nearly always: no character to drop
+        return text
+    return "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
 
 
 _HV_NAMES = (

@@ -97,6 +97,12 @@ def dashboard(screen: OnScreen) -> Dashboard:
     return cast(Dashboard, screen.app)
 
 
+def refresh_every(app: Dashboard) -> float | None:
+    """How often a view re-reads the store: the app's ``--refresh`` (at least every half second),
+    or None for never (``--refresh 0``)."""
+    return max(0.5, app.refresh_s) if app.refresh_s > 0 else None
+
+
 def read_fleet(
     store: Store,
     now: datetime,

@@ -103,6 +103,65 @@ def totals(items: Sequence[NodeRow]) -> Totals:
     )
 
 
+# The totals bar's parts that may shorten or go, least needed first: (key, long label, short label).
+# The health counts never shorten or go (counts are never cut), nor the node count.
+TOTALS_PARTS: tuple[tuple[str, str, str], ...] = (
+    ("vcpus", "vCPUs", "vCPU"),
+    ("releases", "Kata releases", "rel"),
+    ("custom_kernels", "custom kernels", "custom"),
+    ("clusters", "clusters", "clusters"),
+    ("drift", "drift", "drift"),
+)
+TOTALS_ORDER = ("clusters", "nodes", "vcpus", "releases", "drift", "custom_kernels")  # as shown, left to right
+
+
+def totals_line(t: Totals, data_age: str, width: int) -> tuple[str, str]:
+    """The totals bar as (Rich markup, plain text) no wider than ``width``: the least needed
+    parts shorten, then go, then the age shortens; the health counts are always there, whole.
+    Only a bar narrower than the counts themselves is cut, with an ellipsis."""
+    numbers = {
+        "clusters": f"{t.clusters}", "nodes": f"{t.nodes}", "vcpus": f"{t.vcpus:g}", "releases": f"{t.releases}",
+        "drift": f"{t.drift}", "custom_kernels": f"{t.custom_kernels}",
+    }  # fmt: skip
+    labels = {"nodes": "nodes", **{k: long for k, long, _ in TOTALS_PARTS}}
+    shown = list(TOTALS_ORDER)
+    health = [f"{h} {n}" for h, n in t.health.items()]
+    ages = [data_age, data_age.removeprefix("data ")]
+
+    def build(gap: str, age_text: str | None) -> tuple[str, str]:
+        facts = [(numbers[k], labels[k]) for k in shown]
+        sections = [
+            (gap.join(f"[b]{n}[/] {label}" for n, label in facts), gap.join(f"{n} {label}" for n, label in facts)),
+            (gap.join(health), gap.join(health)),
+            (age_text or "", age_text or ""),
+        ]
+        kept = [(m, p) for m, p in sections if p]
+        return f"{gap}|{gap}".join(m for m, _ in kept), f"{gap}|{gap}".join(p for _, p in kept)
+
+    candidates: list[tuple[str, str]] = [build("  ", ages[0])]
+    for key, _, short in TOTALS_PARTS:  # shorten, least needed first
+        labels[key] = short
+        candidates.append(build("  ", ages[0]))
+    candidates.append(build(" ", ages[0]))
+    for key, _, _ in TOTALS_PARTS:  # then drop, least needed first
+        shown.remove(key)
+        candidates.append(build(" ", ages[0]))
+    candidates.append(build(" ", ages[1]))
+    shown.clear()
+    candidates += [build(" ", ages[1]), build(" ", None)]  # the counts alone, last
+    for markup, plain in candidates:
+        if len(plain) <= width:
+            return markup, plain
+    plain = candidates[-1][1]
+    cut = plain[: max(0, width - 1)] + "…"
+    return escape_markup(cut), cut
+
+
+def escape_markup(text: str) -> str:
+    """Text shown literally in a Static (``[`` would start markup)."""
+    return text.replace("[", "\\[")
+
+
 @dataclass(frozen=True)
 class Matrix:
     """Nodes per Kata release (newest first) and arch."""

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from fleetctl.tui.data import Snapshot, dashboard, read_fleet
-from fleetctl.tui.model import COLUMNS, NONE, WIDE_COLUMNS, Matrix, age, diff_rows
+from fleetctl.tui.model import COLUMNS, NONE, WIDE_COLUMNS, Matrix, Totals, age, diff_rows, totals_line
 from fleetctl.tui.screens.node import NodeScreen
 from fleetctl.tui.widgets.table import NodeTable
 
@@ -33,8 +33,11 @@ class FleetScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
+    AUTO_FOCUS = "#nodes"  # the node table: the footer shows Enter (open) from the first frame
+
     def __init__(self) -> None:
         super().__init__()
+        self.totals: tuple[Totals, str] | None = None  # the fleet's totals and the data's age, as last read
         self.where: str | None = None
         self.wide = False
         self.sort_column = "name"
@@ -113,17 +116,25 @@ class FleetScreen(Screen[None]):
         assert snap.totals is not None and snap.matrix is not None
         now = dashboard(self).clock()
         data_age = f"data {age((now - snap.oldest).total_seconds())} old" if snap.oldest else "never collected"
-        t = snap.totals
-        health = "  ".join(f"{h} {n}" for h, n in t.health.items())
-        self.query_one("#totals", Static).update(
-            f"[b]{t.clusters}[/] clusters  [b]{t.nodes}[/] nodes  [b]{t.vcpus:g}[/] vCPUs  [b]{t.releases}[/] Kata releases  "
-            f"[b]{t.drift}[/] drift  [b]{t.custom_kernels}[/] custom kernels  |  {health}  |  {data_age}"
-        )
+        self.totals = (snap.totals, data_age)
+        self._totals_bar()
         self._matrix(snap.matrix)
         self.query_one("#kernels", Static).update(
             "[b]guest kernels[/]\n"
             + "\n".join(f"{escape(k)}{' (custom)' if custom else ''}: {n}" for k, custom, n in snap.kernels[:8])
         )
+
+    def _totals_bar(self) -> None:
+        """The totals in the bar's width: parts shorten or go by priority, the counts never do."""
+        if self.totals is None:
+            return
+        bar = self.query_one("#totals", Static)
+        width = bar.size.width or max(1, self.app.size.width - 2)  # before the first layout: the screen's, less padding
+        markup, _ = totals_line(*self.totals, width)
+        bar.update(markup)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._totals_bar)  # the bar's new width is known after the layout
 
     def _matrix(self, m: Matrix) -> None:
         table = self.query_one("#matrix", DataTable)

@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from fleetctl.tui.data import dashboard, describe_node
+from fleetctl.tui.data import dashboard, describe_node, refresh_every
 
 
 class NodeScreen(Screen[None]):
@@ -36,7 +36,8 @@ class NodeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._load()
-        self.set_interval(max(0.5, dashboard(self).refresh_s or 2.0), self._load)  # every view refreshes itself
+        if every := refresh_every(dashboard(self)):  # every view refreshes itself (0: never)
+            self.set_interval(every, self._load)
 
     def action_refresh(self) -> None:
         """Read the node again."""

@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from fleetctl.tui.data import dashboard, release_rows
+from fleetctl.tui.data import dashboard, refresh_every, release_rows
 from fleetctl.tui.widgets.cells import cell
 
 COLUMNS = (("release", "RELEASE"), ("published", "PUBLISHED"), ("kernel", "GUEST-KERNEL"), ("arches", "ARCHES"),
@@ -35,7 +35,8 @@ class ReleasesScreen(Screen[None]):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         self._load()
-        self.set_interval(max(0.5, dashboard(self).refresh_s or 2.0), self._load)
+        if every := refresh_every(dashboard(self)):  # every view refreshes itself (0: never)
+            self.set_interval(every, self._load)
 
     @work(thread=True, exclusive=True)
     def _load(self) -> None:

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Label, ProgressBar, Static
 
-from fleetctl.tui.data import dashboard, run_list
+from fleetctl.tui.data import dashboard, refresh_every, run_list
 from fleetctl.tui.model import NONE, age
 from fleetctl.tui.widgets.cells import cell
 from store.errors import FleetctlError
@@ -80,7 +80,8 @@ class UpgradesScreen(Screen[None]):
         for key, label in RUN_COLUMNS:
             table.add_column(label, key=key)
         self.action_refresh()
-        self.set_interval(max(0.5, dashboard(self).refresh_s or 2.0), self.action_refresh)
+        if every := refresh_every(dashboard(self)):  # every view refreshes itself (0: never)
+            self.set_interval(every, self.action_refresh)
 
     def action_refresh(self) -> None:
         """Read the runs again."""
@@ -188,7 +189,8 @@ class RunScreen(Screen[None]):
         for key, label in STEP_COLUMNS:
             table.add_column(label, key=key)
         self.action_refresh()
-        self.set_interval(max(0.5, dashboard(self).refresh_s or 2.0), self.action_refresh)
+        if every := refresh_every(dashboard(self)):  # every view refreshes itself (0: never)
+            self.set_interval(every, self.action_refresh)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Write actions follow the app's one rule (``FleetApp.check_action``)."""
