@@ -54,6 +54,16 @@ _PROMETHEUS_FIELDS: dict[str, type | tuple[type, ...]] = {
     "job": str,
     "node_label": str,
     "timeout_s": (int, float),
+    "cluster_label": str,
+    "contexts": dict,
+}
+_PROMETHEUS_CONTEXT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "url": str,
+    "job": str,
+    "node_label": str,
+    "timeout_s": (int, float),
+    "cluster_label": str,
+    "cluster": str,
 }
 _METRICS_FIELDS: dict[str, type | tuple[type, ...]] = {"per_node": bool}
 _SELECTOR_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -102,6 +112,49 @@ def _check_table(path: Path, table: str, values: dict[str, Any], fields: dict[st
             )
 
 
+def _check_prometheus(path: Path, values: dict[str, Any]) -> None:
+    """``[prometheus]`` and its ``[prometheus.contexts.<name>]`` tables: known keys of their types,
+    label names Prometheus accepts, a positive timeout, and a URL that is http(s)."""
+    import re
+
+    _check_table(path, "prometheus", values, _PROMETHEUS_FIELDS)
+    tables = {"prometheus": values}
+    for name, table in (values.get("contexts") or {}).items():
+        where = f"prometheus.contexts.{name}"
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"field '{where}' must be a table", where=str(path), hint=f'write it as [{where}] with url = "..."'
+            )
+        _check_table(path, where, table, _PROMETHEUS_CONTEXT_FIELDS)
+        tables[where] = table
+    for where, table in tables.items():
+        for key in ("cluster_label", "node_label", "job"):
+            value = table.get(key)
+            if key == "cluster_label" and value == "":
+                continue  # no label here (a context turning the top level's off)
+            if key != "job" and value is not None and not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", value):
+                raise ConfigError(
+                    f"field '{where}.{key}' is {value!r}, not a Prometheus label name",
+                    where=str(path),
+                    hint="letters, digits and _, not starting with a digit",
+                )
+        label = table.get("cluster_label")
+        if label is not None and label in ("job", table.get("node_label") or values.get("node_label") or "node"):
+            raise ConfigError(
+                f"field '{where}.cluster_label' is {label!r}, a label fleetctl's health queries already match on",
+                where=str(path),
+                hint='name the label that tells clusters apart, e.g. cluster_label = "cluster"',
+            )
+        timeout = table.get("timeout_s")
+        if timeout is not None and timeout <= 0:
+            raise ConfigError(f"field '{where}.timeout_s' is {timeout!r}", where=str(path), hint="seconds, above 0")
+        url = table.get("url")
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"field '{where}.url' is {url!r}", where=str(path), hint='an http(s) URL, e.g. "http://prometheus:9090"'
+            )
+
+
 def _check_selectors(path: Path, values: dict[str, Any]) -> None:
     """``[selectors]``: label selectors the API server would accept (``kata_monitor`` is a list of them)."""
     from clients.kube.selectors import label_selector_problem
@@ -140,7 +193,7 @@ def _validate(path: Path, data: dict[str, Any]) -> FileConfig:
                 hint=f"write it as [{key}]" if kind == "table" else f'write it as {key} = "..."',
             )
         values[key] = value
-    _check_table(path, "prometheus", values.get("prometheus") or {}, _PROMETHEUS_FIELDS)
+    _check_prometheus(path, values.get("prometheus") or {})
     _check_table(path, "metrics", values.get("metrics") or {}, _METRICS_FIELDS)
     _check_selectors(path, values.get("selectors") or {})
     if values.get("health"):

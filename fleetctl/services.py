@@ -43,6 +43,7 @@ def executor_options(
     terminal only."""
     from upgrades.lease import new_identity
 
+    warn_unknown_prom_contexts(settings)
     return make_executor_options(
         settings.prom_config(prometheus),
         need_prometheus=need_prometheus,
@@ -85,6 +86,8 @@ def make_executor_options(
 
 def _check_prometheus(prom: PromConfig | None) -> None:
     """A run whose gates need Prometheus refuses to start without one that answers."""
+    from dataclasses import replace
+
     from clients.prom import PromSource
 
     if prom is None:
@@ -93,13 +96,36 @@ def _check_prometheus(prom: PromConfig | None) -> None:
             where="spec.gates",
             hint="pass --prometheus URL or set [prometheus] url, or set spec.gates.enabled: false to go without gates",
         )
-    answer = PromSource(prom, "1m").values("vector(1)")
-    if isinstance(answer, str):
-        raise UnreachableError(
-            f"Prometheus at {prom.url} does not answer: {answer}",
-            where="--prometheus",
-            hint="start it or fix the URL; gates never pass without data (or set spec.gates.enabled: false)",
-        )
+    for url in prom.urls():  # each cluster's Prometheus ([prometheus.contexts.*] url), or the one
+        answer = PromSource(replace(prom, url=url), "1m").values("vector(1)")
+        if isinstance(answer, str):
+            raise UnreachableError(
+                f"Prometheus at {url} does not answer: {answer}",
+                where="--prometheus",
+                hint="start it or fix the URL; gates never pass without data (or set spec.gates.enabled: false)",
+            )
+
+
+def warn_unknown_prom_contexts(settings: Settings) -> None:
+    """A ``[prometheus.contexts.<name>]`` naming no context of the kubeconfig is warned about (it
+    may be another machine's kubeconfig; a cluster it does not name just has no table of its own)."""
+    import difflib
+
+    from clients.kube.config import context_names
+    from store.errors import FleetctlError
+
+    named = sorted((settings.prometheus.get("contexts") or {}).keys())
+    if not named:
+        return
+    try:
+        known, _current = context_names(settings.kubeconfig)
+    except (FleetctlError, OSError):
+        return  # no kubeconfig to compare with (in a pod, say): nothing to say
+    for name in named:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (contexts: {', '.join(known) or 'none'})"
+            err(f"warning: [prometheus.contexts.{name}] names no context of {settings.kubeconfig}{hint}")
 
 
 def open_clients(
@@ -181,10 +207,30 @@ def execute_run(
     from store.runs import read_run
     from upgrades.executor import Executor
 
+    view = view or read_run(store, run_id)
+    check_gate_queries(view, options)
     if clients is None:
         assert settings is not None, "execute_run needs the settings or the clients"
-        clients = kube_clients(settings, {s.cluster for s in (view or read_run(store, run_id)).steps})
+        clients = kube_clients(settings, {s.cluster for s in view.steps})
     return Executor(store, clients, run_id, options).execute()
+
+
+def check_gate_queries(view: RunView, options: ExecutorOptions) -> None:
+    """Before any node is touched: every gate query can carry each cluster's matcher (a query
+    with a matcher of its own on ``cluster_label`` is a ``BadInputError`` naming the check)."""
+    from clients.prom import PromSource
+    from upgrades.gates import GateScope, check_queries
+    from upgrades.planfile import parse_plan
+    from upgrades.rundoc import RunPlan
+
+    if options.prometheus is None or not _needs_prometheus(view):
+        return
+    spec = parse_plan(RunPlan.parse(view.run.plan).source, where=f"run {view.run.id} plan")
+    scopes = []
+    for cluster in sorted({s.cluster for s in view.steps}):
+        prom = options.prometheus.for_cluster(cluster)
+        scopes.append(GateScope(cluster, PromSource(prom, "1m") if prom else None, [], []))
+    check_queries(spec.gates, scopes, target=spec.target)
 
 
 def needs_prometheus(store: Store, run_id: int) -> bool:
@@ -231,8 +277,11 @@ class RunExecutor(Protocol):
     def __call__(self, run_id: int, *, resume: bool = False) -> Outcome: ...
 
 
-def executor_for(store: Store, settings: Settings, prometheus: str | None = None) -> RunExecutor:
-    """The dashboard's ``RunExecutor``: resume goes through ``resume_run``, as the CLI's does."""
+def executor_for(
+    store: Store, settings: Settings, prometheus: str | None = None, interrupt: threading.Event | None = None
+) -> RunExecutor:
+    """The dashboard's ``RunExecutor``: resume goes through ``resume_run``, as the CLI's does.
+    ``interrupt`` (the dashboard's, set on quit) stops the run at the next step boundary."""
 
     from store.runs import read_run
 
@@ -243,6 +292,8 @@ def executor_for(store: Store, settings: Settings, prometheus: str | None = None
             view = read_run(store, run_id)
             options = executor_options(settings, prometheus, "1s", "30s", need_prometheus=_needs_prometheus(view))
         options.progress = lambda _message: None  # the dashboard shows progress from the store
+        if interrupt is not None:
+            options.interrupt = interrupt
         return execute_run(store, settings, run_id, options, view=view)
 
     return run
@@ -255,11 +306,17 @@ def health_runner(settings: Settings, url: str | None, retain: Any = None) -> Ca
     from collectors.health.thresholds import thresholds_from
 
     thresholds = thresholds_from(settings.health, where=str(settings.config_path or "config"))
-    prom = settings.prom_config(url)
-    source = PromSource(prom, thresholds.rate_window) if prom else None
+    warn_unknown_prom_contexts(settings)
+    sources: dict[str, PromSource | None] = {}  # by context: each cluster reads its own Prometheus (or label)
+
+    def source_for(cluster: str) -> PromSource | None:
+        if cluster not in sources:
+            prom = settings.prom_config(url, cluster=cluster)
+            sources[cluster] = PromSource(prom, thresholds.rate_window) if prom else None
+        return sources[cluster]
 
     def run(store: Any, client: Any) -> Any:
-        result = check_cluster(store, client.name, prom=source, kube=client, thresholds=thresholds)
+        result = check_cluster(store, client.name, prom=source_for(client.name), kube=client, thresholds=thresholds)
         if retain is not None:
             from datetime import UTC, datetime
 

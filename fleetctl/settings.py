@@ -39,13 +39,14 @@ class Settings:
             chosen["kata_monitor"] = tuple(chosen["kata_monitor"])
         return PodSelectors(**chosen)
 
-    def prom_config(self, url: str | None = None) -> PromConfig | None:
-        """Prometheus settings: ``url`` (a flag) over the config's ``[prometheus] url``; None without either."""
-        from clients.prom import PromConfig
+    def prom_config(self, url: str | None = None, cluster: str | None = None) -> PromConfig | None:
+        """Prometheus settings (``clients.prom.resolve_prom``, the one resolution): ``url`` (a
+        ``--prometheus`` flag) over every URL of ``[prometheus]``; for a ``cluster`` (context), its
+        ``[prometheus.contexts.<name>]`` over the top level, with its ``cluster_label`` matcher.
+        None when no URL applies."""
+        from clients.prom import resolve_prom
 
-        options = {k: v for k, v in self.prometheus.items() if k != "url"}
-        chosen = url or self.prometheus.get("url")
-        return PromConfig(url=chosen, **options) if chosen else None
+        return resolve_prom(self.prometheus, url=url, cluster=cluster)
 
 
 def resolve_settings(

@@ -40,7 +40,7 @@ from upgrades import window as windows
 from upgrades.clock import SYSTEM_CLOCK, Clock
 from upgrades.cluster import CORDONED_BY, ClusterOps
 from upgrades.deployment import Deployment, DeploymentRefused, detect
-from upgrades.gates import GateCheckResult, run_gate
+from upgrades.gates import GateCheckResult, GateScope, run_gate
 from upgrades.installs import installer_for
 from upgrades.lease import RunLease
 from upgrades.nodeflow import FlowContext, run_node
@@ -220,11 +220,10 @@ class Executor:
         wave_nodes = [s.node for s in steps if s.state == StepState.DONE]
         if self.spec.gates.enabled and wave_nodes:
             set_wave(self.store, self.run_id, number, gate_state=GateState.RUNNING)
-            source = self.ports.metrics or (
-                PromSource(self.options.prometheus, "1m") if self.options.prometheus else None
-            )
+            scopes = self._gate_scopes(view, steps)
             state, message, results = run_gate(
-                self.spec.gates, source, nodes=upgraded, wave_nodes=wave_nodes, target=self.spec.target, clock=self.clock,
+                self.spec.gates, None, nodes=upgraded, wave_nodes=wave_nodes, target=self.spec.target, clock=self.clock,
+                scopes=scopes,
                 should_stop=lambda: self._control() is not None,
                 on_update=lambda r: set_wave(self.store, self.run_id, number, gate_results=[x.as_dict() for x in r]),
             )  # fmt: skip
@@ -238,6 +237,20 @@ class Executor:
         done = sum(1 for s in steps if s.state == StepState.DONE)
         self.options.progress(f"run {self.run_id}: wave {number} done ({done}/{len(steps)} nodes {self.verb})")
         return Outcome.DONE
+
+    def _gate_scopes(self, view: RunView, steps: list[StepView]) -> list[GateScope]:
+        """One gate scope per cluster of the run: that cluster's nodes, read from its own
+        Prometheus (or with its cluster matcher), never another's."""
+        done = [s for s in view.steps if s.state == StepState.DONE]
+        in_wave = {s.id for s in steps}
+        scopes = []
+        for cluster in sorted({s.cluster for s in done}):
+            prom = self.options.prometheus.for_cluster(cluster) if self.options.prometheus else None
+            source = self.ports.metrics or (PromSource(prom, "1m") if prom else None)
+            mine = [s for s in done if s.cluster == cluster]
+            nodes, wave = [s.node for s in mine], [s.node for s in mine if s.id in in_wave]
+            scopes.append(GateScope(cluster, source, nodes, wave))
+        return scopes
 
     def _save_gate(self, number: int, state: GateState, message: str, results: list[GateCheckResult]) -> None:
         set_wave(

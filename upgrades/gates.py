@@ -6,7 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypedDict
 
-from clients.prom import scrape_timed_out
+from clients.prom import PromSource, scrape_timed_out
+from clients.promql import PromQLError
+from store.errors import BadInputError
 from store.states import GateState
 from upgrades.analysis import (
     CheckRule,
@@ -90,6 +92,60 @@ def _few(names: Sequence[str], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
+@dataclass(frozen=True)
+class GateScope:
+    """One cluster's part of a gate: the metrics of that cluster only, and its nodes. A gate over
+    several clusters measures each with its own nodes and source and judges the samples together,
+    so no query ever reads one cluster's Prometheus with another cluster's nodes."""
+
+    cluster: str
+    source: Metrics | None
+    nodes: Sequence[str]
+    wave_nodes: Sequence[str]
+
+
+def check_queries(gates: Gates, scopes: Sequence[GateScope], *, target: str) -> None:
+    """Every check's query can be limited to each cluster (no matcher of its own on the cluster
+    label); else a ``BadInputError`` naming the check."""
+    for check in gates.checks:
+        for scope in scopes:
+            if not isinstance(scope.source, PromSource):
+                continue
+            query = render_query(check.query, nodes=scope.nodes, wave_nodes=scope.wave_nodes, target=target)
+            try:
+                scope.source.prepare(query)
+            except PromQLError as exc:
+                raise BadInputError(
+                    f"gate check {check.name!r} cannot be limited to cluster {scope.cluster}: {exc}",
+                    where=f"spec.gates.checks[{check.name}].query",
+                    hint=f"fleetctl adds {scope.source.config.cluster_label}=... itself: drop that matcher from the query",
+                ) from None
+
+
+def _measure_scopes(queries: Sequence[tuple[GateScope, str]], *, many: bool) -> list[float] | str:
+    """Each cluster's samples of its own query, together; the first error (naming its cluster
+    when there are several) wins."""
+    values: list[float] = []
+    for scope, query in queries:
+        if scope.source is None:
+            return "no Prometheus is configured" + (f" for cluster {scope.cluster}" if many else "")
+        answer = scope.source.values(query)
+        if isinstance(answer, str):
+            return f"cluster {scope.cluster}: {answer}" if many else answer
+        values.extend(answer)
+    return values
+
+
+def _no_data_reasons(scopes: Sequence[GateScope], *, many: bool) -> str:
+    """Why no cluster's query found samples, from each cluster's own kata-monitor targets."""
+    reasons = [
+        (f"{sc.cluster}: " if many else "") + no_data_reason(sc.source, [*sc.nodes, *sc.wave_nodes])
+        for sc in scopes
+        if sc.source is not None
+    ]
+    return "; ".join(reasons)
+
+
 def rule_of(check: Check) -> CheckRule:
     """The judging part of a plan's check."""
     return CheckRule(
@@ -108,15 +164,27 @@ def run_gate(
     should_stop: Callable[[], bool],
     on_update: Callable[[list[GateCheckResult]], None],
     clock: Clock = SYSTEM_CLOCK,
+    scopes: Sequence[GateScope] | None = None,
 ) -> tuple[GateState, str, list[GateCheckResult]]:
-    """Soak, then measure every check until each has a verdict: (passed|failed|inconclusive|stopped, why, results)."""
+    """Soak, then measure every check until each has a verdict: (passed|failed|inconclusive|stopped, why, results).
+
+    ``scopes``: the clusters of the run, each with its own source and nodes (``source``, ``nodes``
+    and ``wave_nodes`` are then unused); without them, one scope of those three.
+    """
+    scopes = list(scopes) if scopes is not None else [GateScope("", source, nodes, wave_nodes)]
+    many = len(scopes) > 1
+    check_queries(gates, scopes, target=target)
     deadline = clock.monotonic() + gates.soak_s
     while clock.monotonic() < deadline:
         if should_stop():
             return GateState.STOPPED, "stopped during the soak", []
         clock.sleep(min(0.2, max(0.0, deadline - clock.monotonic())))
+    queries = {
+        c.name: [(sc, render_query(c.query, nodes=sc.nodes, wave_nodes=sc.wave_nodes, target=target)) for sc in scopes]
+        for c in gates.checks
+    }
     results = [
-        GateCheckResult(c.name, render_query(c.query, nodes=nodes, wave_nodes=wave_nodes, target=target))
+        GateCheckResult(c.name, "\n".join(f"{sc.cluster}: {q}" if many else q for sc, q in queries[c.name]))
         for c in gates.checks
     ]
     rules = {c.name: rule_of(c) for c in gates.checks}
@@ -130,10 +198,10 @@ def run_gate(
         for r in results:
             if r.state != GateState.RUNNING or due[r.name] > now:
                 continue
-            answer = source.values(r.query) if source else "no Prometheus is configured"
+            answer = _measure_scopes(queries[r.name], many=many)
             m = measure(rules[r.name], answer)
-            if source is not None and not isinstance(answer, str) and not answer:
-                m = replace(m, message=f"{m.message}: {no_data_reason(source, [*nodes, *wave_nodes])}")
+            if not isinstance(answer, str) and not answer and (why := _no_data_reasons(scopes, many=many)):
+                m = replace(m, message=f"{m.message}: {why}")
             history[r.name].append(m)
             r.measurements.append(
                 {

@@ -57,7 +57,7 @@ def collect(
         str | None,
         typer.Option(
             "--prometheus",
-            help="Prometheus URL for VM health (default: the config's [prometheus] url; none: Kubernetes checks only).",
+            help="Prometheus URL for VM health, for every cluster (default: the config's [prometheus] and its per-context urls; cluster_label still applies; none: Kubernetes checks only).",
         ),
     ] = None,
     retain: Annotated[

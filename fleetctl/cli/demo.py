@@ -161,8 +161,13 @@ def demo(
             from fleetctl.services import executor_for
             from fleetctl.tui.app import FleetApp
 
-            executor = executor_for(store, settings, prometheus)
-            FleetApp(store, refresh_s=2.0, write=True, executor=executor, guide=guide).run()
+            interrupt = threading.Event()  # set on quit: a run executed here stops at its next step boundary
+            executor = executor_for(store, settings, prometheus, interrupt)
+            app = FleetApp(store, refresh_s=2.0, write=True, executor=executor, guide=guide, interrupt=interrupt)
+            try:
+                app.run()
+            finally:
+                app.wait_for_runs(err)  # the screen is restored: the simulator serves the run until it stops
         finally:
             stop.set()
             err("stopping the simulated fleet and Prometheus (the dashboard is closed)...")

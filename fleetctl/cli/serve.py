@@ -40,7 +40,11 @@ def serve(
         str, typer.Option("--leader-ttl", help="The leader Lease's time to live; a replica takes over after it.")
     ] = "15s",
     prometheus: Annotated[
-        str | None, typer.Option("--prometheus", help="Prometheus URL (default: the config's [prometheus] url).")
+        str | None,
+        typer.Option(
+            "--prometheus",
+            help="Prometheus URL for every cluster (default: the config's [prometheus] and its per-context urls; cluster_label still applies).",
+        ),
     ] = None,
     poll: Annotated[str, typer.Option("--poll", help="How often rollouts poll the cluster while waiting.")] = "1s",
     lease_ttl: Annotated[str, typer.Option("--lease-ttl", help="Each run lock's time to live.")] = "30s",

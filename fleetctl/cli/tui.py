@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 import typer
 
+from fleetctl.console import err
 from fleetctl.settings import Settings
 from store.durations import parse_duration
 
@@ -24,5 +26,11 @@ def tui(
 
     settings: Settings = ctx.obj
     seconds = parse_duration(refresh, where="--refresh").total_seconds() if refresh not in ("0", "0s") else 0.0
+    interrupt = threading.Event()  # set on quit: a run executed here stops at its next step boundary
     with open_store(settings.db, create=False) as store:
-        FleetApp(store, refresh_s=seconds, write=write, executor=executor_for(store, settings) if write else None).run()
+        executor = executor_for(store, settings, interrupt=interrupt) if write else None
+        app = FleetApp(store, refresh_s=seconds, write=write, executor=executor, interrupt=interrupt)
+        try:
+            app.run()
+        finally:
+            app.wait_for_runs(err)  # the screen is restored: say what is still stopping, and wait

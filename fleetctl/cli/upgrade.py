@@ -36,7 +36,10 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 DowngradeOption = Annotated[bool, typer.Option("--allow-downgrade", help="Allow nodes to move to an older release.")]
 PromOption = Annotated[
     str | None,
-    typer.Option("--prometheus", help="Prometheus URL for the gates (default: the config's [prometheus] url)."),
+    typer.Option(
+        "--prometheus",
+        help="Prometheus URL for the gates of every cluster (default: the config's [prometheus] and its per-context urls; cluster_label still applies).",
+    ),
 ]
 PollOption = Annotated[str, typer.Option("--poll", help="How often to poll the cluster while waiting.")]
 LeaseOption = Annotated[

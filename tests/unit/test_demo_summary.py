@@ -23,7 +23,11 @@ from simulator.prometheus import scrape_interval_for
             "(wave 3): no data; 2 nodes rolled back.",
             False,
         ),
-        (ScenarioResult(None, None, 3, "", 12, True), "Summary: no gate stopped the rollout; 12 nodes rolled back.", False),
+        (
+            ScenarioResult(None, None, 3, "", 12, True),
+            "Summary: no gate stopped the rollout; 12 nodes rolled back.",
+            False,
+        ),
         (
             ScenarioResult("scrape-failures", 3, 3, "gate failed", 10, False),
             "Summary: the gate 'scrape-failures' stopped the rollout at wave 3, the first wave with s390x nodes; "
