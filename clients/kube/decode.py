@@ -8,6 +8,7 @@ the whole object is wanted (nodes, writes), it decodes to plain dicts, still fas
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 import msgspec
@@ -26,12 +27,22 @@ class ListMeta(msgspec.Struct, gc=False):
     next: str = msgspec.field(default="", name="continue")
 
 
+def _lenient(data: bytes, where: str) -> Any:
+    """What msgspec refused, read by the standard library, which also takes what is not strict JSON
+    but a Python server sends (a lone UTF-16 surrogate escape in a hostile annotation): one bad
+    string is then the collector's parse problem for that node, not a failed list."""
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise KubeServerError(f"the API answered with something that is not JSON: {exc}", where=where) from None
+
+
 def decode(data: bytes, where: str) -> dict[str, Any]:
     """A JSON object, as dicts and lists."""
     try:
         value = _ANY.decode(data)
-    except msgspec.DecodeError as exc:
-        raise KubeServerError(f"the API answered with something that is not JSON: {exc}", where=where) from None
+    except msgspec.DecodeError:
+        value = _lenient(data, where)
     if not isinstance(value, dict):
         raise KubeServerError("the API answered with JSON that is not an object", where=where)
     return value
@@ -46,8 +57,12 @@ def decode_as(data: bytes, shape: type[T], where: str) -> T:
         return decoder.decode(data)  # type: ignore[no-any-return]
     except msgspec.ValidationError as exc:
         raise KubeServerError(f"the API answered with an unexpected shape: {exc}", where=where) from None
-    except msgspec.DecodeError as exc:
-        raise KubeServerError(f"the API answered with something that is not JSON: {exc}", where=where) from None
+    except msgspec.DecodeError:
+        value = _lenient(data, where)
+    try:
+        return msgspec.convert(value, shape)
+    except msgspec.ValidationError as exc:
+        raise KubeServerError(f"the API answered with an unexpected shape: {exc}", where=where) from None
 
 
 def convert(obj: object, shape: type[T]) -> T:
