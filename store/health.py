@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from store.checks import CheckResult
 from store.models import Cluster, HealthCheck, HealthTransition, Node
+
+CHUNK_NODES = 500  # nodes whose checks are read, compared and written at a time
 
 
 @dataclass(frozen=True)
@@ -41,19 +43,46 @@ def record_checks(
             .where(col(Cluster.name) == cluster)
         )
     }
-    wanted = [ids[n] for n in results if n in ids]
-    current: dict[tuple[int, str], HealthCheck] = {}
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
-        for row in session.exec(sa.select(HealthCheck).where(col(HealthCheck.node_id).in_(chunk))).scalars():  # type: ignore[call-overload]
-            current[(row.node_id, row.code)] = row
+    known = [(ids[name], checks) for name, checks in results.items() if name in ids]
+    written = changed = 0
+    for i in range(0, len(known), CHUNK_NODES):  # a chunk at a time: memory stays flat at any fleet size
+        chunk = known[i : i + CHUNK_NODES]
+        rows = sa.select(
+            col(HealthCheck.node_id), col(HealthCheck.code), col(HealthCheck.status),
+            col(HealthCheck.value), col(HealthCheck.message), col(HealthCheck.remediation),
+        ).where(col(HealthCheck.node_id).in_([node_id for node_id, _ in chunk]))  # fmt: skip
+        current = {(r[0], r[1]): _Stored(*r[2:]) for r in session.execute(rows)}  # plain rows: no identity map
+        inserts, updates, transitions = _changes(chunk, current, at)
+        if inserts:
+            session.execute(sa.insert(HealthCheck), inserts)
+        if updates:
+            session.execute(sa.update(HealthCheck), updates)
+        if transitions:
+            session.execute(sa.insert(HealthTransition), transitions)
+        written += len(inserts) + len(updates)
+        changed += len(transitions)
+    session.execute(sa.update(Cluster).where(col(Cluster.name) == cluster).values(health_checked_at=at))
+    session.flush()
+    return HealthWriteResult(checks=written, transitions=changed)
+
+
+class _Stored(NamedTuple):
+    """What a stored check row is compared on."""
+
+    status: str
+    value: float | None
+    message: str
+    remediation: str | None
+
+
+def _changes(
+    chunk: Sequence[tuple[int, Sequence[CheckResult]]], current: Mapping[tuple[int, str], _Stored], at: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows to insert and update, and the transitions to write, for one chunk of nodes."""
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     transitions: list[dict[str, Any]] = []
-    for name, checks in results.items():
-        node_id = ids.get(name)
-        if node_id is None:
-            continue
+    for node_id, checks in chunk:
         for check in checks:
             old = current.get((node_id, check.code))
             values = {
@@ -71,15 +100,7 @@ def record_checks(
                 transitions.append(_transition(node_id, check, old.status, at))
             elif (old.value, old.message, old.remediation) != (check.value, check.reason, check.remediation):
                 updates.append({"node_id": node_id, "code": check.code, **values})
-    if inserts:
-        session.execute(sa.insert(HealthCheck), inserts)
-    if updates:
-        session.execute(sa.update(HealthCheck), updates)
-    if transitions:
-        session.execute(sa.insert(HealthTransition), transitions)
-    session.execute(sa.update(Cluster).where(col(Cluster.name) == cluster).values(health_checked_at=at))
-    session.flush()
-    return HealthWriteResult(checks=len(inserts) + len(updates), transitions=len(transitions))
+    return inserts, updates, transitions
 
 
 def _transition(node_id: int, check: CheckResult, old: str | None, at: datetime) -> dict[str, Any]:
