@@ -145,14 +145,22 @@ def count_peerpods(peerpods: Iterable[PeerPod], remote: Mapping[tuple[str, str],
 
 
 def read_pods(
-    client: KubeClient, retry: Retry, refused: list[KubePermanentError], selectors: PodSelectors = DEFAULT_SELECTORS
+    client: KubeClient,
+    retry: Retry,
+    refused: list[KubePermanentError],
+    selectors: PodSelectors = DEFAULT_SELECTORS,
+    *,
+    watched: bool = False,
 ) -> tuple[dict[str, NodePods], int]:
-    """Every node's pod record, and how many pods were read; a refused PeerPods list goes to ``refused``."""
+    """Every node's pod record, and how many pods were read; a refused PeerPods list goes to ``refused``.
+
+    ``watched``: the labelled pods are kept by informers (``collect --watch``), so only the Running
+    pods and the PeerPods are read."""
     nodes: dict[str, NodePods] = {}
     remote: dict[tuple[str, str], str] = {}
     labelled: set[tuple[str, str]] = set()
     read = 0
-    for role, selector in labelled_reads(selectors):
+    for role, selector in [] if watched else labelled_reads(selectors):
         for page in client.list_typed("/api/v1/pods", Pod, {"labelSelector": selector}, retry=retry):
             read += len(page.items)
             for pod in page.items:

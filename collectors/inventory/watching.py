@@ -86,7 +86,8 @@ def watch_cluster(
                 _watch_all([nodes, *pods], started + interval)
                 started = time.monotonic()  # a round's cost is its work, not the wait for events
             if rounds % pods_every == 0:
-                peer_counts, result.pods = read_pods(client, retrier.run, retrier.refused, selectors)
+                peer_counts, running = read_pods(client, retrier.run, retrier.refused, selectors, watched=True)
+                result.pods = running + sum(len(i.objects) for i in pods)
             facts = facts_from(list(nodes.nodes.values()), _merge(peer_counts, labelled), pins)
             result.nodes = len(facts)
             with store.write() as session:
