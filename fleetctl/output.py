@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collectors.inventory.collector import CollectResult
     from fleetctl.rehearsal.runner import Rehearsal
     from store.models import Release, Schedule, UpgradeRun
-    from store.query.facts_read import ChangeRow, CheckRow, NodeReport, StaleSummary, VersionRow
+    from store.query.facts_read import ChangeRow, CheckRow, HealthReason, NodeReport, StaleSummary, VersionRow
     from store.query.reading import NodeRow
     from store.runs import RunView
     from upgrades.planner import Plan
@@ -74,8 +74,11 @@ def listing(kind: str, items: Sequence[Mapping[str, Any]], **metadata: Any) -> d
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "items": list(items)}
 
 
-def node_items(rows: Sequence[NodeRow]) -> list[dict[str, Any]]:
-    """Nodes as the JSON and YAML items of ``NodeList`` (the one place rows become camelCase)."""
+def node_items(
+    rows: Sequence[NodeRow], reasons: Mapping[tuple[str, str], HealthReason] | None = None
+) -> list[dict[str, Any]]:
+    """Nodes as the JSON and YAML items of ``NodeList`` (the one place rows become camelCase).
+    With ``reasons``, a node that is not ok says why in ``healthReason`` (null when ok)."""
     iso: dict[datetime, str] = {}  # one collection's rows share their timestamps
 
     def when(at: datetime) -> str:
@@ -112,11 +115,21 @@ def node_items(rows: Sequence[NodeRow]) -> list[dict[str, Any]]:
             "drift": list(r.drift),
             "parseProblems": list(r.parse_problems),
             "health": r.health.value,
+            **({} if reasons is None else {"healthReason": _reason(r, reasons)}),
             "firstSeen": when(r.first_seen),
             "changedAt": when(r.changed_at),
         }
         for r in rows
     ]
+
+
+def _reason(row: NodeRow, reasons: Mapping[tuple[str, str], HealthReason]) -> dict[str, Any] | None:
+    from store.query.facts_read import NEVER_CHECKED
+
+    if row.health.value == "ok":
+        return None
+    reason = reasons.get((row.cluster, row.name), NEVER_CHECKED)
+    return {"checks": list(reason.checks), "message": reason.message}
 
 
 def check_items(checks: Sequence[CheckRow]) -> list[dict[str, Any]]:

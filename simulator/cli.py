@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from simulator.controlplane import KUBE_VERSION, ControlPlaneError
 from simulator.faults import ScenarioError, load_scenario
@@ -15,9 +16,17 @@ from simulator.installmode import DEFAULT_INSTALL_LABEL, InstallMode
 from simulator.server import ServerOptions, Simulator
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with fleetctl's error format (``error: WHERE: WHAT`` and a hint), not its usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {self.prog}: {message}\n  hint: see `{self.prog} --help`\n")
+        raise SystemExit(2)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line (shared with ``fleetctl sim serve``)."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m simulator",
         description="Serve a simulated Kata fleet: the Kubernetes API and kata-monitor metrics.",
     )

@@ -130,8 +130,19 @@ def collect(
             items=[collection_item(r, h) for r, h in zip(results, healths, strict=True)],
         )
         typer.echo(to_json(doc) if fmt == "json" else to_yaml(doc).rstrip())
+    if store.created and all(r.snapshot is None for r in results):
+        _remove_new_store(store)
     if any(r.error for r in results):
         raise typer.Exit(ExitCode.UNREACHABLE)
+
+
+def _remove_new_store(store: Any) -> None:
+    """A store this run created but could fill with nothing goes again, so the next command says
+    "no store yet" rather than answering from an empty one."""
+    path = store.url.sqlite_path
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        part.unlink(missing_ok=True)
+    err(f"note: removed the new store at {path}: no cluster could be collected")
 
 
 def _health_line(h: Any) -> str:

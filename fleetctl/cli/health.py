@@ -71,13 +71,22 @@ def health(
                 typer.echo(table(["node", "cluster", "health", "checks", "message"], _per_node(failing)))
             typer.echo()
             typer.echo("What to do:")
-            for code in sorted({c.code for c in failing}):
-                remedy = next(c.remediation for c in failing if c.code == code)
-                typer.echo(f"  {code}: {remedy}")
+            for codes, remedy in _remedies(failing):
+                typer.echo(f"  {', '.join(codes)}: {remedy}")
         if not answer.items:
             err("No nodes match.")
     if findings:
         raise typer.Exit(ExitCode.FINDINGS)
+
+
+def _remedies(failing: list[CheckRow]) -> list[tuple[list[str], str | None]]:
+    """Each remediation once, with the codes it answers: without Prometheus, KATA001 to KATA006
+    share one text, and it is said once."""
+    by_text: dict[str | None, list[str]] = {}
+    for code in sorted({c.code for c in failing}):
+        remedy = next(c.remediation for c in failing if c.code == code)
+        by_text.setdefault(remedy, []).append(code)
+    return [(codes, remedy) for remedy, codes in by_text.items()]
 
 
 def _per_node(failing: list[CheckRow]) -> list[list[str]]:

@@ -15,6 +15,7 @@ from fleetctl.settings import Settings
 from store.errors import BadInputError
 
 if TYPE_CHECKING:
+    from store.query.facts_read import HealthReason
     from store.query.reading import NodeRow
 
 FORMATS = ("table", "wide", "json", "yaml", "csv", "name")
@@ -115,7 +116,7 @@ def nodes(
         _collect_first(ctx)
     answer, now = read_answer(ctx, where, selector, sort_by)
     meta = freshness(answer, max_age, now, ctx.obj.collect_interval)
-    _print(answer.items, fmt, meta)
+    _print(answer.items, fmt, meta, _reasons(ctx) if fmt in ("json", "yaml") else None)
 
 
 def query(
@@ -135,7 +136,8 @@ def query(
     if count:
         typer.echo(str(len(answer.items)))
     else:
-        _print(answer.items, "name" if output is None and ctx.obj.output == "table" else fmt, meta)
+        shown = "name" if output is None and ctx.obj.output == "table" else fmt
+        _print(answer.items, shown, meta, _reasons(ctx) if shown in ("json", "yaml") else None)
     if answer.items:
         raise typer.Exit(ExitCode.FINDINGS)
 
@@ -160,11 +162,22 @@ def _collect_first(ctx: typer.Context) -> None:
                 )
 
 
-def _print(items: list[NodeRow], fmt: str, meta: dict[str, Any]) -> None:
+def _reasons(ctx: typer.Context) -> dict[tuple[str, str], HealthReason]:
+    """Why each node that is not ok is so, for ``healthReason`` in JSON and YAML."""
+    from store.migrate import open_store
+    from store.query.facts_read import health_reasons
+
+    with open_store(ctx.obj.db, create=False) as store:
+        return health_reasons(store, cluster=store_scope(ctx, store))
+
+
+def _print(
+    items: list[NodeRow], fmt: str, meta: dict[str, Any], reasons: dict[tuple[str, str], HealthReason] | None = None
+) -> None:
     if fmt == "json":
-        typer.echo(to_json(listing("NodeList", node_items(items), **meta)))
+        typer.echo(to_json(listing("NodeList", node_items(items, reasons), **meta)))
     elif fmt == "yaml":
-        typer.echo(to_yaml(listing("NodeList", node_items(items), **meta)).rstrip())
+        typer.echo(to_yaml(listing("NodeList", node_items(items, reasons), **meta)).rstrip())
     elif fmt == "name":
         for item in items:
             typer.echo(f"node/{item.name}")

@@ -39,6 +39,15 @@ def test_collect_from_an_unreachable_cluster_exits_3_without_the_token(
     assert "cannot reach the API server: connection refused" in result.stderr, result.stderr
     assert "Errno" not in result.stderr and "HTTPSConnectionPool" not in result.stderr
     assert fresh_sim.token not in result.stdout + result.stderr
+    assert "removed the new store" not in result.stderr  # an existing store stays, empty or not
+    # A store that a failed first collect created holds nothing, so it goes again, and a read says so.
+    new = tmp_path / "new.db"
+    first = fleetctl_in_process("--kubeconfig", str(dead), "--db", f"sqlite:///{new}", "collect")
+    assert first.returncode == 3, first.stderr
+    assert f"note: removed the new store at {new}: no cluster could be collected" in first.stderr
+    assert not new.exists() and not list(tmp_path.glob("new.db*"))
+    after = fleetctl_in_process("--db", f"sqlite:///{new}", "nodes")
+    assert after.returncode == 2 and f"there is no fleetctl store at {new}" in after.stderr
 
 
 def test_bad_kubeconfig_and_unknown_context_exit_2(fresh_sim: Simulator, tmp_path: Path, sqlite_url: str) -> None:

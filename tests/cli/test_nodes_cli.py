@@ -32,6 +32,12 @@ def test_nodes_json_is_an_enveloped_list_matching_the_simulator(filled: tuple[Si
     assert {i["name"]: i["kata"]["version"] for i in doc["items"]} == {n: t["installed"] for n, t in truth.items()}
     assert {i["name"] for i in doc["items"] if i["customKernel"]} == {n for n, t in truth.items() if t["customKernel"]}
     assert "data from" in result.stderr and result.stdout.lstrip().startswith("{")
+    # Collected without Prometheus: unknown, and why, with the checks at that status.
+    first = next(i for i in doc["items"] if i["health"] == "unknown")
+    assert first["healthReason"] == {
+        "checks": ["KATA001", "KATA002", "KATA003", "KATA004", "KATA005", "KATA006"],
+        "message": "no Prometheus configured: VM health is unknown",
+    }, first
 
 
 def test_nodes_table_follows_kubectl_conventions(filled: tuple[Simulator, str]) -> None:
@@ -95,6 +101,9 @@ def test_health_summary_fail_on_and_junit(filled: tuple[Simulator, str]) -> None
     assert summary.startswith("30 nodes: 0 ok, ") and summary.endswith(", 0 crit"), summary
     # warn: peer-pod nodes whose Kata is not the release their Cloud API Adaptor (v0.21.0) pins (KATA015)
     assert "no Prometheus configured: VM health is unknown" in first.stdout
+    remedies = first.stdout.split("What to do:\n")[1].splitlines()
+    assert sum("[prometheus] url" in line for line in remedies) == 1, remedies  # said once, for all six codes
+    assert any(line.startswith("  KATA001, KATA002, KATA003, KATA004, KATA005, KATA006: ") for line in remedies)
     # Break a node's install, then collect again: drift (warn) and a missing handler (crit).
     import json as _json
 

@@ -16,6 +16,10 @@ from tests.support.cli import fleetctl_in_process
         (["collect", "--parallel", "x"], "error: fleetctl collect: Invalid value for '--parallel': it must be a whole number",
          "fleetctl collect --help"),
         (["nodes", "--bogus"], "error: fleetctl nodes: No such option: --bogus", "fleetctl nodes --help"),
+        (["sim", "serve", "--bogus"], "error: fleetctl sim serve: unrecognized arguments: --bogus",
+         "fleetctl sim serve --help"),
+        (["sim", "serve", "--nodes", "x"], "error: fleetctl sim serve: argument --nodes: invalid int value: 'x'",
+         "fleetctl sim serve --help"),
     ],
 )  # fmt: skip
 def test_a_usage_error_names_its_command_in_plain_words(args: list[str], line: str, hint: str) -> None:
