@@ -143,6 +143,11 @@ def test_known_values_from_their_sources() -> None:
     assert (str(BY_VERSION["4.0.0"].date), BY_VERSION["4.0.0"].date_basis) == ("2026-07-20", "tag")
     assert (str(BY_VERSION["4.2.0"].date), BY_VERSION["4.2.0"].date_basis) == ("2026-09-15", "release-pr")
     assert BY_VERSION["4.2.0"].guest_kernel is None  # not found; see docs/collectors.md "What is missing"
+    # 3.20.0: nymtech/nym docker/localnet/README.md @ 4b9fdc91, kata-static-3.20.0-arm64.tar.xz ships
+    # vmlinux-6.12.42-162; 3.17.0: apple/container ClientDefaults.swift @ 809719f8, vmlinux-6.12.28-153
+    assert (BY_VERSION["3.20.0"].guest_kernel, BY_VERSION["3.17.0"].guest_kernel) == ("6.12.42-162", "6.12.28-153")
+    # 4.2.0: kete-org/ketecode s0/inspect-kata.txt @ 47212466, QEMU 11.0.1 (kata-static), guest uname 6.18.35
+    assert (BY_VERSION["4.2.0"].kernels["default"], BY_VERSION["4.2.0"].hypervisors["qemu"]) == ("6.18.35", "11.0.1")
 
 
 def test_the_store_gets_the_default_pins_and_no_date_for_a_release_without_one() -> None:
