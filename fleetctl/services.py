@@ -189,7 +189,17 @@ def _cluster_facts(ops: Any, spec: PlanSpec, plan: Plan, deployment: Deployment)
         deploy_image=ds["spec"]["template"]["spec"]["containers"][0]["image"] if ds else None,
         chart_version=chart_version(owner) if deployment.helm_release else None, helm_release=deployment.helm_release,
         runtimeclass_versions=classes, cordon_only=spec.drain.mode == DrainMode.NONE,
+        nfd_node=_nfd_node(ops) if deployment.helm_release else None,
     )  # fmt: skip
+
+
+def _nfd_node(ops: Any) -> str | None:
+    """A node that node-feature-discovery has labelled, if any (one node listed by label)."""
+    from upgrades.preflight import NFD_LABEL
+
+    page = ops.client.get("/api/v1/nodes", {"labelSelector": NFD_LABEL, "limit": 1})
+    items = page.get("items") or []
+    return str(items[0]["metadata"]["name"]) if items else None
 
 
 def execute_run(

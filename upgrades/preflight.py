@@ -6,8 +6,10 @@ may go. The inputs are read from each cluster by the composition root (``fleetct
 Sources: kata-containers issues #12936, #12761, #9416 and #10261, and the kata-deploy chart
 (``tools/packaging/kata-deploy/helm-chart``: ``helm.sh/chart`` and the RuntimeClasses'
 ``katacontainers.io/kata-version`` annotation since 3.32.0). Codes: PF001 containerd config v4,
-PF002 the 3.28 restart bug, PF003 an unpinned image, PF004/PF005 image and chart apart, PF007
-RuntimeClasses ahead of the target (PF006, a second NFD, is not checked yet).
+PF002 the 3.28 restart bug, PF003 an unpinned image, PF004/PF005 image and chart apart, PF006 a
+node-feature-discovery beside a Helm-managed kata-deploy (the chart vendors NFD as an optional
+dependency since kata-containers#11998, and refuses to install it beside another), PF007
+RuntimeClasses ahead of the target.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from store.versions import KataVersion
 
 CONTAINERD = re.compile(r"containerd://v?(\d+)\.(\d+)")
 CHART = re.compile(r"-(\d+\.\d+\.\d+[^\s]*)$")
+NFD_LABEL = "feature.node.kubernetes.io/kernel-version.full"  # one of the labels every NFD worker sets
 RESTART_BUG = "3.28"  # kata-containers#12761: a kata-deploy pod restart removed the artifacts; fixed in 3.29
 
 
@@ -59,12 +62,13 @@ class ClusterFacts:
     helm_release: str | None = None
     runtimeclass_versions: dict[str, str] = field(default_factory=dict)  # RuntimeClass -> kata-version annotation
     cordon_only: bool = False  # drain.mode none
+    nfd_node: str | None = None  # a node that node-feature-discovery labelled (NFD_LABEL); None: no NFD seen
 
 
 def check(facts: ClusterFacts) -> list[Finding]:
     """Every finding for one cluster, in code order."""
     out: list[Finding] = []
-    for checker in (_containerd_v4, _restart_bug, _latest_tag, _chart_mismatch, _runtimeclass):
+    for checker in (_containerd_v4, _restart_bug, _latest_tag, _chart_mismatch, _second_nfd, _runtimeclass):
         out += checker(facts)
     return out
 
@@ -141,6 +145,22 @@ def _chart_mismatch(f: ClusterFacts) -> list[Finding]:
             )
         )  # fmt: skip
     return out
+
+
+def _second_nfd(f: ClusterFacts) -> list[Finding]:
+    if not f.helm_release or f.nfd_node is None:
+        return []  # only a Helm upgrade renders the chart, and with it the vendored NFD
+    return [
+        Finding(
+            "PF006", Severity.WARN, f.cluster,
+            f"node-feature-discovery runs in this cluster (node {f.nfd_node} has {NFD_LABEL}); kata-deploy's chart "
+            "refuses to install its vendored NFD beside another one (kata-containers#11998), so the `helm upgrade` "
+            f"that reconciles Helm release {f.helm_release} after the run fails if node-feature-discovery.enabled is "
+            "true in its values",
+            "keep node-feature-discovery.enabled: false in kata-deploy's values (the chart's default) unless this "
+            "NFD is the chart's own",
+        )
+    ]  # fmt: skip
 
 
 def _runtimeclass(f: ClusterFacts) -> list[Finding]:

@@ -43,6 +43,16 @@ def test_latest_tags_and_chart_mismatches() -> None:
     assert codes(replace(helm, deploy_image="quay.io/kata-containers/kata-deploy:3.30.0")) == {"PF005": Severity.WARN}
 
 
+def test_a_second_nfd_warns_only_beside_a_helm_managed_kata_deploy() -> None:
+    helm = replace(CLEAN, chart_version="4.1.0", helm_release="kata", deploy_image="quay.io/k/kata-deploy:4.1.0")
+    assert codes(helm) == {}
+    assert codes(replace(CLEAN, nfd_node="n1")) == {}  # no chart is rendered: the DaemonSet is set directly
+    found = check(replace(helm, nfd_node="n2"))
+    assert [(f.code, f.severity) for f in found] == [("PF006", Severity.WARN)]
+    assert "node n2" in found[0].message and "#11998" in found[0].message and "Helm release kata" in found[0].message
+    assert "node-feature-discovery.enabled: false" in found[0].fix
+
+
 def test_runtimeclasses_newer_than_the_target_refuse() -> None:
     assert codes(replace(CLEAN, runtimeclass_versions={"kata-qemu": "4.1.0"})) == {}
     found = check(replace(CLEAN, runtimeclass_versions={"kata-qemu": "4.2.0", "kata-clh": "4.2.0"}))

@@ -179,3 +179,19 @@ def test_plan_names_a_known_incompatibility_and_apply_refuses_it(fresh_sim: Simu
     rehearsed = fleet.run("rehearse", plan)  # refused as apply refuses it: nothing is rehearsed
     assert rehearsed.returncode == 1 and "PF002 refuse" in rehearsed.stdout, rehearsed.stdout + rehearsed.stderr
     assert {n: fleet.installed()[n] for n in on_328} == dict.fromkeys(on_328, "3.28.0")
+
+
+def test_a_second_nfd_beside_a_helm_managed_kata_deploy_is_named_before_the_run(tmp_path: Path) -> None:
+    with simulator(tmp_path, InstallMode.ONDELETE, helm=True) as sim:
+        fleet = Fleet(sim, tmp_path)
+        plan = fleet.plan_file(selector={"where": where_names(names(fleet, "amd64", 1))})
+        before = fleet.run("upgrade", "plan", plan)
+        assert before.returncode == 0 and "PF006" not in before.stderr, before.stdout + before.stderr
+        labelled = names(fleet, "s390x", 1)[0]  # any node: NFD labels every node it runs on
+        kubectl(sim, "label", "node", labelled, "feature.node.kubernetes.io/kernel-version.full=5.14.0-570")
+        after = fleet.run("upgrade", "plan", plan)
+        assert after.returncode == 0, after.stdout + after.stderr  # a warning: the plan may go
+        line = next(x for x in after.stderr.splitlines() if "PF006" in x)
+        assert line.startswith("pre-flight PF006 warn (sim): node-feature-discovery runs in this cluster"), line
+        assert f"node {labelled}" in line and "kata-containers#11998" in line and "Helm release kata-deploy" in line
+        assert "fix: keep node-feature-discovery.enabled: false" in line
