@@ -56,13 +56,17 @@ class Release:
         return hashlib.sha1(f"kata-containers/{self.version}".encode()).hexdigest()
 
 
+# Kernel pins and hypervisor versions agree with collectors/releases/catalog.json wherever it knows them
+# (tests/simulator/test_releases.py); where it does not, a hypervisor version is the next known release's,
+# a stand-in.
 RELEASES: dict[str, Release] = {
     r.version: r
     for r in (
+        Release("3.20.0", "2025-08-20", "6.12.42-162", "10.1.1", "v48.0", "v1.12.1"),
         Release("3.24.0", "2025-12-12", "6.12.47-173", "10.1.1", "v48.0", "v1.12.1"),
         Release("3.25.0", "2026-01-19", "6.18.5-176", "10.1.1", "v48.0", "v1.12.1"),
         Release("3.26.0", "2026-01-29", "6.18.5-177", "10.2.0", "v48.0", "v1.12.1"),
-        Release("3.27.0", "2026-02-19", "6.18.12-181", "10.2.0", "v48.0", "v1.12.1"),
+        Release("3.27.0", "2026-02-19", "6.18.12-181", "10.2.1", "v48.0", "v1.12.1"),
         Release("3.28.0", "2026-03-16", "6.18.15-186", "10.2.1", "v51.1", "v1.12.1"),
         Release("3.29.0", "2026-04-22", "6.18.15-189", "10.2.1", "v51.1", "v1.12.1"),
         Release("3.30.0", "2026-05-02", "6.18.15-192", "10.2.1", "v51.1", "v1.12.1"),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from simulator.server import ServerOptions, Simulator
 from store.engine import Store
@@ -17,6 +18,11 @@ from tests.support.postgres import postgres_server
 from tests.support.prometheus import prometheus_server
 
 _db_numbers = itertools.count()
+
+# No test depends on the machine's speed: Hypothesis' per-example deadline (200 ms) and its "too slow"
+# health check would fail a property on a loaded machine, so neither applies anywhere in the suite.
+settings.register_profile("fleetctl", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fleetctl")
 
 
 @pytest.fixture(scope="session")

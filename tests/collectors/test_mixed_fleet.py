@@ -1,6 +1,6 @@
 """A collector run on a simulated fleet that mixes releases, shims and kata-monitor's blind spot.
 
-3.28 nodes, a 4.0 node whose kata-monitor counts no shims while Kata pods run (before 4.1.0 it cannot
+A 3.20 node, 3.28 nodes, a 4.0 node whose kata-monitor counts no shims while Kata pods run (before 4.1.0 it cannot
 see runtime-rs sandboxes, #12666), and 4.1 nodes without the Go shim (no kata-runtime: the reporter
 reads kata-ctl on amd64, the shim's --version elsewhere). Every node gets a release, a kernel
 judgement and a health verdict with the right reason. A real Prometheus scrapes the simulated
@@ -35,8 +35,9 @@ from tests.support.prometheus import instant
 from tests.support.sim import wait_for
 
 BLIND, GO_LESS_S390X, GO_LESS_AMD64 = "kata-amd64-0001", "kata-s390x-0000", "kata-amd64-0002"
+OLD = "kata-amd64-0004"  # 3.20.0: the last release with .tar.xz assets, long before the shim split
 RELEASES = {"kata-amd64-0000": "3.28.0", BLIND: "4.0.0", GO_LESS_AMD64: "4.1.0", "kata-amd64-0003": "3.28.0",
-            GO_LESS_S390X: "4.1.0", "kata-s390x-0001": "4.0.0", "kata-ppc64le-0000": "4.0.0"}  # fmt: skip
+            GO_LESS_S390X: "4.1.0", "kata-s390x-0001": "4.0.0", "kata-ppc64le-0000": "4.0.0", OLD: "3.20.0"}  # fmt: skip
 
 
 @pytest.fixture
@@ -86,6 +87,13 @@ def test_every_node_of_a_mixed_fleet_gets_a_release_a_kernel_judgement_and_a_ver
             checks.setdefault(node_name, {})[check.code] = check
     assert {n: st.kata_version for n, st in states.items()} == RELEASES
     assert all(st.custom_kernel is False for st in states.values()), {n: st.guest_kernel for n, st in states.items()}
+    # 3.20.0's pin (6.12.42-162) is known, so its kernel is judged the release's own, not unknown
+    assert (states[OLD].guest_kernel, states[OLD].reporter_source) == ("6.12.42-162", "kata-runtime env")
+
+    def verdicts(node: str) -> dict[str, str]:
+        return {c.code: c.status for c in checks[node].values()}
+
+    assert verdicts(OLD) == verdicts("kata-amd64-0003")  # judged as a 3.28 node is: no check is blind to it
     assert set(checks) == set(RELEASES) and all(len(c) == 12 for c in checks.values())
     # the 4.0 node kata-monitor cannot see: unknown, with the reason; never ok
     blind = checks[BLIND]

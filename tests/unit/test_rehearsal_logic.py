@@ -58,7 +58,14 @@ def test_every_wait_in_the_plan_shrinks_and_the_window_goes() -> None:
 
 @pytest.mark.parametrize(
     ("version", "expected"),
-    [("4.0.0", "4.0.0"), ("4.0.3", "4.0.0"), ("3.20.0", "3.24.0"), ("9.0.0", "4.1.0"), (None, "4.1.0")],
+    [
+        ("4.0.0", "4.0.0"),
+        ("4.0.3", "4.0.0"),
+        ("3.22.0", "3.20.0"),
+        ("3.10.0", "3.20.0"),
+        ("9.0.0", "4.1.0"),
+        (None, "4.1.0"),
+    ],
 )
 def test_releases_the_simulator_lacks_map_to_the_nearest_older_one(version: str | None, expected: str) -> None:
     assert nearest_release(version) == expected
