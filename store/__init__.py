@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from store.arch import Arch, normalize_arch
     from store.checks import CheckResult, Status, worst
-    from store.engine import DatabaseURL, Store, default_sqlite_path, parse_database_url
+    from store.engine import DatabaseURL, Store, parse_database_url
     from store.errors import (
         ArchError,
         BadInputError,
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     )
     from store.facts import FactChange, NodeFacts, diff_facts
     from store.kernels import GuestKernel
+    from store.locations import default_sqlite_path
     from store.migrate import current_revision, head_revision, open_store, upgrade
     from store.snapshots import SnapshotResult, ensure_cluster, record_snapshot
     from store.versions import KataVersion
@@ -42,7 +43,7 @@ _HOME: dict[str, str] = {
     "worst": "store.checks",
     "DatabaseURL": "store.engine",
     "Store": "store.engine",
-    "default_sqlite_path": "store.engine",
+    "default_sqlite_path": "store.locations",
     "parse_database_url": "store.engine",
     "ArchError": "store.errors",
     "BadInputError": "store.errors",

@@ -11,11 +11,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,19 +27,13 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlmodel import Session
 
 from store.errors import DatabaseURLError, StoreError, StoreUnreachableError
+from store.locations import SQLITE_BUSY_TIMEOUT_MS, default_sqlite_path
 from store.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 5
 _URL_HINT = "use sqlite:///PATH/TO/fleetctl.db or postgresql://USER:PASSWORD@HOST:5432/DBNAME"
-
-
-def default_sqlite_path() -> Path:
-    """``$XDG_DATA_HOME/fleetctl/fleetctl.db``, or ``~/.local/share/fleetctl/fleetctl.db``."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "fleetctl" / "fleetctl.db"
 
 
 @dataclass(frozen=True)
@@ -153,6 +146,11 @@ class Store:
                 yield conn
             finally:
                 conn.rollback()
+
+    def fetch(self, *statements: tuple[str, Mapping[str, Any]]) -> list[Sequence[Sequence[Any]]]:
+        """Plain SQL statements (named ``:param`` style) in one read transaction; their rows, in order."""
+        with self.read_connection() as conn:
+            return [conn.execute(sa.text(sql), dict(params)).all() for sql, params in statements]
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -81,12 +81,12 @@ def read_answer(
     ctx: typer.Context, where: str | None, selector: str | None, sort_by: str, *, flag: str = "--where"
 ) -> tuple[Any, datetime]:
     """The matching nodes; a query error names ``flag``, where the user wrote the query."""
-    from store.migrate import open_store
     from store.query.reading import read_nodes
+    from store.sqlite_read import open_reader
 
     settings: Settings = ctx.obj
     now = datetime.now(UTC)
-    with open_store(settings.db, create=False) as store:
+    with open_reader(settings.db) as store:
         cluster = store_scope(ctx, store)
         try:
             return read_nodes(store, where=where, selector=selector, now=now, sort_by=sort_by, cluster=cluster), now

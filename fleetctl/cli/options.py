@@ -9,7 +9,7 @@ import typer
 from fleetctl.config import OUTPUT_FORMATS
 
 if TYPE_CHECKING:
-    from store.engine import Store
+    from store.query.reading import Reader
 
 OutputOption = Annotated[
     str | None,
@@ -43,7 +43,7 @@ def output_format(ctx: typer.Context, local: str | None, allowed: tuple[str, ...
     return chosen
 
 
-def store_scope(ctx: typer.Context, store: Store) -> str | None:
+def store_scope(ctx: typer.Context, store: Reader) -> str | None:
     """The cluster a store-read command answers for: the ``--context`` one (checked to be in
     the store, exit 2 otherwise), or None for every cluster."""
     from fleetctl.settings import Settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from store.query.compiler import compile_query, nodes_select
 from store.query.parser import QuerySyntaxError, parse
 
-__all__ = ["QuerySyntaxError", "compile_query", "nodes_select", "parse"]
+__all__ = ["QuerySyntaxError", "parse"]

@@ -1,31 +1,36 @@
 """Reading nodes for the on-call commands: one query, one short read transaction, ``NodeRow``s out.
 
-Rows are typed, snake_case and undecorated; ``fleetctl.output.node_item`` is the one place that
-turns a row into the camelCase JSON item of ``nodes -o json``.
+The statement is plain SQL (``store.query.sql``), run by a ``Reader``: the ``Store`` (SQLAlchemy, both
+databases) or a ``SqliteReader`` (the standard library, for the CLI's fast start). Rows are typed,
+snake_case and undecorated; ``fleetctl.output.node_item`` is the one place that turns a row into the
+camelCase JSON item of ``nodes -o json``.
 """
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NamedTuple
-
-import sqlalchemy as sa
-from sqlmodel import SQLModel
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, Protocol
 
 from store.checks import Status
-from store.engine import Store
 from store.errors import BadInputError
-from store.models import Cluster, HealthCheck, Node, NodeState
-from store.query.compiler import compile_query, depends_on_time, in_cluster
 from store.query.selector import selector_to_query
+from store.query.sql import RANK, Sql, compile_sql, in_cluster_sql
 
 SORT_KEYS = ("name", "cluster", "arch", "zone", "kata", "health", "cpu", "age")
+
+
+class Reader(Protocol):
+    """What the reads need of a store: its backend, and statements run in one read transaction."""
+
+    @property
+    def backend(self) -> str: ...
+
+    def fetch(self, *statements: tuple[str, Mapping[str, Any]]) -> list[Sequence[Sequence[Any]]]: ...
 
 
 class NodeRow(NamedTuple):
@@ -87,47 +92,41 @@ _STATE_COLUMNS = (
 )  # fmt: skip
 _JSON_COLUMNS = {"runtime_handlers", "drift", "parse_problems"}  # read as text; most are "[]"
 _BY_RANK = {s.rank: s for s in Status}
-# Core table columns, not ORM attributes: SQLAlchemy then has nothing to adapt on each execution.
-_NODE, _STATE, _CLUSTER, _CHECK = (
-    SQLModel.metadata.tables[m.__tablename__].c for m in (Node, NodeState, Cluster, HealthCheck)
-)
 _WORST = (
-    sa.select(sa.func.max(sa.case({s.value: s.rank for s in Status}, value=_CHECK.status, else_=1)))
-    .where(_CHECK.node_id == _NODE.id)
-    .scalar_subquery()
-)
+    "(SELECT MAX(CASE health_check.status "
+    + " ".join(f"WHEN '{s}' THEN {r}" for s, r in RANK.items())
+    + " ELSE 1 END) FROM health_check WHERE health_check.node_id = node.id)"
+)  # the check table's primary key prefix answers it; statuses are our constants, not input
+_FRESHNESS: tuple[str, Mapping[str, Any]] = ("SELECT name, last_collected_at FROM cluster", {})
 
 
-@functools.cache
-def _base(dialect: str) -> sa.Select[Any]:
+def _base(sql: Sql) -> str:
     """Present nodes with their state, cluster and worst health; JSON lists come back as text
     (on PostgreSQL a cast, so the driver does not decode 10,000 lists that are mostly "[]")."""
-
-    def text(column: Any) -> Any:
-        return sa.cast(column, sa.Text) if dialect == "postgresql" else sa.type_coerce(column, sa.Text)
-
-    columns = [
-        _NODE.id, _NODE.name, _NODE.first_seen, _CLUSTER.name.label("cluster_name"),
-        *(text(_STATE[c]).label(c) if c in _JSON_COLUMNS else _STATE[c] for c in _STATE_COLUMNS),
-        _WORST.label("worst"),
-    ]  # fmt: skip
-    joined = _NODE.id.table.join(_STATE.node_id.table, _STATE.node_id == _NODE.id).join(
-        _CLUSTER.id.table, _CLUSTER.id == _NODE.cluster_id
+    state = ", ".join(
+        f"{sql.text_of('node_state.' + c)} AS {c}" if c in _JSON_COLUMNS else f"node_state.{c}" for c in _STATE_COLUMNS
     )
-    return sa.select(*columns).select_from(joined).where(_NODE.gone_at.is_(None))
+    return (
+        f"SELECT node.name, node.first_seen, cluster.name AS cluster_name, {state}, {_WORST} AS worst "
+        "FROM node JOIN node_state ON node_state.node_id = node.id JOIN cluster ON cluster.id = node.cluster_id "
+        "WHERE node.gone_at IS NULL"
+    )
 
 
-_FRESHNESS = sa.select(_CLUSTER.name, _CLUSTER.last_collected_at)
-
-
-def cluster_names(store: Store) -> set[str]:
+def cluster_names(store: Reader) -> set[str]:
     """The clusters the store has collected, or been told of."""
-    with store.read_connection() as conn:
-        return {name for name, _ in conn.execute(_FRESHNESS)}
+    (rows,) = store.fetch(_FRESHNESS)
+    return {name for name, _ in rows}
+
+
+def utc(value: Any) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite's text, or a driver's datetime)."""
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def read_nodes(
-    store: Store,
+    store: Reader,
     *,
     where: str | None,
     selector: str | None,
@@ -138,25 +137,21 @@ def read_nodes(
     """Present nodes matching ``where`` (the query language) and ``selector`` (a label selector),
     of one ``cluster`` when given.
 
-    One statement (plain columns through SQLAlchemy Core, each node's worst health from the
-    check table's primary key) and one for freshness, in one short read transaction. The select
-    is built once; at 10,000 nodes, building ORM objects would cost more than the SQL.
+    One statement (each node's worst health from the check table's primary key) and one for
+    freshness, in one short read transaction; at 10,000 nodes, building ORM objects would cost
+    more than the SQL.
     """
     if sort_by not in SORT_KEYS:
         raise BadInputError(f"cannot sort by {sort_by!r}", where="--sort-by", hint=f"use one of {', '.join(SORT_KEYS)}")
-    texts = tuple(t for t in (where, selector_to_query(selector) if selector else None) if t)
-    if any(depends_on_time(t) for t in texts):
-        statement = _base(store.backend).where(*(compile_query(t, dialect=store.backend, now=now) for t in texts))
-    else:
-        statement = _timeless_statement(texts, store.backend)
-    if cluster is not None:
-        statement = statement.where(*in_cluster(cluster))
+    sql = Sql(store.backend)
+    texts = [t for t in (where, selector_to_query(selector) if selector else None) if t]
+    conditions = [compile_sql(t, sql, now=now) for t in texts] + in_cluster_sql(cluster, sql)
+    statement = " AND ".join([_base(sql), *conditions])
     build = _ItemBuilder(now)
-    # Thousands of rows, then dicts, none of them in a cycle: a full collection here is pure cost.
+    # Thousands of rows, then tuples, none of them in a cycle: a full collection here is pure cost.
     with _gc_paused():
-        with store.read_connection() as conn:
-            rows = conn.execute(statement).all()
-            clusters: dict[str, datetime | None] = dict(conn.execute(_FRESHNESS).all())
+        rows, fresh = store.fetch((statement, sql.params), _FRESHNESS)
+        clusters = {name: None if at is None else utc(at) for name, at in fresh}
         items = [build(row) for row in rows]
         items.sort(key=_sort_key(sort_by))
     used = {i.cluster for i in items} or ({cluster} if cluster else set(clusters))
@@ -174,26 +169,19 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@functools.lru_cache(maxsize=128)
-def _timeless_statement(texts: tuple[str, ...], dialect: str) -> sa.Select[Any]:
-    """The same statement object for a repeated query: SQLAlchemy then reuses its cache key
-    and compiled form as they are (a script or the TUI's filter asks the same question often)."""
-    epoch = datetime.min  # unused: the query does not depend on the time
-    return _base(dialect).where(*(compile_query(t, dialect=dialect, now=epoch) for t in texts))
-
-
 class _ItemBuilder:
-    """Rows to ``NodeRow``s. Collected rows repeat their values (a few drift messages), so
-    decoded JSON is memoised for one answer."""
+    """Rows to ``NodeRow``s. Collected rows repeat their values (a few drift messages, one
+    collection's timestamps), so decoded JSON and times are memoised for one answer."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
         self._json: dict[str, tuple[str, ...]] = {}
+        self._times: dict[Any, datetime] = {}
 
     def _list(self, value: Any) -> tuple[str, ...]:
         if not value or value == "[]":
             return ()
-        if isinstance(value, list):  # PostgreSQL's driver decodes json itself
+        if isinstance(value, list):  # a driver that decodes JSON itself
             return tuple(str(v) for v in value)
         decoded = self._json.get(value)
         if decoded is None:
@@ -201,16 +189,24 @@ class _ItemBuilder:
             decoded = self._json[value] = tuple(str(v) for v in loaded) if isinstance(loaded, list) else ()
         return decoded
 
-    def __call__(self, row: Any) -> NodeRow:
-        (_, name, first_seen, cluster, arch, zone, region, kata, deploy, commit, label, sort, guest, custom,
+    def _when(self, value: Any) -> datetime:
+        when = self._times.get(value)
+        if when is None:
+            when = self._times[value] = utc(value)
+        return when
+
+    def __call__(self, row: Sequence[Any]) -> NodeRow:
+        (name, first_seen, cluster, arch, zone, region, kata, deploy, commit, label, sort, guest, custom,
          hypervisor, hv_version, machine, host, os_image, runtime, kubelet, ready, cordoned, cpu, stale,
          handlers, drift, problems, changed_at, worst) = row  # fmt: skip
+        first = self._when(first_seen)
         return NodeRow(
-            name, cluster, arch, zone, region, kata, deploy, commit, label, sort or "", guest, custom, hypervisor,
-            hv_version, machine, host, os_image, runtime, kubelet, ready, bool(cordoned), (cpu or 0) / 1000, stale,
+            name, cluster, arch, zone, region, kata, deploy, commit, label, sort or "", guest,
+            None if custom is None else bool(custom), hypervisor, hv_version, machine, host, os_image, runtime,
+            kubelet, None if ready is None else bool(ready), bool(cordoned), (cpu or 0) / 1000, stale,
             self._list(handlers), self._list(drift), self._list(problems),
-            _BY_RANK.get(1 if worst is None else worst, Status.UNKNOWN), first_seen, changed_at,
-            (self.now - first_seen).total_seconds(),
+            _BY_RANK.get(1 if worst is None else worst, Status.UNKNOWN), first, self._when(changed_at),
+            (self.now - first).total_seconds(),
         )  # fmt: skip
 
 

@@ -142,6 +142,23 @@ def test_version_and_help_load_no_database_or_cluster_code() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_nodes_and_query_on_an_up_to_date_sqlite_store_load_no_sqlalchemy(two_clusters: str) -> None:
+    probe = (
+        "import sys, contextlib, io\n"
+        "from fleetctl.cli.app import run\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    assert run(['--db', {two_clusters!r}, 'nodes', '-o', 'name']) == 0\n"
+        f"    assert run(['--db', {two_clusters!r}, '--context', 'prod-us', 'query', 'arch = s390x']) in (0, 1)\n"
+        "heavy = ('sqlalchemy', 'sqlmodel', 'alembic', 'kubernetes', 'textual', 'prometheus_api_client')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), len(out.getvalue().splitlines()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    loaded, lines = result.stdout.split("] ")
+    assert loaded == "[" and int(lines) > 0, result.stdout
+
+
 def test_a_reader_that_goes_away_is_a_quiet_exit_0(tmp_path: Path) -> None:
     """``fleetctl nodes -o json | head -c 1``: the write fails with EPIPE, and that is no error."""
     url = f"sqlite:///{tmp_path / 'big.db'}"

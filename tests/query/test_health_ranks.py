@@ -11,7 +11,7 @@ from store.checks import CheckResult, Status
 from store.engine import Store
 from store.facts import NodeFacts
 from store.health import record_checks
-from store.query import compile_query, nodes_select
+from store.query.compiler import compile_query, nodes_select
 from store.query.reading import read_nodes
 from store.snapshots import record_snapshot
 

@@ -19,7 +19,8 @@ from collectors.releases.catalog import kernel_pins
 from simulator.server import Simulator
 from store.engine import Store
 from store.migrate import open_store
-from store.query import QuerySyntaxError, compile_query, nodes_select, parse
+from store.query import QuerySyntaxError, parse
+from store.query.compiler import compile_query, nodes_select
 from store.query.parser import BoolOp, Compare, InList, Not
 from store.versions import KataVersion
 from tests.support.sim import api_client
