@@ -18,7 +18,7 @@ from simulator import resources as r
 from simulator.objectstore import ApiError, Entry, Obj, Watcher, WatchEvent
 from simulator.patching import PatchError, json_patch, merge_patch, strategic_merge_patch
 from simulator.protobuf import ProtobufError
-from simulator.reviews import review
+from simulator.reviews import USER, review
 from simulator.selectors import SelectorError, fields_match, labels_match, parse_field_selector, parse_label_selector
 
 if TYPE_CHECKING:
@@ -43,6 +43,24 @@ def status_response(err: ApiError) -> web.Response:
 def json_response(obj: Any, status: int = 200) -> web.Response:
     """A JSON body."""
     return web.Response(status=status, body=json.dumps(obj, separators=(",", ":")).encode(), content_type=JSON)
+
+
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def _forbidden(target: routing.Target, method: str, *, watch: bool) -> ApiError:
+    """The 403 kube-apiserver's RBAC answers a call it does not allow (the ``api.forbidden`` fault)."""
+    rt = target.rt
+    verb = ("watch" if watch else "list") if target.name is None and method == "GET" else _VERBS.get(method, method)
+    scope = f'in the namespace "{target.namespace}"' if target.namespace else "at the cluster scope"
+    resource = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+    named = f' "{target.name}"' if target.name else ""
+    message = (
+        f'{resource}{named} is forbidden: User "{USER["username"]}" cannot {verb} resource "{rt.plural}" '
+        f'in API group "{rt.group}" {scope}'
+    )
+    details = {"group": rt.group, "kind": rt.plural, **({"name": target.name} if target.name else {})}
+    return ApiError(403, "Forbidden", message, details)
 
 
 class Api:
@@ -115,6 +133,8 @@ class Api:
         """Every ``/api/v1/...`` and ``/apis/G/V/...`` resource path."""
         target = routing.parse(request.path)
         method = request.method
+        if target.rt.plural in self.world.faults.api.forbidden:
+            raise _forbidden(target, method, watch=request.query.get("watch") in ("true", "1"))
         if target.name is None:
             if method == "GET":
                 if request.query.get("watch") in ("true", "1"):

@@ -47,6 +47,7 @@ class ApiFaults:
     errorRate: float = 0.0
     latencyMs: float = 0.0
     dropWatchesAfterSeconds: float = 0.0
+    forbidden: list[str] = field(default_factory=list)  # resources (plural: peerpods) answered 403, as RBAC would
 
 
 @dataclass
@@ -144,13 +145,15 @@ def _regression(v: Any, at: str) -> HealthRegression:
 
 
 def _api(v: Any, at: str, base: ApiFaults) -> ApiFaults:
-    m = _mapping(v, at, {"errorRate", "latencyMs", "dropWatchesAfterSeconds"})
+    m = _mapping(v, at, {"errorRate", "latencyMs", "dropWatchesAfterSeconds", "forbidden"})
+    forbidden = m.get("forbidden", base.forbidden)
     return ApiFaults(
         errorRate=_fraction(m.get("errorRate", base.errorRate), f"{at}.errorRate"),
         latencyMs=_non_negative(m.get("latencyMs", base.latencyMs), f"{at}.latencyMs"),
         dropWatchesAfterSeconds=_non_negative(
             m.get("dropWatchesAfterSeconds", base.dropWatchesAfterSeconds), f"{at}.dropWatchesAfterSeconds"
         ),
+        forbidden=[_str(r, f"{at}.forbidden[{i}]") for i, r in enumerate(_list(forbidden, f"{at}.forbidden"))],
     )
 
 

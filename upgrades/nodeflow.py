@@ -344,8 +344,9 @@ def verify(ctx: FlowContext, ops: ClusterAPI, node: str, target: str, before: St
             problems.append(f"runtimeHandlers lack {', '.join(missing)}")
         if not facts.ready:
             problems.append("is NotReady")
-        if before.get("customKernel") and not facts.custom_kernel:
-            problems.append(f"lost its custom guest kernel ({before.get('guestKernel')} -> {facts.guest_kernel})")
+        kernel = kernel_problem(before, facts.custom_kernel, facts.guest_kernel, target)
+        if kernel:
+            problems.append(kernel)
         if not problems or ctx.clock.monotonic() >= deadline:
             break
         ctx.clock.sleep(ctx.poll_s)
@@ -354,6 +355,20 @@ def verify(ctx: FlowContext, ops: ClusterAPI, node: str, target: str, before: St
     smoke = ctx.spec.verify.smoke
     if smoke and arch in smoke.runtime_class:
         _smoke(ctx, ops, node, smoke.runtime_class[arch])
+
+
+def kernel_problem(before: StepFacts, custom: bool | None, kernel: str | None, target: str) -> str | None:
+    """Why a node that booted its team's own guest kernel before the install no longer does, or
+    None. Judged the release's own kernel (False): lost. Unknown (None, a flavour or release the
+    catalog has no pin for): kept only when the kernel is the one it had."""
+    if not before.get("customKernel") or custom is True:
+        return None
+    was = before.get("guestKernel")
+    if custom is False:
+        return f"lost its custom guest kernel ({was} -> {kernel})"
+    if kernel != was:
+        return f"changed its custom guest kernel ({was} -> {kernel}), and no kernel pin of {target} tells whose it is"
+    return None
 
 
 def _smoke(ctx: FlowContext, ops: ClusterAPI, node: str, runtime_class: str) -> None:

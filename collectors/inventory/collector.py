@@ -10,7 +10,7 @@ list still fails, nothing is written, and the store keeps the last good collecti
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -73,6 +73,15 @@ class _Retrier:
         raise AssertionError("unreachable")
 
 
+def peerpods_refusal(refused: Sequence[KubePermanentError]) -> tuple[str, str | None] | None:
+    """What to report when the PeerPods list was refused: the error and its hint (None: not refused)."""
+    if not refused:
+        return None
+    last = refused[-1]
+    where = f"{last.where}: " if last.where else ""
+    return f"peer pods were counted from kata-remote pods, PeerPods were not read: {where}{last.message}", last.hint
+
+
 def facts_from(
     raw_nodes: list[dict[str, Any]], accumulators: Mapping[str, NodePods], pins: Mapping[str, str]
 ) -> list[NodeFacts]:
@@ -128,12 +137,9 @@ def collect_cluster(
         result.nodes = len(facts)
         with store.write() as session:
             result.snapshot = record_snapshot(session, client.name, facts, at=now(), server=client.context.server)
-        for refused in retrier.refused:  # the facts stand; peer pods were counted from kata-remote pods
-            where = f"{refused.where}: " if refused.where else ""
-            result.error = (
-                f"peer pods were counted from kata-remote pods, PeerPods were not read: {where}{refused.message}"
-            )
-            result.hint = refused.hint
+        refusal = peerpods_refusal(retrier.refused)  # the facts stand; peer pods were counted from kata-remote pods
+        if refusal is not None:
+            result.error, result.hint = refusal
         try:
             result.events_written = _collect_events(client, store, retrier)
         except KubePermanentError as exc:  # e.g. RBAC without events list: the facts stand, the gap is reported

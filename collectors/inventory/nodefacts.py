@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from clients.kube.annotations import INSTALLED_AT_ANNOTATION, read_installed_at
@@ -13,13 +14,16 @@ from collectors.reporter import read_reporter
 from store.arch import normalize_arch
 from store.errors import ArchError, KernelParseError
 from store.facts import NodeFacts
-from store.kernels import GuestKernel
+from store.kernels import KNOWN_FLAVOURS, GuestKernel
 
 LABEL_RUNTIME = "katacontainers.io/kata-runtime"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 REGION_LABEL = "topology.kubernetes.io/region"
 # Conditions whose healthy status is "True"; every other condition (pressures, node-problem-detector's) is healthy when "False".
 _TRUE_WHEN_HEALTHY = {"Ready"}
+# A kernel file's flavour suffix -> the catalog's flavour (versions.yaml's name); the other Kata suffixes
+# (debug, nvidia-gpu-confidential) have no pin in the catalog.
+CATALOG_FLAVOURS = {"confidential": "confidential", "nvidia-gpu": "nvidia-gpu", "dragonball-experimental": "dragonball"}
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,35 @@ def _conditions(status: Mapping[str, Any]) -> tuple[bool | None, tuple[str, ...]
     return ready, tuple(sorted(unhealthy))
 
 
-def build_facts(node: Mapping[str, Any], extras: NodeExtras, pins: Mapping[str, str]) -> NodeFacts:
-    """Everything fleetctl tracks about ``node``; ``pins`` maps release -> pinned guest kernel build."""
+@cache
+def _bundled_flavour_pins() -> Mapping[str, Mapping[str, str]]:
+    from collectors.releases.catalog import flavour_kernel_pins
+
+    return flavour_kernel_pins()
+
+
+def kernel_pin(
+    kernel: GuestKernel, version: str | None, pins: Mapping[str, str], flavour_pins: Mapping[str, Mapping[str, str]]
+) -> str | None:
+    """The build ``kernel`` is judged against on a node of release ``version``; None when not known.
+
+    A Kata flavour's kernel (``vmlinux-6.16.7-173-nvidia-gpu``) is judged against that flavour's pin
+    (``flavour_pins``: release -> flavour -> build), any other against the release's default pin (``pins``).
+    """
+    if kernel.flavour not in KNOWN_FLAVOURS:
+        return pins.get(version or "")
+    flavour = CATALOG_FLAVOURS.get(kernel.flavour)
+    return flavour_pins.get(version or "", {}).get(flavour) if flavour else None
+
+
+def build_facts(
+    node: Mapping[str, Any],
+    extras: NodeExtras,
+    pins: Mapping[str, str],
+    flavour_pins: Mapping[str, Mapping[str, str]] | None = None,
+) -> NodeFacts:
+    """Everything fleetctl tracks about ``node``; ``pins`` maps release -> pinned (default flavour) guest
+    kernel build, ``flavour_pins`` release -> flavour -> build (default: the bundled catalog's)."""
     meta, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
     labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
     info = status.get("nodeInfo") or {}
@@ -110,7 +141,13 @@ def build_facts(node: Mapping[str, Any], extras: NodeExtras, pins: Mapping[str, 
             handlers=handlers,
         )
     )
-    guest_kernel, custom = _kernel(reporter.kernel_path, resolution.version, pins, problems)
+    guest_kernel, custom = _kernel(
+        reporter.kernel_path,
+        resolution.version,
+        pins,
+        _bundled_flavour_pins() if flavour_pins is None else flavour_pins,
+        problems,
+    )
     ready, conditions = _conditions(status)
     return NodeFacts(
         name=str(meta.get("name")),
@@ -157,7 +194,11 @@ def build_facts(node: Mapping[str, Any], extras: NodeExtras, pins: Mapping[str, 
 
 
 def _kernel(
-    path: str | None, version: str | None, pins: Mapping[str, str], problems: list[str]
+    path: str | None,
+    version: str | None,
+    pins: Mapping[str, str],
+    flavour_pins: Mapping[str, Mapping[str, str]],
+    problems: list[str],
 ) -> tuple[str | None, bool | None]:
     if not path:
         return None, None
@@ -166,7 +207,7 @@ def _kernel(
     except KernelParseError as exc:
         problems.append(f"guest kernel: {exc.message}")
         return path.rsplit("/", 1)[-1][:128], None
-    pin = pins.get(version or "")
+    pin = kernel_pin(kernel, version, pins, flavour_pins)
     if pin is None:
         return str(kernel), None
     return str(kernel), not kernel.matches_pin(GuestKernel.parse(pin))

@@ -11,7 +11,7 @@ from clients.kube.client import KubeClient
 from clients.kube.decode import convert
 from clients.kube.errors import KubeApiError
 from clients.kube.objects import Pod
-from collectors.inventory.collector import CollectResult, RetryPolicy, _Retrier, facts_from
+from collectors.inventory.collector import CollectResult, RetryPolicy, _Retrier, facts_from, peerpods_refusal
 from collectors.inventory.informer import Informer, NodeInformer
 from collectors.inventory.pods import DEFAULT_SELECTORS, NodePods, PodSelectors, Role, fold, labelled_reads, read_pods
 from store.engine import Store
@@ -63,7 +63,9 @@ def watch_cluster(
     single collection), each have an informer (list once, then watch), so an install that starts,
     fails or finishes shows at the next write. Peer-pod counts and Kata pods' start times need every
     Running pod, so they come from a full read every ``pods_every`` rounds. Each round's ``seconds`` counts the work after the watch wait, so it
-    says what an unchanged round costs.
+    says what an unchanged round costs. A refused PeerPods list is reported as a single collection
+    reports it (``error`` and ``hint``, beside the facts written), in the first round that can say so,
+    and again only when the refusal changes.
     """
     policy = retry or RetryPolicy()
     nodes = NodeInformer(client, policy)
@@ -73,6 +75,8 @@ def watch_cluster(
     ]
     pods = [informer for _, informer in labelled]
     peer_counts: dict[str, NodePods] = {}
+    refusal: tuple[str, str | None] | None = None  # of the last full read of pods
+    reported: tuple[str, str | None] | None = None
     rounds = 0
     while not stop.is_set():
         started = time.monotonic()
@@ -88,6 +92,7 @@ def watch_cluster(
             if rounds % pods_every == 0:
                 peer_counts, running = read_pods(client, retrier.run, retrier.refused, selectors, watched=True)
                 result.pods = running + sum(len(i.objects) for i in pods)
+                refusal = peerpods_refusal(retrier.refused)
             facts = facts_from(list(nodes.nodes.values()), _merge(peer_counts, labelled), pins)
             result.nodes = len(facts)
             with store.write() as session:
@@ -96,6 +101,10 @@ def watch_cluster(
                 )
         except KubeApiError as exc:
             result.error = str(exc)
+        if result.error is None and refusal != reported:  # the facts stand; peer pods came from kata-remote pods
+            reported = refusal
+            if refusal is not None:
+                result.error, result.hint = refusal
         result.errors_retried = retrier.retried + sum(i.errors_retried for i in (nodes, *pods))
         for informer in (nodes, *pods):
             informer.errors_retried = 0
@@ -103,6 +112,6 @@ def watch_cluster(
         result.seconds = time.monotonic() - started
         on_round(result)
         rounds += 1
-        if result.error:
+        if result.snapshot is None:  # nothing written: back off before the next try
             stop.wait(min(interval, 5.0))
     return nodes

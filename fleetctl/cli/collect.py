@@ -106,7 +106,7 @@ def collect(
             """A cluster's inventory and health, each in its own transactions; an unreachable
             cluster is its own result and never holds up the others."""
             result = collect_cluster(client, store, pins, selectors=selectors)
-            checked = None if result.error else health(store, client)
+            checked = None if result.snapshot is None else health(store, client)  # a refused list still wrote facts
             done.append(client.name)
             if sys.stderr.isatty():
                 sys.stderr.write(f"\rcollected {len(done)} of {len(clients)} clusters ({client.name})")
@@ -158,7 +158,7 @@ def _watch(clients: list[Any], store: Any, pins: dict[str, str], seconds: float,
 
     def reporter(client: Any) -> Any:
         def report(result: Any) -> None:
-            h = None if result.error else health(store, client)
+            h = None if result.snapshot is None else health(store, client)  # a reported refusal still wrote facts
             with lock:
                 (err if result.error else typer.echo)(_summary_line(result))
                 if h is not None:

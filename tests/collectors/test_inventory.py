@@ -286,3 +286,72 @@ def test_watch_mode_writes_every_interval(
         stop.set()
         thread.join(timeout=10)
     assert all(r.error is None for r in rounds)
+
+
+def _running_kata_remote_pods(sim: Simulator) -> dict[str, int]:
+    """Running kata-remote pods per node, as the simulator holds them."""
+    counts: dict[str, int] = {}
+    for node in sim.world.nodes:
+        for pod in sim.world.pods_on(node):
+            if pod.obj["spec"].get("runtimeClassName") == "kata-remote" and pod.obj["status"].get("phase") == "Running":
+                counts[node] = counts.get(node, 0) + 1
+    return counts
+
+
+REFUSED = "peer pods were counted from kata-remote pods, PeerPods were not read: "
+
+
+def test_a_refused_peerpods_list_is_reported_and_kata_remote_pods_stand_in(
+    fresh_sim: Simulator, sqlite_url: str, open_db: Callable[[str], Store]
+) -> None:
+    admin(fresh_sim, "/_sim/faults", "PATCH", {"api": {"forbidden": ["peerpods"]}})
+    store = open_db(sqlite_url)
+    result = collect_cluster(kube(fresh_sim), store, kernel_pins(store), retry=FAST)
+    assert result.snapshot is not None and result.nodes == 30  # the facts stand
+    assert result.error and result.error.startswith(REFUSED) and 'cannot list resource "peerpods"' in result.error
+    assert result.hint and "RBAC" in result.hint
+    remote = _running_kata_remote_pods(fresh_sim)
+    assert remote and {n: s.peerpod_count for n, s in states(store).items() if s.peerpod_count} == remote
+
+
+def test_watch_mode_reports_a_refused_peerpods_list_once_and_again_when_it_changes(
+    fresh_sim: Simulator, sqlite_url: str, open_db: Callable[[str], Store]
+) -> None:
+    from collectors.inventory.collector import CollectResult
+    from collectors.inventory.watching import watch_cluster
+
+    def peerpod_lists() -> int:
+        return sum(1 for r in admin(fresh_sim, "/_sim/requests") if r["resource"] == "peerpods" and r["verb"] == "list")
+
+    def reported() -> list[CollectResult]:
+        return [r for r in rounds if r.error]
+
+    admin(fresh_sim, "/_sim/faults", "PATCH", {"api": {"forbidden": ["peerpods"]}})
+    store = open_db(sqlite_url)
+    rounds: list[CollectResult] = []
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch_cluster,
+        args=(kube(fresh_sim), store, kernel_pins(store)),
+        kwargs={"interval": 0.2, "stop": stop, "on_round": rounds.append, "pods_every": 2},
+    )
+    thread.start()
+    try:
+        wait_for(lambda: len(rounds) >= 5, what="five rounds: three refused reads of PeerPods (rounds 0, 2, 4)")
+        assert peerpod_lists() >= 3
+        assert reported() == [rounds[0]]  # once, in the first round, not at every read
+        first = rounds[0]
+        assert first.error and first.error.startswith(REFUSED) and 'cannot list resource "peerpods"' in first.error
+        assert first.hint and "RBAC" in first.hint and first.snapshot is not None and first.nodes == 30
+        admin(fresh_sim, "/_sim/faults", "PATCH", {"api": {"forbidden": []}})
+        admin(fresh_sim, "/_sim/requests?clear=1")
+        wait_for(lambda: peerpod_lists() >= 1, what="a read of PeerPods that is allowed")
+        admin(fresh_sim, "/_sim/faults", "PATCH", {"api": {"forbidden": ["peerpods"]}})
+        wait_for(lambda: len(reported()) == 2, what="the refusal, after a read that was allowed, to be reported again")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    again = reported()[1]
+    assert (again.error, again.hint) == (first.error, first.hint) and again.snapshot is not None
+    remote = _running_kata_remote_pods(fresh_sim)
+    assert remote and {n: s.peerpod_count for n, s in states(store).items() if s.peerpod_count} == remote

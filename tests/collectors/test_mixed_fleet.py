@@ -2,7 +2,8 @@
 
 A 3.20 node, 3.28 nodes, a 4.0 node whose kata-monitor counts no shims while Kata pods run (before 4.1.0 it cannot
 see runtime-rs sandboxes, #12666), and 4.1 nodes without the Go shim (no kata-runtime: the reporter
-reads kata-ctl on amd64, the shim's --version elsewhere). Every node gets a release, a kernel
+reads kata-ctl on amd64, the shim's --version elsewhere), and 3.24 nodes booting Kata's NVIDIA kernel (judged
+against 3.24.0's NVIDIA pin) and its confidential one (no pin known: unknown). Every node gets a release, a kernel
 judgement and a health verdict with the right reason. A real Prometheus scrapes the simulated
 kata-monitors; the 4.0 node's is blind (the simulator's ``kataMonitorBlind`` fault: 0 running shims).
 """
@@ -36,8 +37,14 @@ from tests.support.sim import wait_for
 
 BLIND, GO_LESS_S390X, GO_LESS_AMD64 = "kata-amd64-0001", "kata-s390x-0000", "kata-amd64-0002"
 OLD = "kata-amd64-0004"  # 3.20.0: the last release with .tar.xz assets, long before the shim split
+NVIDIA, CONFIDENTIAL = "kata-amd64-0005", "kata-amd64-0006"  # 3.24.0 with a flavoured kernel
+FLAVOURED = {
+    NVIDIA: "6.16.7-173-nvidia-gpu",
+    CONFIDENTIAL: "6.12.47-173-confidential",
+}  # as the sim names custom kernels
 RELEASES = {"kata-amd64-0000": "3.28.0", BLIND: "4.0.0", GO_LESS_AMD64: "4.1.0", "kata-amd64-0003": "3.28.0",
-            GO_LESS_S390X: "4.1.0", "kata-s390x-0001": "4.0.0", "kata-ppc64le-0000": "4.0.0", OLD: "3.20.0"}  # fmt: skip
+            GO_LESS_S390X: "4.1.0", "kata-s390x-0001": "4.0.0", "kata-ppc64le-0000": "4.0.0", OLD: "3.20.0",
+            NVIDIA: "3.24.0", CONFIDENTIAL: "3.24.0"}  # fmt: skip
 
 
 @pytest.fixture
@@ -45,7 +52,7 @@ def mixed(tmp_path: Path) -> Iterator[Simulator]:
     fleet = make_fleet("small", seed=11, nodes=12)
     fleet.nodes = [n for n in fleet.nodes if n.name in RELEASES]
     for spec in fleet.nodes:
-        spec.release, spec.custom_kernel, spec.peer_pods = RELEASES[spec.name], None, False
+        spec.release, spec.custom_kernel, spec.peer_pods = RELEASES[spec.name], FLAVOURED.get(spec.name), False
         if spec.name in (GO_LESS_S390X, GO_LESS_AMD64):
             spec.labels = {kata.LABEL_SHIMS: kata.RUNTIME_RS_ONLY}
             spec.builds, spec.apps = 0, []  # its build pods would ask for kata-qemu, which it no longer has
@@ -86,7 +93,12 @@ def test_every_node_of_a_mixed_fleet_gets_a_release_a_kernel_judgement_and_a_ver
         ).all():  # type: ignore[arg-type, call-overload]
             checks.setdefault(node_name, {})[check.code] = check
     assert {n: st.kata_version for n, st in states.items()} == RELEASES
-    assert all(st.custom_kernel is False for st in states.values()), {n: st.guest_kernel for n, st in states.items()}
+    kernels = {n: st.guest_kernel for n, st in states.items()}
+    assert {n: st.custom_kernel for n, st in states.items()} == {
+        n: None if n == CONFIDENTIAL else False for n in RELEASES
+    }, kernels
+    # Kata's NVIDIA kernel is 3.24.0's NVIDIA pin, so not custom; no confidential pin is known, so unknown
+    assert {n: states[n].guest_kernel for n in FLAVOURED} == FLAVOURED
     # 3.20.0's pin (6.12.42-162) is known, so its kernel is judged the release's own, not unknown
     assert (states[OLD].guest_kernel, states[OLD].reporter_source) == ("6.12.42-162", "kata-runtime env")
 
