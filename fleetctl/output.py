@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from collectors.inventory.collector import CollectResult
     from fleetctl.rehearsal.runner import Rehearsal
     from store.models import Release, Schedule, UpgradeRun
-    from store.query.facts_read import ChangeRow, CheckRow, HealthReason, NodeReport, StaleSummary, VersionRow
-    from store.query.reading import NodeRow
+    from store.query.facts_read import ChangeRow, CheckRow, NodeReport, StaleSummary, VersionRow
+    from store.query.reading import HealthReason, NodeRow
     from store.runs import RunView
     from upgrades.planner import Plan
 
@@ -124,7 +124,7 @@ def node_items(
 
 
 def _reason(row: NodeRow, reasons: Mapping[tuple[str, str], HealthReason]) -> dict[str, Any] | None:
-    from store.query.facts_read import NEVER_CHECKED
+    from store.query.reading import NEVER_CHECKED
 
     if row.health.value == "ok":
         return None

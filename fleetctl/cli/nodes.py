@@ -15,8 +15,7 @@ from fleetctl.settings import Settings
 from store.errors import BadInputError
 
 if TYPE_CHECKING:
-    from store.query.facts_read import HealthReason
-    from store.query.reading import NodeRow
+    from store.query.reading import HealthReason, NodeRow
 
 FORMATS = ("table", "wide", "json", "yaml", "csv", "name")
 COLUMNS = ["name", "cluster", "arch", "zone", "kata", "guest-kernel", "health", "age"]
@@ -78,9 +77,16 @@ def freshness(answer: Any, max_age: str | None, now: datetime, interval: str = "
 
 
 def read_answer(
-    ctx: typer.Context, where: str | None, selector: str | None, sort_by: str, *, flag: str = "--where"
+    ctx: typer.Context,
+    where: str | None,
+    selector: str | None,
+    sort_by: str,
+    *,
+    flag: str = "--where",
+    reasons: bool = False,
 ) -> tuple[Any, datetime]:
-    """The matching nodes; a query error names ``flag``, where the user wrote the query."""
+    """The matching nodes (with why each is not ok, when ``reasons``); a query error names
+    ``flag``, where the user wrote the query."""
     from store.query.reading import read_nodes
     from store.sqlite_read import open_reader
 
@@ -89,7 +95,10 @@ def read_answer(
     with open_reader(settings.db) as store:
         cluster = store_scope(ctx, store)
         try:
-            return read_nodes(store, where=where, selector=selector, now=now, sort_by=sort_by, cluster=cluster), now
+            answer = read_nodes(
+                store, where=where, selector=selector, now=now, sort_by=sort_by, cluster=cluster, reasons=reasons
+            )
+            return answer, now
         except BadInputError as exc:
             if exc.where == "query":
                 exc.where = flag
@@ -114,9 +123,10 @@ def nodes(
     fmt = output_format(ctx, output, FORMATS)
     if live:
         _collect_first(ctx)
-    answer, now = read_answer(ctx, where, selector, sort_by)
+    structured = fmt in ("json", "yaml")
+    answer, now = read_answer(ctx, where, selector, sort_by, reasons=structured)
     meta = freshness(answer, max_age, now, ctx.obj.collect_interval)
-    _print(answer.items, fmt, meta, _reasons(ctx) if fmt in ("json", "yaml") else None)
+    _print(answer.items, fmt, meta, answer.reasons if structured else None)
 
 
 def query(
@@ -131,13 +141,14 @@ def query(
     fmt = output_format(ctx, output, FORMATS) if output or not count else "table"
     if live:
         _collect_first(ctx)
-    answer, now = read_answer(ctx, expression, None, "name", flag="query")
+    shown = "name" if output is None and ctx.obj.output == "table" else fmt
+    structured = not count and shown in ("json", "yaml")
+    answer, now = read_answer(ctx, expression, None, "name", flag="query", reasons=structured)
     meta = freshness(answer, max_age, now, ctx.obj.collect_interval)
     if count:
         typer.echo(str(len(answer.items)))
     else:
-        shown = "name" if output is None and ctx.obj.output == "table" else fmt
-        _print(answer.items, shown, meta, _reasons(ctx) if shown in ("json", "yaml") else None)
+        _print(answer.items, shown, meta, answer.reasons if structured else None)
     if answer.items:
         raise typer.Exit(ExitCode.FINDINGS)
 
@@ -160,15 +171,6 @@ def _collect_first(ctx: typer.Context) -> None:
                 raise UnreachableError(
                     result.error, where=f"--live: cluster {client.name}", hint="answer from the store without --live"
                 )
-
-
-def _reasons(ctx: typer.Context) -> dict[tuple[str, str], HealthReason]:
-    """Why each node that is not ok is so, for ``healthReason`` in JSON and YAML."""
-    from store.migrate import open_store
-    from store.query.facts_read import health_reasons
-
-    with open_store(ctx.obj.db, create=False) as store:
-        return health_reasons(store, cluster=store_scope(ctx, store))
 
 
 def _print(

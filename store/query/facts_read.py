@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlmodel import col
 
-from store.checks import Status
 from store.engine import Store
 from store.events import recent_events
 from store.models import (
@@ -47,40 +46,6 @@ class CheckRow(NamedTuple):
     message: str
     remediation: str | None
     since: datetime
-
-
-class HealthReason(NamedTuple):
-    """Why a node is not ok: the checks at its worst status, and the first one's message."""
-
-    checks: tuple[str, ...]
-    message: str
-
-
-NEVER_CHECKED = HealthReason((), "no health check has run on this node yet")
-
-
-def health_reasons(store: Store, *, cluster: str | None = None) -> dict[tuple[str, str], HealthReason]:
-    """Per (cluster, node) that is present and not ok, why; a node without any check is absent
-    here and reads as ``NEVER_CHECKED``."""
-    rank = {s.value: s.rank for s in Status}
-    with store.read() as session:
-        rows = session.execute(
-            sa.select(col(Cluster.name), col(Node.name), col(HealthCheck.code), col(HealthCheck.status),
-                      col(HealthCheck.message))
-            .join(Node, col(Node.id) == col(HealthCheck.node_id))
-            .join(Cluster, col(Cluster.id) == col(Node.cluster_id))
-            .where(col(Node.gone_at).is_(None), col(HealthCheck.status) != Status.OK.value, *in_cluster(cluster))
-            .order_by(col(Cluster.name), col(Node.name), col(HealthCheck.code))
-        ).all()  # fmt: skip
-    worst: dict[tuple[str, str], tuple[int, list[str], str]] = {}
-    for cluster_name, node, code, status, message in rows:
-        key, r = (cluster_name, node), rank.get(status, 1)
-        seen = worst.get(key)
-        if seen is None or r > seen[0]:
-            worst[key] = (r, [code], message)
-        elif r == seen[0]:
-            seen[1].append(code)
-    return {key: HealthReason(tuple(codes), message) for key, (_, codes, message) in worst.items()}
 
 
 class VersionRow(NamedTuple):

@@ -12,7 +12,7 @@ import gc
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -69,12 +69,25 @@ class NodeRow(NamedTuple):
     age_s: float  # seconds since first seen, at the answer's time
 
 
+class HealthReason(NamedTuple):
+    """Why a node is not ok: the checks at its worst status, and the first one's message."""
+
+    checks: tuple[str, ...]
+    message: str
+
+
+NEVER_CHECKED = HealthReason((), "no health check has run on this node yet")
+
+
 @dataclass(frozen=True)
 class NodeAnswer:
     """The nodes that matched, and how fresh the data is."""
 
     items: list[NodeRow]
     collected_at: dict[str, datetime | None]  # per cluster
+    reasons: dict[tuple[str, str], HealthReason] = field(default_factory=dict)
+    """With ``read_nodes(reasons=True)``: per (cluster, node) not ok, why (a node never checked is
+    absent, and reads as ``NEVER_CHECKED``)."""
 
     def oldest(self) -> datetime | None:
         """The oldest collection among the clusters answered from (None: never collected)."""
@@ -98,6 +111,11 @@ _WORST = (
     + " ELSE 1 END) FROM health_check WHERE health_check.node_id = node.id)"
 )  # the check table's primary key prefix answers it; statuses are our constants, not input
 _FRESHNESS: tuple[str, Mapping[str, Any]] = ("SELECT name, last_collected_at FROM cluster", {})
+_FAILING = (
+    "SELECT cluster.name, node.name, health_check.code, health_check.status, health_check.message "
+    "FROM health_check JOIN node ON node.id = health_check.node_id JOIN cluster ON cluster.id = node.cluster_id "
+    "WHERE node.gone_at IS NULL AND health_check.status != 'ok'"
+)
 
 
 def _base(sql: Sql) -> str:
@@ -133,13 +151,14 @@ def read_nodes(
     now: datetime,
     sort_by: str = "name",
     cluster: str | None = None,
+    reasons: bool = False,
 ) -> NodeAnswer:
     """Present nodes matching ``where`` (the query language) and ``selector`` (a label selector),
-    of one ``cluster`` when given.
+    of one ``cluster`` when given, with why each is not ok when ``reasons``.
 
-    One statement (each node's worst health from the check table's primary key) and one for
-    freshness, in one short read transaction; at 10,000 nodes, building ORM objects would cost
-    more than the SQL.
+    One statement (each node's worst health from the check table's primary key), one for
+    freshness and, with ``reasons``, one for the failing checks, in one short read transaction;
+    at 10,000 nodes, building ORM objects would cost more than the SQL.
     """
     if sort_by not in SORT_KEYS:
         raise BadInputError(f"cannot sort by {sort_by!r}", where="--sort-by", hint=f"use one of {', '.join(SORT_KEYS)}")
@@ -147,15 +166,33 @@ def read_nodes(
     texts = [t for t in (where, selector_to_query(selector) if selector else None) if t]
     conditions = [compile_sql(t, sql, now=now) for t in texts] + in_cluster_sql(cluster, sql)
     statement = " AND ".join([_base(sql), *conditions])
+    statements = [(statement, sql.params), _FRESHNESS]
+    if reasons:
+        failing = Sql(store.backend)
+        scope = " AND ".join([_FAILING, *in_cluster_sql(cluster, failing)])
+        statements.append((scope + " ORDER BY cluster.name, node.name, health_check.code", failing.params))
     build = _ItemBuilder(now)
     # Thousands of rows, then tuples, none of them in a cycle: a full collection here is pure cost.
     with _gc_paused():
-        rows, fresh = store.fetch((statement, sql.params), _FRESHNESS)
+        rows, fresh, *checks = store.fetch(*statements)
         clusters = {name: None if at is None else utc(at) for name, at in fresh}
         items = [build(row) for row in rows]
         items.sort(key=_sort_key(sort_by))
     used = {i.cluster for i in items} or ({cluster} if cluster else set(clusters))
-    return NodeAnswer(items, {c: clusters.get(c) for c in used})
+    return NodeAnswer(items, {c: clusters.get(c) for c in used}, _worst_reasons(checks[0]) if checks else {})
+
+
+def _worst_reasons(rows: Sequence[Sequence[Any]]) -> dict[tuple[str, str], HealthReason]:
+    """Failing checks, ordered by node and code, to each node's checks at its worst status."""
+    worst: dict[tuple[str, str], tuple[int, list[str], str]] = {}
+    for cluster, node, code, status, message in rows:
+        key, rank = (cluster, node), RANK.get(status, 1)
+        seen = worst.get(key)
+        if seen is None or rank > seen[0]:
+            worst[key] = (rank, [code], message)
+        elif rank == seen[0]:
+            seen[1].append(code)
+    return {key: HealthReason(tuple(codes), message) for key, (_, codes, message) in worst.items()}
 
 
 @contextmanager

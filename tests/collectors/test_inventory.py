@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlmodel import select
 
 from clients.kube.client import KubeClient
 from clients.kube.config import open_contexts
-from collectors.inventory.collector import RetryPolicy, collect_cluster
+from collectors.inventory.collector import CollectResult, RetryPolicy, collect_cluster
 from collectors.inventory.informer import NodeInformer
 from collectors.releases.catalog import kernel_pins
 from simulator.server import ServerOptions, Simulator
@@ -252,18 +253,8 @@ def test_a_hostile_reporter_annotation_is_a_parse_problem_for_that_node(
 def test_watch_mode_writes_every_interval(
     fresh_sim: Simulator, sqlite_url: str, open_db: Callable[[str], Store]
 ) -> None:
-    from collectors.inventory.watching import watch_cluster
-
     store = open_db(sqlite_url)
-    rounds: list[object] = []
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=watch_cluster,
-        args=(kube(fresh_sim), store, kernel_pins(store)),
-        kwargs={"interval": 0.5, "stop": stop, "on_round": rounds.append},
-    )
-    thread.start()
-    try:
+    with watching(fresh_sim, store, interval=0.5) as rounds:
         wait_for(lambda: len(rounds) >= 1, what="the first round")
         client.CoreV1Api(api_client(fresh_sim)).patch_node("kata-amd64-0002", {"spec": {"unschedulable": True}})
         wait_for(lambda: states(store)["kata-amd64-0002"].unschedulable, what="the cordon to reach the store")
@@ -282,10 +273,27 @@ def test_watch_mode_writes_every_interval(
             what="the failed install to show in watch mode",
         )
         assert states(store)["kata-amd64-0004"].kata_deploy_version == "4.1.0"
+    assert all(r.error is None for r in rounds)
+
+
+@contextmanager
+def watching(sim: Simulator, store: Store, **options: Any) -> Iterator[list[CollectResult]]:
+    """``watch_cluster`` on a thread for the block; the rounds it reported, as they come."""
+    from collectors.inventory.watching import watch_cluster
+
+    rounds: list[CollectResult] = []
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch_cluster,
+        args=(kube(sim), store, kernel_pins(store)),
+        kwargs={"stop": stop, "on_round": rounds.append, **options},
+    )
+    thread.start()
+    try:
+        yield rounds
     finally:
         stop.set()
         thread.join(timeout=10)
-    assert all(r.error is None for r in rounds)
 
 
 def _running_kata_remote_pods(sim: Simulator) -> dict[str, int]:
@@ -317,9 +325,6 @@ def test_a_refused_peerpods_list_is_reported_and_kata_remote_pods_stand_in(
 def test_watch_mode_reports_a_refused_peerpods_list_once_and_again_when_it_changes(
     fresh_sim: Simulator, sqlite_url: str, open_db: Callable[[str], Store]
 ) -> None:
-    from collectors.inventory.collector import CollectResult
-    from collectors.inventory.watching import watch_cluster
-
     def peerpod_lists() -> int:
         return sum(1 for r in admin(fresh_sim, "/_sim/requests") if r["resource"] == "peerpods" and r["verb"] == "list")
 
@@ -328,15 +333,7 @@ def test_watch_mode_reports_a_refused_peerpods_list_once_and_again_when_it_chang
 
     admin(fresh_sim, "/_sim/faults", "PATCH", {"api": {"forbidden": ["peerpods"]}})
     store = open_db(sqlite_url)
-    rounds: list[CollectResult] = []
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=watch_cluster,
-        args=(kube(fresh_sim), store, kernel_pins(store)),
-        kwargs={"interval": 0.2, "stop": stop, "on_round": rounds.append, "pods_every": 2},
-    )
-    thread.start()
-    try:
+    with watching(fresh_sim, store, interval=0.2, pods_every=2) as rounds:
         wait_for(lambda: len(rounds) >= 5, what="five rounds: three refused reads of PeerPods (rounds 0, 2, 4)")
         assert peerpod_lists() >= 3
         assert reported() == [rounds[0]]  # once, in the first round, not at every read
@@ -348,9 +345,6 @@ def test_watch_mode_reports_a_refused_peerpods_list_once_and_again_when_it_chang
         wait_for(lambda: peerpod_lists() >= 1, what="a read of PeerPods that is allowed")
         admin(fresh_sim, "/_sim/faults", "PATCH", {"api": {"forbidden": ["peerpods"]}})
         wait_for(lambda: len(reported()) == 2, what="the refusal, after a read that was allowed, to be reported again")
-    finally:
-        stop.set()
-        thread.join(timeout=10)
     again = reported()[1]
     assert (again.error, again.hint) == (first.error, first.hint) and again.snapshot is not None
     remote = _running_kata_remote_pods(fresh_sim)
